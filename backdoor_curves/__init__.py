@@ -1,0 +1,56 @@
+"""backdoor-curves: how fast a classifier learns a backdoor.
+
+Exact backdoor learning curves, the backdoor learning slope (influence-function derivative at
+beta = 0) and parameter deviation for convex learners that match scikit-learn with sample weights.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
+from .data import BackdoorData
+from .deviation import parameter_deviation
+from .learners import (
+    BaseLearner,
+    LinearSVMLearner,
+    LogisticLearner,
+    RBFSVMLearner,
+    RidgeLearner,
+)
+from .learners.svm import DegenerateKKTError
+from .linalg import IllConditionedWarning, SingularSystemError
+from .mnist import load_mnist_digits, load_mnist_pair
+from .poisoning import poison
+from .slope import BackdoorSlope, backdoor_slope, slope_score
+from .triggers import BadNetsPatch, InvisibleGrid, make_trigger
+
+try:
+    __version__ = version("backdoor-curves")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BackdoorData",
+    "BadNetsPatch",
+    "InvisibleGrid",
+    "BackdoorSlope",
+    "BaseLearner",
+    "CURVE_COLUMNS",
+    "DegenerateKKTError",
+    "IllConditionedWarning",
+    "LearningCurve",
+    "LinearSVMLearner",
+    "LogisticLearner",
+    "RBFSVMLearner",
+    "RidgeLearner",
+    "SingularSystemError",
+    "backdoor_slope",
+    "default_betas",
+    "learning_curve",
+    "load_mnist_digits",
+    "load_mnist_pair",
+    "make_trigger",
+    "poison",
+    "parameter_deviation",
+    "slope_score",
+    "__version__",
+]

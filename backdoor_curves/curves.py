@@ -1,0 +1,143 @@
+"""Backdoor learning curves: beta -> L(V_t, theta*(beta)) for beta in [0, 1] (DESIGN §3).
+
+theta*(beta) minimises the learner's objective with sample weight 1 on the clean set D and
+``beta`` on the poisoning set P; beta = 0 is the clean model (P removed), beta = 1 ordinary
+training on the poisoned set. Every point is an exact fit (to solver tolerance) — the same model
+scikit-learn's estimator returns for those sample weights. Successive fits are warm-started where
+the learner supports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from ._validation import check_betas
+from .data import BackdoorData
+from .deviation import parameter_deviation
+from .learners.base import BaseLearner
+from .slope import _check_data, _check_learner
+
+__all__ = ["LearningCurve", "learning_curve", "default_betas", "CURVE_COLUMNS"]
+
+CURVE_COLUMNS = (
+    "beta",
+    "backdoor_loss",
+    "clean_loss",
+    "clean_accuracy",
+    "backdoor_accuracy",
+    "rho",
+    "rho_ratio",
+    "nu",
+)
+
+
+def default_betas(n: int = 21) -> np.ndarray:
+    """0 followed by ``n - 1`` log-spaced values from 0.01 to 1 (both ends of [0, 1] included)."""
+    if not isinstance(n, int | np.integer) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    return np.r_[0.0, np.geomspace(0.01, 1.0, n - 1)]
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """A backdoor learning curve with clean metrics and parameter deviation.
+
+    Attributes
+    ----------
+    betas : ndarray of shape (n_betas,)
+        Weights of the poisoning set, in the order requested.
+    values : dict of str -> ndarray
+        One array per column of :data:`CURVE_COLUMNS` (besides ``beta``): mean losses (the
+        learner's own loss) on V_t and V, accuracies on V and V_t (the latter is the attack
+        success rate), and the deviation rho, rho_ratio, nu relative to beta = 0.
+    learner : str
+        The learner's repr.
+    regularization : float
+        lambda = 1/C.
+    """
+
+    betas: np.ndarray
+    values: dict = field(repr=False)
+    learner: str
+    regularization: float
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        if column == "beta":
+            return self.betas
+        return self.values[column]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per beta with the columns of :data:`CURVE_COLUMNS`."""
+        frame = pd.DataFrame({"beta": self.betas, **self.values}, columns=list(CURVE_COLUMNS))
+        frame.attrs.update(learner=self.learner, regularization=self.regularization)
+        return frame
+
+    def plot(self, ax=None, **kwargs):
+        """Plot the backdoor loss against beta (see :func:`backdoor_curves.plots.plot_curves`)."""
+        from .plots import plot_curves
+
+        return plot_curves([self], ax=ax, **kwargs)
+
+
+def learning_curve(
+    learner: BaseLearner,
+    data: BackdoorData,
+    betas=None,
+    *,
+    progress: bool = False,
+) -> LearningCurve:
+    """Fit ``learner`` at each beta and record the backdoor learning curve.
+
+    Parameters
+    ----------
+    learner : BaseLearner
+        The learner (cloned; the argument is not modified).
+    data : BackdoorData
+    betas : array-like of float in [0, 1], optional
+        Weights of the poisoning set; default :func:`default_betas` (21 points, 0 and 1 included).
+    progress : bool, default=False
+        Show a progress bar.
+
+    Returns
+    -------
+    LearningCurve
+    """
+    _check_learner(learner)
+    _check_data(data)
+    betas = default_betas() if betas is None else check_betas(betas)
+    model = clone(learner)
+    if "warm_start" in model.get_params():
+        model.set_params(warm_start=True)
+    X, y = data.X_train, data.y_train
+    unique = np.unique(np.r_[0.0, betas])  # beta = 0 is always fitted: deviation reference
+    rows, vectors = {}, {}
+    for beta in tqdm(unique, desc=type(learner).__name__, disable=not progress, leave=False):
+        model.fit(X, y, sample_weight=data.sample_weight(beta))
+        f_bd = model.decision_function(data.X_test_bd)
+        f_cl = model.decision_function(data.X_test)
+        y_bd = model.encode(data.y_test_bd, "y_test_bd")
+        y_cl = model.encode(data.y_test, "y_test")
+        rows[beta] = (
+            float(np.mean(model.loss.value(y_bd, f_bd))),
+            float(np.mean(model.loss.value(y_cl, f_cl))),
+            float(np.mean(np.where(f_cl > 0, 1.0, -1.0) == y_cl)),
+            float(np.mean(np.where(f_bd > 0, 1.0, -1.0) == y_bd)),
+        )
+        vectors[beta] = np.array(model._deviation_vector(), copy=True)
+    deviation = parameter_deviation(
+        np.array([vectors[b] for b in betas]), vectors[0.0], model._deviation_gram(X)
+    )
+    table = np.array([rows[b] for b in betas]).reshape(len(betas), 4)
+    values = {
+        "backdoor_loss": table[:, 0],
+        "clean_loss": table[:, 1],
+        "clean_accuracy": table[:, 2],
+        "backdoor_accuracy": table[:, 3],
+        **deviation,
+    }
+    return LearningCurve(betas, values, repr(learner), model.regularization)

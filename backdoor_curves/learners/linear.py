@@ -1,0 +1,291 @@
+"""Smooth linear learners: logistic regression and ridge, fitted by Newton's method.
+
+Objective (DESIGN §3), theta = [w, b], f(x) = w.x + b, labels y in {-1, +1}:
+
+    J(theta) = C * sum_i s_i l(y_i, f(x_i)) + 1/2 ||w||^2
+
+    grad J   = C * Xa^T (s * l')  + [w, 0]
+    Hess J   = C * Xa^T diag(s * l'') Xa + diag(1, ..., 1, 0)
+
+with ``Xa = [X, 1]``. Logistic regression (l = log(1 + exp(-y f))) is exactly
+``sklearn.linear_model.LogisticRegression(C)``; ridge (l = (y - f)^2, C = 1/(2 alpha)) is exactly
+``sklearn.linear_model.RidgeClassifier(alpha)``, whose objective ``sum s_i (y_i - f_i)^2 +
+alpha ||w||^2`` is J multiplied by 2 alpha. Newton's method with the closed-form Hessian and a
+backtracking line search converges quadratically; for the squared loss one step is exact.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .._validation import check_positive
+from ..linalg import CholeskySolver
+from ..losses import LOGISTIC, SQUARED, Loss
+from .base import BaseLearner, SlopeTerms
+
+__all__ = [
+    "LogisticLearner",
+    "RidgeLearner",
+    "augment",
+    "smooth_objective",
+    "smooth_gradient",
+    "smooth_hessian",
+    "newton_fit",
+    "smooth_slope",
+]
+
+
+def augment(X: np.ndarray) -> np.ndarray:
+    """Append the intercept column: ``[X, 1]``."""
+    return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def smooth_objective(theta, Xa, y, sw, C: float, loss: Loss) -> float:
+    """J(theta) = C sum_i s_i l(y_i, Xa_i theta) + 1/2 ||w||^2 (intercept unpenalized)."""
+    w = theta[:-1]
+    return float(C * (sw @ loss.value(y, Xa @ theta)) + 0.5 * (w @ w))
+
+
+def smooth_gradient(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
+    """grad J(theta) = C Xa^T (s * l') + [w, 0]."""
+    g = C * (Xa.T @ (sw * loss.d1(y, Xa @ theta)))
+    g[:-1] += theta[:-1]
+    return g
+
+
+def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
+    """Hess J(theta) = C Xa^T diag(s * l'') Xa + diag(1, ..., 1, 0)."""
+    d = C * sw * loss.d2(y, Xa @ theta)
+    H = Xa.T @ (Xa * d[:, None])
+    idx = np.arange(Xa.shape[1] - 1)
+    H[idx, idx] += 1.0
+    return H
+
+
+def newton_fit(
+    Xa: np.ndarray,
+    y: np.ndarray,
+    sw: np.ndarray,
+    C: float,
+    loss: Loss,
+    theta0: np.ndarray | None = None,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, int]:
+    """Minimise J by Newton's method with a backtracking (Armijo) line search.
+
+    Stops when the Newton step ``p`` satisfies ``max|p| <= tol * (1 + max|theta|)``; near the
+    optimum the error after that step is of order ``|p|^2``.
+
+    Returns
+    -------
+    theta : ndarray of shape (n_features + 1,)
+    n_iter : int
+        Number of Newton steps taken.
+    """
+    theta = np.zeros(Xa.shape[1]) if theta0 is None else np.array(theta0, dtype=float)
+    J = smooth_objective(theta, Xa, y, sw, C, loss)
+    for it in range(1, max_iter + 1):
+        g = smooth_gradient(theta, Xa, y, sw, C, loss)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
+            p = -CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss)).solve(g)
+        slope = g @ p
+        step = 1.0
+        while True:
+            candidate = theta + step * p
+            J_new = smooth_objective(candidate, Xa, y, sw, C, loss)
+            if J_new <= J + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        small = np.max(np.abs(step * p)) <= tol * (1.0 + np.max(np.abs(theta)))
+        if J_new > J and small:  # round-off level: keep the current point
+            return theta, it
+        theta, J = candidate, J_new
+        if small or (loss.quadratic and step == 1.0):  # a full step on a quadratic is exact
+            return theta, it
+    warnings.warn(
+        f"Newton's method did not converge in {max_iter} iterations (C={C:g}); increase max_iter",
+        ConvergenceWarning,
+        stacklevel=2,
+    )
+    return theta, max_iter
+
+
+def smooth_slope(
+    theta: np.ndarray,
+    Xa_D: np.ndarray,
+    y_D: np.ndarray,
+    sw_D: np.ndarray,
+    Xa_P: np.ndarray,
+    y_P: np.ndarray,
+    Xa_t: np.ndarray,
+    y_t: np.ndarray,
+    C: float,
+    loss: Loss,
+) -> SlopeTerms:
+    """Backdoor learning slope of a smooth linear model (DESIGN §4, Eq. 4).
+
+        dL(V_t)/dbeta |_0 = - grad L(V_t, theta0)^T  H0^{-1}  grad [C sum_{j in P} l(y_j, f(x_j))]
+
+    ``theta`` must be the optimum on D (weights ``sw_D``); H0 is the Hessian of J on D with the
+    regularizer; L(V_t) is the *mean* loss over the backdoor test set. One Cholesky factorization.
+
+    Returns
+    -------
+    SlopeTerms
+        ``derivative``, ``condition_number`` and ``dtheta_dbeta`` (= -H0^{-1} grad_P).
+    """
+    solver = CholeskySolver(smooth_hessian(theta, Xa_D, y_D, sw_D, C, loss), "Hessian H0")
+    grad_P = C * (Xa_P.T @ loss.d1(y_P, Xa_P @ theta))
+    grad_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / Xa_t.shape[0]
+    dtheta = -solver.solve(grad_P)
+    return SlopeTerms(
+        derivative=float(grad_t @ dtheta),
+        condition_number=solver.condition_number,
+        dtheta_dbeta=dtheta,
+    )
+
+
+class _SmoothLinearLearner(BaseLearner):
+    """Shared fit and derivatives of the logistic and ridge learners."""
+
+    tol: float
+    max_iter: int
+
+    def _fit(self, X, y, sample_weight):
+        keep = sample_weight > 0
+        Xa = augment(X[keep])
+        theta0 = None
+        if getattr(self, "warm_start", False) and hasattr(self, "coef_"):
+            if self.coef_.shape[0] == X.shape[1]:
+                theta0 = np.r_[self.coef_, self.intercept_]
+        theta, self.n_iter_ = newton_fit(
+            Xa, y[keep], sample_weight[keep], self._C, self.loss, theta0,
+            tol=self.tol, max_iter=self.max_iter,
+        )  # fmt: skip
+        self.coef_ = theta[:-1].copy()
+        self.intercept_ = float(theta[-1])
+        self._train = (Xa, y[keep], sample_weight[keep])
+
+    def _check_params(self) -> None:
+        check_positive(self.tol, "tol")
+        if not isinstance(self.max_iter, int | np.integer) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
+
+    def _decision(self, X):
+        return X @ self.coef_ + self.intercept_
+
+    def _dfdtheta(self, X):
+        return augment(X)
+
+    @property
+    def params_(self) -> np.ndarray:
+        """theta = [coef_, intercept_]."""
+        return np.r_[self.coef_, self.intercept_]
+
+    def hessian(self) -> np.ndarray:
+        """Hessian of J at the fitted theta over the training set it was fitted on.
+
+        ``C Xa^T diag(s l'') Xa + diag(1, ..., 1, 0)``, shape (n_features + 1, n_features + 1).
+        """
+        Xa, y, sw = self._train
+        return smooth_hessian(self.params_, Xa, y, sw, self._C, self.loss)
+
+    def _slope_terms(self, X_p, y_p, X_t, y_t) -> SlopeTerms:
+        Xa, y, sw = self._train
+        return smooth_slope(
+            self.params_, Xa, y, sw, augment(X_p), y_p, augment(X_t), y_t, self._C, self.loss
+        )
+
+    def _deviation_vector(self) -> np.ndarray:
+        return self.coef_
+
+
+class LogisticLearner(_SmoothLinearLearner):
+    """L2-regularized logistic regression, exactly ``LogisticRegression(C=C)``.
+
+    Minimises ``C * sum_i s_i log(1 + exp(-y_i f(x_i))) + 1/2 ||w||^2`` (natural log, intercept
+    unpenalized) by Newton's method with the closed-form Hessian.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Weight of the data term; lambda = 1/C.
+    tol : float, default=1e-10
+        Relative Newton-step size at which the fit stops.
+    max_iter : int, default=100
+        Maximum number of Newton steps.
+    warm_start : bool, default=False
+        Start from the previous solution when refitting (used along a learning curve).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    classes_ : ndarray of shape (2,)
+    n_iter_ : int
+    """
+
+    loss = LOGISTIC
+
+    def __init__(
+        self, C: float = 1.0, *, tol: float = 1e-10, max_iter: int = 100, warm_start: bool = False
+    ):
+        self.C = C
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+    @property
+    def _C(self) -> float:
+        return self.C
+
+    def _check_params(self) -> None:
+        check_positive(self.C, "C")
+        super()._check_params()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns ordered as ``classes_``."""
+        f = self.decision_function(X)
+        p1 = 1.0 / (1.0 + np.exp(-f))
+        return np.column_stack([1.0 - p1, p1])
+
+
+class RidgeLearner(_SmoothLinearLearner):
+    """Ridge classifier, exactly ``RidgeClassifier(alpha=alpha)``.
+
+    Minimises ``sum_i s_i (y_i - f(x_i))^2 + alpha ||w||^2``, i.e. J with C = 1/(2 alpha) and the
+    squared loss, in closed form (one Newton step on a quadratic is exact).
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Ridge penalty; C = 1/(2 alpha) and lambda = 1/C = 2 alpha.
+    tol, max_iter : see :class:`LogisticLearner` (the second step only confirms convergence).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    classes_ : ndarray of shape (2,)
+    """
+
+    loss = SQUARED
+
+    def __init__(self, alpha: float = 1.0, *, tol: float = 1e-10, max_iter: int = 10):
+        self.alpha = alpha
+        self.tol = tol
+        self.max_iter = max_iter
+
+    @property
+    def _C(self) -> float:
+        return 1.0 / (2.0 * self.alpha)
+
+    def _check_params(self) -> None:
+        check_positive(self.alpha, "alpha")
+        super()._check_params()

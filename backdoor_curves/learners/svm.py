@@ -1,0 +1,331 @@
+"""Support vector machines (linear and RBF kernels) and the KKT derivative of their dual.
+
+Objective (DESIGN §3), exactly ``sklearn.svm.SVC(kernel=..., C=C)`` with sample weights:
+
+    min_theta  C * sum_i s_i max(0, 1 - y_i f(x_i)) + 1/2 ||w||^2,   f(x) = sum_k y_k a_k K(x_k, x) + b
+
+solved in the dual (0 <= a_i <= C s_i, sum_i y_i a_i = 0) by libsvm, then *polished*: with the
+margin set M = {0 < a_i < C s_i} and the bound set B = {a_i = C s_i} read off libsvm's answer,
+the KKT equalities y_i f(x_i) = 1 (i in M) and y^T a = 0 are a linear system whose solution is
+exact to round-off; it is kept when it satisfies every KKT condition (else libsvm's answer is).
+
+Parameters of the derivative (secml's convention): theta = (a_M, b), f depends on them through
+df/da_k = y_k K(x_k, x) and df/db = 1, and the "Hessian" is the bordered KKT matrix
+
+    H = [[Q_MM, y_M], [y_M^T, 0]],   Q_ik = y_i y_k K(x_i, x_k).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
+from sklearn.svm import SVC
+
+from .._validation import check_positive
+from ..linalg import LUSolver, SingularSystemError
+from ..losses import HINGE
+from .base import BaseLearner, SlopeTerms
+
+__all__ = [
+    "LinearSVMLearner",
+    "RBFSVMLearner",
+    "DegenerateKKTError",
+    "polish_svm_dual",
+    "kkt_matrix",
+    "svm_kkt_slope",
+]
+
+#: Relative tolerance (in units of the box C s_i) separating margin from bound / zero duals.
+ALPHA_TOL = 1e-8
+#: Tolerance on y f - 1 in the KKT check of a polished solution.
+MARGIN_TOL = 1e-7
+
+
+class DegenerateKKTError(ArithmeticError):
+    """The SVM's KKT system at beta = 0 has no margin support vector; the slope is undefined."""
+
+
+def kkt_matrix(K_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
+    """Bordered KKT matrix ``[[Q_MM, y_M], [y_M^T, 0]]`` with ``Q = (y y^T) * K``."""
+    m = y_M.shape[0]
+    H = np.zeros((m + 1, m + 1))
+    H[:m, :m] = (y_M[:, None] * y_M[None, :]) * K_MM
+    H[:m, m] = y_M
+    H[m, :m] = y_M
+    return H
+
+
+def _sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    margin = (alpha > ALPHA_TOL * cap) & (alpha < cap * (1.0 - ALPHA_TOL))
+    bound = alpha >= cap * (1.0 - ALPHA_TOL)
+    return margin, bound
+
+
+def polish_svm_dual(
+    K: np.ndarray, y: np.ndarray, cap: np.ndarray, alpha: np.ndarray, b: float
+) -> tuple[np.ndarray, float, bool]:
+    """Solve the KKT equalities on libsvm's active sets exactly.
+
+    Parameters
+    ----------
+    K : ndarray of shape (n, n)
+        Kernel matrix of the training points (all with positive weight).
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    cap : ndarray of shape (n,)
+        Box constraints C s_i.
+    alpha, b : the approximate dual solution and intercept.
+
+    Returns
+    -------
+    alpha, b, polished : the refined solution, and whether it replaced the input.
+    """
+    margin, bound = _sets(alpha, cap)
+    if not margin.any():
+        return alpha, b, False
+    M = np.flatnonzero(margin)
+    a_B = np.where(bound, cap, 0.0)
+    Q_rows = (y[M, None] * y[None, :]) * K[M]
+    rhs = np.r_[1.0 - Q_rows @ a_B, -(y @ a_B)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an ill-conditioned solve is caught by the KKT check
+            sol = LUSolver(kkt_matrix(K[np.ix_(M, M)], y[M]), "SVM KKT matrix").solve(rhs)
+    except SingularSystemError:
+        return alpha, b, False
+    new = a_B.copy()
+    new[M] = sol[:-1]
+    new_b = float(sol[-1])
+    if np.any(new[M] <= 0) or np.any(new[M] >= cap[M]):
+        return alpha, b, False
+    yf = y * (K @ (y * new) + new_b)
+    zero = ~(margin | bound)
+    if np.any(yf[zero] < 1 - MARGIN_TOL) or np.any(yf[bound] > 1 + MARGIN_TOL):
+        return alpha, b, False
+    return new, new_b, True
+
+
+def svm_kkt_slope(
+    kernel,
+    X_D: np.ndarray,
+    y_D: np.ndarray,
+    alpha_D: np.ndarray,
+    b: float,
+    margin: np.ndarray,
+    X_P: np.ndarray,
+    y_P: np.ndarray,
+    X_t: np.ndarray,
+    y_t: np.ndarray,
+    C: float,
+) -> SlopeTerms:
+    """Right-derivative dL(V_t)/dbeta at beta = 0+ of an SVM fitted on D (DESIGN §4).
+
+    At beta = 0+ every poisoning point with y_j f(x_j) < 1 enters as a bounded support vector,
+    a_j = beta C, so da_j/dbeta = C. The margin support vectors M re-balance through
+
+        [[Q_MM, y_M], [y_M^T, 0]] [da_M; db] = -[C Q_MA 1; C y_A^T 1],
+
+    where A is that active part of P, and the test decision values move by
+
+        df(x)/dbeta = sum_{k in M} y_k K(x, x_k) da_k + db + C sum_{j in A} y_j K(x, x_j).
+
+    The mean hinge on V_t then moves by mean(-y df/dbeta over points with y f < 1).
+
+    Parameters
+    ----------
+    kernel : callable ``(A, B) -> K(A, B)``
+    X_D, y_D, alpha_D, b : training points with positive weight, labels, duals, intercept.
+    margin : bool ndarray over D, the margin support vectors.
+    X_P, y_P, X_t, y_t : poisoning and backdoor test sets, labels in {-1, +1}.
+    C : float
+
+    Raises
+    ------
+    DegenerateKKTError
+        If there is no margin support vector (the bordered system has no solution).
+    """
+    M = np.flatnonzero(margin)
+    if M.size == 0:
+        raise DegenerateKKTError(
+            "the SVM fitted on the clean set has no margin support vector (0 < a_i < C), so the "
+            "KKT system that defines the slope is degenerate"
+        )
+    sv = alpha_D > 0
+    X_sv, ya_sv = X_D[sv], (y_D * alpha_D)[sv]
+    f_P = kernel(X_P, X_sv) @ ya_sv + b
+    active = y_P * f_P < 1.0
+    X_A, y_A = X_P[active], y_P[active]
+    X_M, y_M = X_D[M], y_D[M]
+    solver = LUSolver(kkt_matrix(kernel(X_M, X_M), y_M), "SVM KKT matrix")
+    if active.any():
+        K_MA = kernel(X_M, X_A)
+        rhs = -C * np.r_[y_M * (K_MA @ y_A), y_A.sum()]
+        sol = solver.solve(rhs)
+        df_t = kernel(X_t, X_M) @ (y_M * sol[:-1]) + sol[-1] + C * (kernel(X_t, X_A) @ y_A)
+    else:
+        sol = np.zeros(M.size + 1)
+        df_t = np.zeros(X_t.shape[0])
+    f_t = kernel(X_t, X_sv) @ ya_sv + b
+    derivative = float(np.mean(HINGE.d1(y_t, f_t) * df_t))
+    return SlopeTerms(
+        derivative=derivative,
+        condition_number=solver.condition_number,
+        dtheta_dbeta=sol,
+        n_margin=int(M.size),
+        n_poison_active=int(active.sum()),
+    )
+
+
+class _SVMLearner(BaseLearner):
+    """Shared fit (libsvm + exact KKT polish) and derivatives of the SVM learners."""
+
+    loss = HINGE
+
+    def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _svc(self) -> SVC:
+        raise NotImplementedError
+
+    @property
+    def _C(self) -> float:
+        return self.C
+
+    def _check_params(self) -> None:
+        check_positive(self.C, "C")
+        check_positive(self.tol, "tol")
+
+    def _fit(self, X, y, sample_weight):
+        keep = np.flatnonzero(sample_weight > 0)
+        Xk, yk, cap = X[keep], y[keep], self.C * sample_weight[keep]
+        svc = self._svc().fit(Xk, yk, sample_weight=sample_weight[keep])
+        alpha = np.zeros(keep.size)
+        # svc.support_ indexes the rows passed to it (all of them have positive weight here)
+        alpha[svc.support_] = np.abs(svc.dual_coef_[0])
+        K = self._kernel(Xk, Xk)
+        alpha, b, self.polished_ = polish_svm_dual(K, yk, cap, alpha, float(svc.intercept_[0]))
+        margin, bound = _sets(alpha, cap)
+        self.alpha_ = np.zeros(X.shape[0])
+        self.alpha_[keep] = alpha
+        self.dual_coef_full_ = np.zeros(X.shape[0])
+        self.dual_coef_full_[keep] = yk * alpha
+        self.intercept_ = b
+        self.support_ = keep[alpha > 0]
+        self.margin_ = keep[margin]
+        self.bound_ = keep[bound]
+        self.support_vectors_ = Xk[alpha > 0]
+        self._sv_coef = (yk * alpha)[alpha > 0]
+        self._train = (Xk, yk, alpha, margin)
+
+    def _decision(self, X):
+        return self._kernel(X, self.support_vectors_) @ self._sv_coef + self.intercept_
+
+    def _dfdtheta(self, X):
+        Xk, yk, _, margin = self._train
+        return np.hstack([self._kernel(X, Xk[margin]) * yk[margin], np.ones((X.shape[0], 1))])
+
+    @property
+    def params_(self) -> np.ndarray:
+        """theta = (a_M, b): duals of the margin support vectors and the intercept."""
+        _, _, alpha, margin = self._train
+        return np.r_[alpha[margin], self.intercept_]
+
+    def hessian(self) -> np.ndarray:
+        """Bordered KKT matrix ``[[Q_MM, y_M], [y_M^T, 0]]`` on the margin support vectors."""
+        Xk, yk, _, margin = self._train
+        return kkt_matrix(self._kernel(Xk[margin], Xk[margin]), yk[margin])
+
+    def _slope_terms(self, X_p, y_p, X_t, y_t) -> SlopeTerms:
+        Xk, yk, alpha, margin = self._train
+        return svm_kkt_slope(
+            self._kernel, Xk, yk, alpha, self.intercept_, margin, X_p, y_p, X_t, y_t, self.C
+        )
+
+
+class LinearSVMLearner(_SVMLearner):
+    """Linear SVM, exactly ``SVC(kernel="linear", C=C)`` (hinge loss, dual solver).
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Weight of the hinge term; lambda = 1/C.
+    tol : float, default=1e-10
+        libsvm's stopping tolerance before the exact KKT polish.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        w = sum_k y_k a_k x_k.
+    intercept_ : float
+    alpha_, dual_coef_full_ : ndarray of shape (n_samples,)
+        Duals a_i and y_i a_i laid out over the rows passed to ``fit`` (zeros off the support and
+        on zero-weight rows, unlike ``SVC.support_`` which re-indexes).
+    support_, margin_, bound_ : ndarray of int
+        Indices (into the rows passed to ``fit``) of the support, margin and bound vectors.
+    polished_ : bool
+        Whether the exact KKT solve replaced libsvm's approximate solution.
+    """
+
+    def __init__(self, C: float = 1.0, *, tol: float = 1e-10):
+        self.C = C
+        self.tol = tol
+
+    def _kernel(self, A, B):
+        return linear_kernel(A, B)
+
+    def _svc(self) -> SVC:
+        return SVC(kernel="linear", C=self.C, tol=self.tol, cache_size=500)
+
+    def _fit(self, X, y, sample_weight):
+        super()._fit(X, y, sample_weight)
+        self.coef_ = self.support_vectors_.T @ self._sv_coef
+
+    def _decision(self, X):
+        return X @ self.coef_ + self.intercept_
+
+    def _deviation_vector(self) -> np.ndarray:
+        return self.coef_
+
+
+class RBFSVMLearner(_SVMLearner):
+    """RBF-kernel SVM, exactly ``SVC(kernel="rbf", C=C, gamma=gamma)``.
+
+    K(x, x') = exp(-gamma ||x - x'||^2).
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Weight of the hinge term; lambda = 1/C.
+    gamma : float, default=0.01
+        Kernel width (inverse squared length scale), > 0.
+    tol : float, default=1e-10
+        libsvm's stopping tolerance before the exact KKT polish.
+
+    Attributes
+    ----------
+    See :class:`LinearSVMLearner` (no ``coef_``: the parameter deviation uses the RKHS norm of
+    ``dual_coef_full_``).
+    """
+
+    def __init__(self, C: float = 1.0, *, gamma: float = 0.01, tol: float = 1e-10):
+        self.C = C
+        self.gamma = gamma
+        self.tol = tol
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_positive(self.gamma, "gamma")
+
+    def _kernel(self, A, B):
+        return rbf_kernel(A, B, gamma=self.gamma)
+
+    def _svc(self) -> SVC:
+        return SVC(kernel="rbf", C=self.C, gamma=self.gamma, tol=self.tol, cache_size=500)
+
+    def _deviation_vector(self) -> np.ndarray:
+        return self.dual_coef_full_
+
+    def _deviation_gram(self, X: np.ndarray) -> np.ndarray:
+        return self._kernel(X, X)

@@ -1,0 +1,112 @@
+"""Factorizations used by the slopes: Cholesky for Hessians, LU for KKT systems.
+
+No explicit inverse and no pseudo-inverse: a matrix that cannot be factorized raises a
+:class:`SingularSystemError` that says so, and an ill-conditioned one triggers an
+:class:`IllConditionedWarning` carrying its condition number.
+
+Condition numbers are LAPACK's 1-norm estimates (``dpocon`` / ``dgecon``) computed from the same
+factorization, so they cost O(n^2) on top of the O(n^3) factorization; they agree with
+``numpy.linalg.cond(A, 1)`` to within a small factor (usually exactly).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+from scipy.linalg import lapack
+
+__all__ = [
+    "IllConditionedWarning",
+    "SingularSystemError",
+    "CholeskySolver",
+    "LUSolver",
+    "ILL_CONDITIONED",
+]
+
+#: Condition number above which a warning is issued (about 1/sqrt(machine epsilon) squared-ish:
+#: a solve then loses more than 12 of the 16 significant digits).
+ILL_CONDITIONED = 1e12
+
+
+class IllConditionedWarning(UserWarning):
+    """The Hessian or KKT matrix is close to singular; derivatives may be inaccurate."""
+
+
+class SingularSystemError(np.linalg.LinAlgError):
+    """The Hessian or KKT matrix could not be factorized (singular or not positive definite)."""
+
+
+def _warn_if_ill_conditioned(cond: float, what: str) -> None:
+    if not np.isfinite(cond) or cond > ILL_CONDITIONED:
+        warnings.warn(
+            f"{what} is ill-conditioned (1-norm condition number {cond:.3g}); "
+            "derivatives computed from it may have lost most of their digits",
+            IllConditionedWarning,
+            stacklevel=3,
+        )
+
+
+class CholeskySolver:
+    """Factorize a symmetric positive definite matrix once; solve for many right-hand sides.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, n)
+        Symmetric positive definite matrix (only its lower triangle is read).
+    what : str
+        Name used in messages ("Hessian", ...).
+
+    Attributes
+    ----------
+    condition_number : float
+        1-norm condition number estimate of ``A``.
+    """
+
+    def __init__(self, A: np.ndarray, what: str = "Hessian"):
+        anorm = float(np.abs(A).sum(axis=0).max())  # 1-norm: max column sum (A symmetric)
+        try:
+            self._factor = sla.cho_factor(A, lower=True, check_finite=True)
+        except np.linalg.LinAlgError as exc:
+            raise SingularSystemError(
+                f"{what} is not positive definite and cannot be Cholesky-factorized ({exc}); "
+                "no pseudo-inverse is substituted"
+            ) from None
+        rcond, info = lapack.dpocon(self._factor[0], anorm, uplo="L")
+        self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
+        _warn_if_ill_conditioned(self.condition_number, what)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides."""
+        return sla.cho_solve(self._factor, b, check_finite=False)
+
+
+class LUSolver:
+    """Factorize a square (possibly indefinite) matrix once by LU with partial pivoting.
+
+    Used for the bordered KKT systems of the SVMs, which are symmetric but indefinite.
+    """
+
+    def __init__(self, A: np.ndarray, what: str = "KKT matrix"):
+        anorm = float(np.abs(A).sum(axis=0).max())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sla.LinAlgWarning)
+            lu, piv = sla.lu_factor(A, check_finite=True)
+        if np.any(np.diag(lu) == 0):
+            raise SingularSystemError(
+                f"{what} is exactly singular; no pseudo-inverse is substituted"
+            )
+        self._factor = (lu, piv)
+        rcond, info = lapack.dgecon(lu, anorm, norm="1")
+        self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
+        if self.condition_number > 1e15:
+            raise SingularSystemError(
+                f"{what} is numerically singular (1-norm condition number "
+                f"{self.condition_number:.3g}); no pseudo-inverse is substituted"
+            )
+        _warn_if_ill_conditioned(self.condition_number, what)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides."""
+        return sla.lu_solve(self._factor, b, check_finite=False)

@@ -1,0 +1,81 @@
+"""Per-sample losses l(y, f) with labels y in {-1, +1} and decision values f.
+
+Each loss gives its value and its first and second derivatives with respect to the decision value
+f (``d1 = dl/df``, ``d2 = d^2 l / df^2``). Natural logarithms throughout.
+
+============  =========================  =====================  =========================
+loss          l(y, f)                    dl/df                  d^2 l/df^2
+============  =========================  =====================  =========================
+logistic      log(1 + exp(-y f))         -y sigma(-y f)          sigma(y f) sigma(-y f)
+squared       (y - f)^2                  2 (f - y)              2
+hinge         max(0, 1 - y f)            -y [y f < 1]           0 (almost everywhere)
+============  =========================  =====================  =========================
+
+The hinge's derivative is the right/left-consistent one away from the kink y f = 1; at the kink
+it returns 0 (the one-sided derivative seen by a point that just left the margin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+__all__ = ["Loss", "LOGISTIC", "SQUARED", "HINGE", "LOSSES"]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A margin loss with its derivatives in the decision value."""
+
+    name: str
+    value: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    d1: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    d2: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    smooth: bool = True
+    quadratic: bool = False
+
+
+def _logistic(y, f):
+    return np.logaddexp(0.0, -y * f)
+
+
+def _logistic_d1(y, f):
+    return -y * expit(-y * f)
+
+
+def _logistic_d2(y, f):
+    s = expit(y * f)
+    return s * (1.0 - s)
+
+
+def _squared(y, f):
+    return (y - f) ** 2
+
+
+def _squared_d1(y, f):
+    return 2.0 * (f - y)
+
+
+def _squared_d2(y, f):
+    return np.full(np.broadcast(y, f).shape, 2.0)
+
+
+def _hinge(y, f):
+    return np.maximum(0.0, 1.0 - y * f)
+
+
+def _hinge_d1(y, f):
+    return np.where(y * f < 1.0, -y, 0.0) * np.ones_like(f)
+
+
+def _hinge_d2(y, f):
+    return np.zeros(np.broadcast(y, f).shape)
+
+
+LOGISTIC = Loss("logistic", _logistic, _logistic_d1, _logistic_d2)
+SQUARED = Loss("squared", _squared, _squared_d1, _squared_d2, quadratic=True)
+HINGE = Loss("hinge", _hinge, _hinge_d1, _hinge_d2, smooth=False)
+LOSSES = {loss.name: loss for loss in (LOGISTIC, SQUARED, HINGE)}
