@@ -161,9 +161,9 @@ class _SmoothLinearLearner(BaseLearner):
         keep = sample_weight > 0
         Xa = augment(X[keep])
         theta0 = None
-        if getattr(self, "warm_start", False) and hasattr(self, "coef_"):
-            if self.coef_.shape[0] == X.shape[1]:
-                theta0 = np.r_[self.coef_, self.intercept_]
+        warm = getattr(self, "warm_start", False) and hasattr(self, "coef_")
+        if warm and self.coef_.shape[0] == X.shape[1]:
+            theta0 = np.r_[self.coef_, self.intercept_]
         theta, self.n_iter_ = newton_fit(
             Xa, y[keep], sample_weight[keep], self._C, self.loss, theta0,
             tol=self.tol, max_iter=self.max_iter,
