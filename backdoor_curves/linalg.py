@@ -54,7 +54,7 @@ class CholeskySolver:
     Parameters
     ----------
     A : ndarray of shape (n, n)
-        Symmetric positive definite matrix (only its lower triangle is read).
+        Symmetric positive definite matrix (only its upper triangle is read).
     what : str
         Name used in messages ("Hessian", ...).
 
@@ -67,13 +67,14 @@ class CholeskySolver:
     def __init__(self, A: np.ndarray, what: str = "Hessian"):
         anorm = float(np.abs(A).sum(axis=0).max())  # 1-norm: max column sum (A symmetric)
         try:
-            self._factor = sla.cho_factor(A, lower=True, check_finite=True)
+            # upper on a C-ordered array is LAPACK's lower on its Fortran view: no transpose copy
+            self._factor = sla.cho_factor(A, lower=False, check_finite=True)
         except np.linalg.LinAlgError as exc:
             raise SingularSystemError(
                 f"{what} is not positive definite and cannot be Cholesky-factorized ({exc}); "
                 "no pseudo-inverse is substituted"
             ) from None
-        rcond, info = lapack.dpocon(self._factor[0], anorm, uplo="L")
+        rcond, info = lapack.dpocon(self._factor[0], anorm, uplo="U")
         self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
         _warn_if_ill_conditioned(self.condition_number, what)
 

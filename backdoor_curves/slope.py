@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 
+from ._threads import blas_limit
 from .data import BackdoorData
 from .learners.base import BaseLearner
 
@@ -117,7 +118,8 @@ def backdoor_slope(learner: BaseLearner, data: BackdoorData) -> BackdoorSlope:
     model = clone(learner).fit(data.X_clean, data.y_clean)
     y_p = model.encode(data.y_poison, "y_poison")
     y_t = model.encode(data.y_test_bd, "y_test_bd")
-    terms = model._slope_terms(data.X_poison, y_p, data.X_test_bd, y_t)
+    with blas_limit():
+        terms = model._slope_terms(data.X_poison, y_p, data.X_test_bd, y_t)
     derivative = terms.pop("derivative")
     cond = terms.pop("condition_number")
     backdoor_loss = float(np.mean(model.loss_per_sample(data.X_test_bd, data.y_test_bd)))

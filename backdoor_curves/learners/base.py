@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._threads import blas_limit
 from .._validation import check_matrix, check_same_length, check_vector
 from ..losses import Loss
 
@@ -87,7 +88,8 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError("sample_weight leaves only one class with a positive weight")
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
-        self._fit(X, y_pm, sw)
+        with blas_limit():
+            self._fit(X, y_pm, sw)
         return self
 
     @staticmethod

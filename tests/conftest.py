@@ -1,0 +1,59 @@
+"""Shared fixtures: small real problems built at test time (random arrays and real MNIST digits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backdoor_curves import BackdoorData, load_mnist_pair, poison
+
+
+def random_backdoor_data(
+    seed: int, *, n_clean=120, n_poison=14, n_test=40, d=8, labels=("cat", "dog")
+) -> BackdoorData:
+    """A BackdoorData built from plain random arrays (nothing fixed in advance but the seed).
+
+    Two overlapping Gaussian classes; the "trigger" adds a fixed offset to the last feature and
+    the poisoning/backdoor labels are flipped, so the backdoor is learnable but not free.
+    """
+    rng = np.random.default_rng(seed)
+    a, b = labels
+
+    def draw(n):
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]  # both classes present
+        X = rng.normal(size=(n, d)) + 0.9 * (2 * y[:, None] - 1) * rng.uniform(0.5, 1.5, d)
+        return X, np.where(y == 1, b, a)
+
+    def trigger(X):
+        X = X.copy()
+        X[:, -1] += 2.5
+        return X
+
+    def flip(y):
+        return np.where(y == a, b, a)
+
+    Xc, yc = draw(n_clean)
+    Xp, yp = draw(n_poison)
+    Xt, yt = draw(n_test)
+    return BackdoorData(Xc, yc, trigger(Xp), flip(yp), Xt, yt, trigger(Xt), flip(yt))
+
+
+@pytest.fixture(params=[0, 1], ids=lambda s: f"seed{s}")
+def random_data(request) -> BackdoorData:
+    return random_backdoor_data(request.param)
+
+
+@pytest.fixture(scope="session")
+def mnist_small() -> BackdoorData:
+    """Real MNIST 7 vs 1 (embedded digits), 2x2-average-pooled to 14x14, 200 train / 80 test,
+    BadNets 2x2 patch on 10% of the training points."""
+    X_train, y_train, X_test, y_test = load_mnist_pair((7, 1), random_state=3)
+
+    def pool(X):
+        return X.reshape(len(X), 14, 2, 14, 2).mean(axis=(2, 4))
+
+    return poison(
+        pool(X_train[:200]), y_train[:200], pool(X_test[:80]), y_test[:80],
+        trigger="badnets", fraction=0.1, random_state=5, size=2,
+    )  # fmt: skip

@@ -1,0 +1,152 @@
+"""Logistic and ridge learners against scikit-learn, closed forms and finite differences."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+
+from backdoor_curves import LogisticLearner, RidgeLearner
+from backdoor_curves.learners.linear import (
+    augment,
+    smooth_gradient,
+    smooth_hessian,
+    smooth_objective,
+)
+from backdoor_curves.losses import LOGISTIC, SQUARED
+
+
+def _problem(seed, n=150, d=6):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.where(X @ rng.normal(size=d) + 0.7 * rng.normal(size=n) > 0, "b", "a")
+    sw = rng.uniform(0.0, 3.0, n)
+    sw[rng.choice(n, 15, replace=False)] = 0.0
+    return X, y, sw
+
+
+def _sk_logistic(C, X, y, sw):
+    return LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(
+        X, y, sample_weight=sw
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("C", [1e-3, 1.0, 300.0])
+def test_logistic_matches_sklearn_with_sample_weights(seed, C):
+    X, y, sw = _problem(seed)
+    ours = LogisticLearner(C).fit(X, y, sw)
+    ref = _sk_logistic(C, X, y, sw)
+    np.testing.assert_allclose(ours.coef_, ref.coef_[0], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_[0], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-7, atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    assert ours.regularization == pytest.approx(1 / C)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("alpha", [1e-3, 1.0, 500.0])
+def test_ridge_matches_sklearn_closed_form(seed, alpha):
+    X, y, sw = _problem(seed)
+    ours = RidgeLearner(alpha).fit(X, y, sw)
+    ref = RidgeClassifier(alpha=alpha, solver="cholesky").fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, np.ravel(ref.coef_), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, np.ravel(ref.intercept_)[0], rtol=1e-8, atol=1e-12)
+    # the closed form itself: [X 1]^T S [X 1] theta + alpha [w, 0] = [X 1]^T S y
+    Xa, ypm = augment(X), np.where(y == "b", 1.0, -1.0)
+    A = Xa.T @ (Xa * sw[:, None])
+    A[np.arange(6), np.arange(6)] += alpha
+    np.testing.assert_allclose(np.linalg.solve(A, Xa.T @ (sw * ypm)), ours.params_, rtol=1e-9)
+    assert ours.regularization == pytest.approx(2 * alpha)
+
+
+@pytest.mark.parametrize("make", [lambda: LogisticLearner(2.0), lambda: RidgeLearner(0.3)])
+def test_sample_weight_equivalence(make):
+    """An integer weight equals repeating the sample; a zero weight equals removing it."""
+    X, y, _ = _problem(5, n=60)
+    w = np.ones(60)
+    w[:5], w[5:10] = 2.0, 0.0
+    weighted = make().fit(X, y, w)
+    repeated = make().fit(np.vstack([X[10:], X[:5], X[:5]]), np.r_[y[10:], y[:5], y[:5]])
+    np.testing.assert_allclose(weighted.params_, repeated.params_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", [LOGISTIC, SQUARED], ids=["logistic", "squared"])
+def test_gradient_and_hessian_against_finite_differences(loss):
+    X, y, sw = _problem(7, n=40, d=4)
+    Xa, ypm = augment(X), np.where(y == "b", 1.0, -1.0)
+    theta = np.random.default_rng(0).normal(size=5) * 0.3
+    C, eps = 1.7, 1e-6
+    grad = smooth_gradient(theta, Xa, ypm, sw, C, loss)
+    hess = smooth_hessian(theta, Xa, ypm, sw, C, loss)
+    E = np.eye(5) * eps
+    num_grad = [
+        (
+            smooth_objective(theta + e, Xa, ypm, sw, C, loss)
+            - smooth_objective(theta - e, Xa, ypm, sw, C, loss)
+        )
+        / (2 * eps)
+        for e in E
+    ]
+    num_hess = np.array(
+        [
+            (
+                smooth_gradient(theta + e, Xa, ypm, sw, C, loss)
+                - smooth_gradient(theta - e, Xa, ypm, sw, C, loss)
+            )
+            / (2 * eps)
+            for e in E
+        ]
+    )
+    np.testing.assert_allclose(grad, num_grad, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(hess, num_hess, rtol=1e-6, atol=1e-6)
+    assert hess[-1, -1] == pytest.approx(C * np.sum(sw * loss.d2(ypm, Xa @ theta)))  # no penalty
+
+
+def test_learner_gradient_is_per_sample_loss_derivative():
+    X, y, sw = _problem(3, n=50, d=3)
+    model = LogisticLearner(0.8).fit(X, y, sw)
+    G = model.gradient(X[:4], y[:4])
+    assert G.shape == (4, 4)
+    theta, eps = model.params_, 1e-6
+    for k in range(4):
+        e = np.eye(4)[k] * eps
+        up = LOGISTIC.value(model.encode(y[:4]), augment(X[:4]) @ (theta + e))
+        down = LOGISTIC.value(model.encode(y[:4]), augment(X[:4]) @ (theta - e))
+        np.testing.assert_allclose(G[:, k], (up - down) / (2 * eps), rtol=1e-6, atol=1e-9)
+    # at the optimum the weighted gradients plus the regularizer vanish
+    total = model.C * (sw[:, None] * model.gradient(X, y)).sum(0) + np.r_[model.coef_, 0.0]
+    np.testing.assert_allclose(total, 0.0, atol=1e-8)
+    H = model.hessian()
+    np.testing.assert_allclose(H, H.T)
+    assert np.all(np.linalg.eigvalsh(H) > 0)
+
+
+def test_loss_per_sample_is_natural_log_loss():
+    X, y, sw = _problem(4)
+    model = LogisticLearner(1.0).fit(X, y, sw)
+    p = model.predict_proba(X)[np.arange(len(y)), (y == "b").astype(int)]
+    np.testing.assert_allclose(model.loss_per_sample(X, y), -np.log(p), rtol=1e-10)
+
+
+def test_warm_start_gives_the_same_optimum_in_fewer_steps():
+    X, y, sw = _problem(6)
+    cold = LogisticLearner(50.0).fit(X, y, sw)
+    warm = LogisticLearner(50.0, warm_start=True).fit(X, y, sw * 1.01)
+    warm.fit(X, y, sw)
+    np.testing.assert_allclose(warm.params_, cold.params_, rtol=1e-9, atol=1e-10)
+    assert warm.n_iter_ < cold.n_iter_
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: LogisticLearner(C=0.0), "C must be"),
+        (lambda: LogisticLearner(C=-1), "C must be"),
+        (lambda: LogisticLearner(C="1"), "C must be"),
+        (lambda: RidgeLearner(alpha=np.inf), "alpha must be"),
+        (lambda: LogisticLearner(max_iter=0), "max_iter"),
+    ],
+)
+def test_bad_parameters(make, match):
+    X, y, _ = _problem(0, n=20)
+    with pytest.raises((TypeError, ValueError), match=match):
+        make().fit(X, y)
