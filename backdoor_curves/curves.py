@@ -59,12 +59,15 @@ class LearningCurve:
         The learner's repr.
     regularization : float
         lambda = 1/C.
+    params : dict
+        The learner's ``get_params()`` (all parameters, defaults included).
     """
 
     betas: np.ndarray
     values: dict = field(repr=False)
     learner: str
     regularization: float
+    params: dict = field(default_factory=dict, repr=False)
 
     def __getitem__(self, column: str) -> np.ndarray:
         if column == "beta":
@@ -140,4 +143,6 @@ def learning_curve(
         "backdoor_accuracy": table[:, 3],
         **deviation,
     }
-    return LearningCurve(betas, values, repr(learner), model.regularization)
+    return LearningCurve(
+        betas, values, repr(learner), model.regularization, params=learner.get_params()
+    )

@@ -51,6 +51,8 @@ class BackdoorSlope:
         lambda = 1/C of the learner.
     learner : str
         The learner's repr.
+    params : dict
+        The learner's ``get_params()`` (all parameters, defaults included).
     details : dict
         Learner-specific diagnostics (e.g. ``n_margin`` and ``n_poison_active`` for SVMs,
         ``dtheta_dbeta``).
@@ -62,6 +64,7 @@ class BackdoorSlope:
     backdoor_loss: float
     regularization: float
     learner: str
+    params: dict = field(default_factory=dict, repr=False)
     details: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
@@ -130,5 +133,6 @@ def backdoor_slope(learner: BaseLearner, data: BackdoorData) -> BackdoorSlope:
         backdoor_loss=backdoor_loss,
         regularization=model.regularization,
         learner=repr(learner),
+        params=learner.get_params(),
         details=dict(terms),
     )

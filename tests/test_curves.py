@@ -128,3 +128,13 @@ def test_bad_learner_and_data(mnist_small):
         learning_curve(object(), mnist_small)
     with pytest.raises(TypeError, match="data must be a BackdoorData"):
         learning_curve(LogisticLearner(), {"X": 1})
+
+
+def test_results_carry_all_learner_parameters(mnist_small):
+    from backdoor_curves import backdoor_slope
+
+    learner = RBFSVMLearner(2.0)  # default gamma: absent from the repr, present in params
+    curve = learning_curve(learner, mnist_small, [0.0, 1.0])
+    slope = backdoor_slope(learner, mnist_small)
+    assert curve.params == slope.params == learner.get_params()
+    assert curve.params["gamma"] == 0.01 and "gamma" not in curve.learner
