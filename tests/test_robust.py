@@ -1,0 +1,41 @@
+"""The robust region of a regularization grid (backdoor_curves.robust)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backdoor_curves.robust import robust_points, robust_region
+
+
+@pytest.fixture
+def grid():
+    return pd.DataFrame(
+        {
+            "learner": ["a", "a", "a", "a", "b", "b"],
+            "lambda": [0.1, 1.0, 10.0, 100.0, 1.0, 10.0],
+            "score": [0.99, 0.9, 0.3, 0.1, 0.9, np.nan],
+            "clean_accuracy": [0.99, 0.99, 0.975, 0.90, 0.95, np.nan],
+            "backdoor_accuracy": [0.98, 0.50, 0.05, 0.02, 0.9, np.nan],
+        }
+    )
+
+
+def test_robust_region_criteria(grid):
+    assert robust_points(grid).index.tolist() == [2]  # 100: clean accuracy dropped too far
+    region = robust_region(grid).set_index("learner")
+    assert region.loc["a", ["n_robust", "lambda_min", "lambda_max"]].tolist() == [1, 10.0, 10.0]
+    assert region.loc["b", "n_robust"] == 0 and np.isnan(region.loc["b", "lambda_min"])
+
+
+def test_thresholds_are_parameters(grid):
+    assert robust_points(grid, clean_drop=0.1).index.tolist() == [2, 3]
+    assert robust_points(grid, clean_drop=0.1, backdoor_max=0.03).index.tolist() == [3]
+    region = robust_region(grid, clean_drop=0.1).set_index("learner")
+    assert region.loc["a", ["n_robust", "lambda_min", "lambda_max"]].tolist() == [2, 10.0, 100.0]
+    assert region.loc["a", "clean_accuracy_min"] == 0.90
+    assert region.loc["a", "backdoor_accuracy_max"] == 0.05
+    assert region.loc["a", "score_max"] == 0.3
+    assert region["n_points"].tolist() == [4, 2]
+    assert region["best_clean_accuracy"].tolist()[0] == 0.99
