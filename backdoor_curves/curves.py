@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from ._threads import blas_limit
 from ._validation import check_betas
 from .data import BackdoorData
 from .deviation import parameter_deviation
@@ -116,15 +117,19 @@ def learning_curve(
     model = clone(learner)
     if "warm_start" in model.get_params():
         model.set_params(warm_start=True)
+    with blas_limit():
+        return _refit_curve(model, data, betas, progress, learner)
+
+
+def _refit_curve(model, data, betas, progress, learner) -> LearningCurve:
     X, y = data.X_train, data.y_train
     unique = np.unique(np.r_[0.0, betas])  # beta = 0 is always fitted: deviation reference
+    y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
     rows, vectors = {}, {}
     for beta in tqdm(unique, desc=type(learner).__name__, disable=not progress, leave=False):
         model.fit(X, y, sample_weight=data.sample_weight(beta))
         f_bd = model.decision_function(data.X_test_bd)
         f_cl = model.decision_function(data.X_test)
-        y_bd = model.encode(data.y_test_bd, "y_test_bd")
-        y_cl = model.encode(data.y_test, "y_test")
         rows[beta] = (
             float(np.mean(model.loss.value(y_bd, f_bd))),
             float(np.mean(model.loss.value(y_cl, f_cl))),

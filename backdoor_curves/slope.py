@@ -118,14 +118,14 @@ def backdoor_slope(learner: BaseLearner, data: BackdoorData) -> BackdoorSlope:
     """
     _check_learner(learner)
     _check_data(data)
-    model = clone(learner).fit(data.X_clean, data.y_clean)
-    y_p = model.encode(data.y_poison, "y_poison")
-    y_t = model.encode(data.y_test_bd, "y_test_bd")
     with blas_limit():
+        model = clone(learner).fit(data.X_clean, data.y_clean)
+        y_p = model.encode(data.y_poison, "y_poison")
+        y_t = model.encode(data.y_test_bd, "y_test_bd")
         terms = model._slope_terms(data.X_poison, y_p, data.X_test_bd, y_t)
+        backdoor_loss = float(np.mean(model.loss_per_sample(data.X_test_bd, data.y_test_bd)))
     derivative = terms.pop("derivative")
     cond = terms.pop("condition_number")
-    backdoor_loss = float(np.mean(model.loss_per_sample(data.X_test_bd, data.y_test_bd)))
     return BackdoorSlope(
         derivative=derivative,
         score=float(slope_score(derivative)),

@@ -58,8 +58,9 @@ def smooth_gradient(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
 
 def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
     """Hess J(theta) = C Xa^T diag(s * l'') Xa + diag(1, ..., 1, 0)."""
-    d = C * sw * loss.d2(y, Xa @ theta)
-    H = Xa.T @ (Xa * d[:, None])
+    d = C * sw * loss.d2(y, Xa @ theta)  # >= 0 for convex losses and non-negative weights
+    A = Xa * np.sqrt(d)[:, None]
+    H = A.T @ A  # numpy recognises A.T @ A and calls the symmetric rank-k update (syrk)
     idx = np.arange(Xa.shape[1] - 1)
     H[idx, idx] += 1.0
     return H
@@ -78,8 +79,8 @@ def newton_fit(
 ) -> tuple[np.ndarray, int]:
     """Minimise J by Newton's method with a backtracking (Armijo) line search.
 
-    Stops when the Newton step ``p`` satisfies ``max|p| <= tol * (1 + max|theta|)``; near the
-    optimum the error after that step is of order ``|p|^2``.
+    Stops when the full Newton step ``p`` satisfies ``max|p| <= tol * (1 + max|theta|)`` and
+    takes it; near the optimum the error after that step is of order ``|p|^2``.
 
     Returns
     -------
@@ -94,20 +95,26 @@ def newton_fit(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
             p = -CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss)).solve(g)
-        slope = g @ p
-        step = 1.0
-        while True:
+        if loss.quadratic or np.max(np.abs(p)) <= tol * (1.0 + np.max(np.abs(theta))):
+            # a full step on a quadratic is exact; near the optimum the full Newton step leaves
+            # an error of order |p|^2 (no line search: J no longer resolves such changes)
+            return theta + p, it
+        step, slope = 1.0, g @ p
+        if -slope <= 1e-10 * (1.0 + abs(J)):
+            # Newton decrement below what J resolves: inside the quadratic-convergence region,
+            # where a line search on J would only see round-off; take the full step
+            theta = theta + p
+            J = smooth_objective(theta, Xa, y, sw, C, loss)
+            continue
+        while step >= 1e-10:
             candidate = theta + step * p
             J_new = smooth_objective(candidate, Xa, y, sw, C, loss)
-            if J_new <= J + 1e-4 * step * slope or step < 1e-10:
+            if J_new <= J + 1e-4 * step * slope:
                 break
             step *= 0.5
-        small = np.max(np.abs(step * p)) <= tol * (1.0 + np.max(np.abs(theta)))
-        if J_new > J and small:  # round-off level: keep the current point
+        else:  # no decrease along a descent direction: J is at round-off level
             return theta, it
         theta, J = candidate, J_new
-        if small or (loss.quadratic and step == 1.0):  # a full step on a quadratic is exact
-            return theta, it
     warnings.warn(
         f"Newton's method did not converge in {max_iter} iterations (C={C:g}); increase max_iter",
         ConvergenceWarning,

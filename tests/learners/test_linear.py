@@ -150,3 +150,16 @@ def test_bad_parameters(make, match):
     X, y, _ = _problem(0, n=20)
     with pytest.raises((TypeError, ValueError), match=match):
         make().fit(X, y)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("C", [1e-2, 1.0, 1e3])
+def test_newton_converges_to_round_off(seed, C):
+    """The optimality condition grad J = 0 holds to round-off, not just to a line-search stall."""
+    X, y, sw = _problem(seed)
+    model = LogisticLearner(C).fit(X, y, sw)
+    keep = sw > 0
+    Xa, ypm = augment(X[keep]), np.where(y[keep] == "b", 1.0, -1.0)
+    g = smooth_gradient(model.params_, Xa, ypm, sw[keep], C, LOGISTIC)
+    scale = C * np.abs(Xa).T @ sw[keep] + np.abs(np.r_[model.coef_, 0.0])  # size of the terms
+    assert np.all(np.abs(g) <= 1e-11 * (1.0 + scale))
