@@ -57,3 +57,13 @@ def mnist_small() -> BackdoorData:
         pool(X_train[:200]), y_train[:200], pool(X_test[:80]), y_test[:80],
         trigger="badnets", fraction=0.1, random_state=5, size=2,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny() -> BackdoorData:
+    """Real MNIST 7 vs 1 at full resolution, 120 train / 60 test, BadNets 3x3 on 10%."""
+    X_train, y_train, X_test, y_test = load_mnist_pair((7, 1))
+    return poison(
+        X_train[:120], y_train[:120], X_test[:60], y_test[:60],
+        trigger="badnets", fraction=0.1, random_state=0, size=3,
+    )  # fmt: skip

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 import backdoor_curves
-from backdoor_curves import DegenerateKKTError, load_mnist_pair, poison
+from backdoor_curves import DegenerateKKTError
 from backdoor_curves import demo as demo_module
 from backdoor_curves.cli import build_parser, main
 from backdoor_curves.demo import (
@@ -35,15 +35,6 @@ from backdoor_curves.demo import (
 )
 
 FIGURES = ["curves.png", "slope_vs_accuracy.png", "accuracy_vs_regularization.png", "deviation.png"]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    X_train, y_train, X_test, y_test = load_mnist_pair((7, 1))
-    return poison(
-        X_train[:120], y_train[:120], X_test[:60], y_test[:60],
-        trigger="badnets", fraction=0.1, random_state=0, size=3,
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- command line

@@ -19,8 +19,6 @@ from backdoor_curves import (
     LogisticLearner,
     RBFSVMLearner,
     learning_curve,
-    load_mnist_pair,
-    poison,
 )
 from backdoor_curves.demo import LearnerSpec, compute_grid
 from backdoor_curves.plots import (
@@ -33,15 +31,6 @@ from backdoor_curves.plots import (
 )
 
 BETAS = [0.0, 0.01, 0.1, 0.5, 1.0]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    X_train, y_train, X_test, y_test = load_mnist_pair((7, 1))
-    return poison(
-        X_train[:120], y_train[:120], X_test[:60], y_test[:60],
-        trigger="badnets", fraction=0.1, random_state=0, size=3,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
