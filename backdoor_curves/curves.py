@@ -2,9 +2,9 @@
 
 theta*(beta) minimises the learner's objective with sample weight 1 on the clean set D and
 ``beta`` on the poisoning set P; beta = 0 is the clean model (P removed), beta = 1 ordinary
-training on the poisoned set. Every point is an exact fit (to solver tolerance) — the same model
-scikit-learn's estimator returns for those sample weights. Successive fits are warm-started where
-the learner supports it.
+training on the poisoned set. Every point is an exact optimum (to solver tolerance) — the same model
+scikit-learn's estimator returns for those sample weights — whether it comes from a warm-started
+re-fit or from following the exact path (:mod:`backdoor_curves.paths`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from ._threads import blas_limit
-from ._validation import check_betas
+from ._validation import check_betas, check_choice
 from .data import BackdoorData
 from .deviation import parameter_deviation
 from .learners.base import BaseLearner
+from .learners.linear import augment
+from .paths import logistic_path, ridge_path
 from .slope import _check_data, _check_learner
 
-__all__ = ["LearningCurve", "learning_curve", "default_betas", "CURVE_COLUMNS"]
+__all__ = ["LearningCurve", "learning_curve", "default_betas", "CURVE_COLUMNS", "METHODS"]
 
 CURVE_COLUMNS = (
     "beta",
@@ -88,14 +90,18 @@ class LearningCurve:
         return plot_curves([self], ax=ax, **kwargs)
 
 
+METHODS = ("auto", "path", "refit")
+
+
 def learning_curve(
     learner: BaseLearner,
     data: BackdoorData,
     betas=None,
     *,
+    method: str = "auto",
     progress: bool = False,
 ) -> LearningCurve:
-    """Fit ``learner`` at each beta and record the backdoor learning curve.
+    """Compute the backdoor learning curve of ``learner`` on ``data``.
 
     Parameters
     ----------
@@ -104,6 +110,11 @@ def learning_curve(
     data : BackdoorData
     betas : array-like of float in [0, 1], optional
         Weights of the poisoning set; default :func:`default_betas` (21 points, 0 and 1 included).
+    method : {"auto", "path", "refit"}, default="auto"
+        "refit" fits the learner at every beta (warm-started); "path" follows the exact path
+        without re-fitting (ridge: closed form; logistic: predictor-corrector, see
+        :mod:`backdoor_curves.paths`); "auto" picks "path" where the learner has one, else
+        "refit". Every method returns the same optima to solver tolerance.
     progress : bool, default=False
         Show a progress bar.
 
@@ -114,31 +125,67 @@ def learning_curve(
     _check_learner(learner)
     _check_data(data)
     betas = default_betas() if betas is None else check_betas(betas)
+    method = check_choice(method, "method", METHODS)
+    path = getattr(learner, "_path_kind", None)
+    if method == "path" and path is None:
+        raise ValueError(
+            f"method='path' is not available for {type(learner).__name__} yet; "
+            "use method='refit' (or 'auto')"
+        )
     model = clone(learner)
+    unique = np.unique(np.r_[0.0, betas])  # beta = 0 is always computed: deviation reference
+    with blas_limit():
+        if method == "refit" or path is None:
+            fits = _refit(model, data, unique, progress)
+        else:
+            fits = _follow_path(model, data, unique, path)
+        return _assemble(model, learner, data, betas, fits)
+
+
+def _refit(model, data, unique, progress) -> dict:
+    """beta -> (f on V_t, f on V, deviation vector), one warm-started fit per beta."""
     if "warm_start" in model.get_params():
         model.set_params(warm_start=True)
-    with blas_limit():
-        return _refit_curve(model, data, betas, progress, learner)
-
-
-def _refit_curve(model, data, betas, progress, learner) -> LearningCurve:
     X, y = data.X_train, data.y_train
-    unique = np.unique(np.r_[0.0, betas])  # beta = 0 is always fitted: deviation reference
-    y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
-    rows, vectors = {}, {}
-    for beta in tqdm(unique, desc=type(learner).__name__, disable=not progress, leave=False):
+    fits = {}
+    for beta in tqdm(unique, desc=type(model).__name__, disable=not progress, leave=False):
         model.fit(X, y, sample_weight=data.sample_weight(beta))
-        f_bd = model.decision_function(data.X_test_bd)
-        f_cl = model.decision_function(data.X_test)
+        fits[beta] = (
+            model.decision_function(data.X_test_bd),
+            model.decision_function(data.X_test),
+            np.array(model._deviation_vector(), copy=True),
+        )
+    return fits
+
+
+def _follow_path(model, data, unique, kind: str) -> dict:
+    """beta -> (f on V_t, f on V, w) from the exact path of a smooth linear learner."""
+    model._check_params()  # no fit needed: the path computes every optimum itself
+    Xa_D, Xa_P = augment(data.X_clean), augment(data.X_poison)
+    y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
+    if kind == "ridge":
+        thetas = ridge_path(Xa_D, y_D, Xa_P, y_P, model._C, unique)
+    else:
+        thetas, _ = logistic_path(
+            Xa_D, y_D, Xa_P, y_P, model._C, unique, tol=model.tol, max_iter=model.max_iter
+        )
+    F_bd = augment(data.X_test_bd) @ thetas.T
+    F_cl = augment(data.X_test) @ thetas.T
+    return {b: (F_bd[:, k], F_cl[:, k], thetas[k, :-1]) for k, b in enumerate(unique)}
+
+
+def _assemble(model, learner, data, betas, fits) -> LearningCurve:
+    y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
+    rows = {}
+    for beta, (f_bd, f_cl, _) in fits.items():
         rows[beta] = (
             float(np.mean(model.loss.value(y_bd, f_bd))),
             float(np.mean(model.loss.value(y_cl, f_cl))),
             float(np.mean(np.where(f_cl > 0, 1.0, -1.0) == y_cl)),
             float(np.mean(np.where(f_bd > 0, 1.0, -1.0) == y_bd)),
         )
-        vectors[beta] = np.array(model._deviation_vector(), copy=True)
     deviation = parameter_deviation(
-        np.array([vectors[b] for b in betas]), vectors[0.0], model._deviation_gram(X)
+        np.array([fits[b][2] for b in betas]), fits[0.0][2], model._deviation_gram(data.X_train)
     )
     table = np.array([rows[b] for b in betas]).reshape(len(betas), 4)
     values = {

@@ -82,6 +82,10 @@ class CholeskySolver:
         """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides."""
         return sla.cho_solve(self._factor, b, check_finite=False)
 
+    def upper_factor(self) -> np.ndarray:
+        """The upper-triangular R with ``A = R^T R``."""
+        return np.triu(self._factor[0])
+
 
 class LUSolver:
     """Factorize a square (possibly indefinite) matrix once by LU with partial pivoting.

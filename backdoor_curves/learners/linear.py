@@ -76,7 +76,8 @@ def newton_fit(
     *,
     tol: float = 1e-10,
     max_iter: int = 100,
-) -> tuple[np.ndarray, int]:
+    return_solver: bool = False,
+):
     """Minimise J by Newton's method with a backtracking (Armijo) line search.
 
     Stops when the full Newton step ``p`` satisfies ``max|p| <= tol * (1 + max|theta|)`` and
@@ -87,6 +88,9 @@ def newton_fit(
     theta : ndarray of shape (n_features + 1,)
     n_iter : int
         Number of Newton steps taken.
+    solver : CholeskySolver, only if ``return_solver``
+        The factorization of the last Hessian (at the point before the final step), e.g. for
+        the tangent d theta / d beta of a path predictor.
     """
     theta = np.zeros(Xa.shape[1]) if theta0 is None else np.array(theta0, dtype=float)
     J = smooth_objective(theta, Xa, y, sw, C, loss)
@@ -94,11 +98,12 @@ def newton_fit(
         g = smooth_gradient(theta, Xa, y, sw, C, loss)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
-            p = -CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss)).solve(g)
+            solver = CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss))
+        p = -solver.solve(g)
         if loss.quadratic or np.max(np.abs(p)) <= tol * (1.0 + np.max(np.abs(theta))):
             # a full step on a quadratic is exact; near the optimum the full Newton step leaves
             # an error of order |p|^2 (no line search: J no longer resolves such changes)
-            return theta + p, it
+            return (theta + p, it, solver) if return_solver else (theta + p, it)
         step, slope = 1.0, g @ p
         if -slope <= 1e-10 * (1.0 + abs(J)):
             # Newton decrement below what J resolves: inside the quadratic-convergence region,
@@ -113,14 +118,14 @@ def newton_fit(
                 break
             step *= 0.5
         else:  # no decrease along a descent direction: J is at round-off level
-            return theta, it
+            return (theta, it, solver) if return_solver else (theta, it)
         theta, J = candidate, J_new
     warnings.warn(
         f"Newton's method did not converge in {max_iter} iterations (C={C:g}); increase max_iter",
         ConvergenceWarning,
         stacklevel=2,
     )
-    return theta, max_iter
+    return (theta, max_iter, solver) if return_solver else (theta, max_iter)
 
 
 def smooth_slope(
@@ -239,6 +244,7 @@ class LogisticLearner(_SmoothLinearLearner):
     """
 
     loss = LOGISTIC
+    _path_kind = "logistic"
 
     def __init__(
         self, C: float = 1.0, *, tol: float = 1e-10, max_iter: int = 100, warm_start: bool = False
@@ -283,6 +289,7 @@ class RidgeLearner(_SmoothLinearLearner):
     """
 
     loss = SQUARED
+    _path_kind = "ridge"
 
     def __init__(self, alpha: float = 1.0, *, tol: float = 1e-10, max_iter: int = 10):
         self.alpha = alpha

@@ -1,0 +1,83 @@
+"""Exact paths (closed form for ridge, predictor-corrector for logistic) against re-fits."""
+
+import numpy as np
+import pytest
+from conftest import random_backdoor_data
+
+from backdoor_curves import (
+    LinearSVMLearner,
+    LogisticLearner,
+    RidgeLearner,
+    default_betas,
+    learning_curve,
+)
+from backdoor_curves.learners.linear import augment, newton_fit
+from backdoor_curves.losses import SQUARED
+from backdoor_curves.paths import logistic_path, ridge_path
+
+DENSE = np.r_[0.0, np.geomspace(1e-4, 1.0, 200)]
+
+
+@pytest.mark.parametrize(
+    "learner",
+    [LogisticLearner(0.01), LogisticLearner(1.0), LogisticLearner(100.0),
+     RidgeLearner(500.0), RidgeLearner(0.5), RidgeLearner(1e-3)],
+    ids=lambda m: repr(m),
+)  # fmt: skip
+@pytest.mark.parametrize("which", ["random", "mnist"])
+def test_path_equals_refit(learner, which, mnist_small):
+    data = random_backdoor_data(7) if which == "random" else mnist_small
+    betas = np.r_[default_betas(), 0.5, 1e-3]  # both ends, unsorted extras
+    path = learning_curve(learner, data, betas, method="path").to_frame()
+    refit = learning_curve(learner, data, betas, method="refit").to_frame()
+    for col in ("backdoor_loss", "clean_loss", "rho", "rho_ratio"):
+        np.testing.assert_allclose(path[col], refit[col], rtol=1e-6)
+    np.testing.assert_allclose(path["nu"], refit["nu"], rtol=1e-6, atol=1e-12)
+    for col in ("clean_accuracy", "backdoor_accuracy"):
+        np.testing.assert_array_equal(path[col], refit[col])
+
+
+def test_ridge_path_is_the_closed_form_at_every_beta():
+    data = random_backdoor_data(8)
+    Xa_D, Xa_P = augment(data.X_clean), augment(data.X_poison)
+    y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
+    C = 0.7
+    thetas = ridge_path(Xa_D, y_D, Xa_P, y_P, C, DENSE)
+    for k in (0, 1, 57, 200):
+        sw = np.r_[np.ones(len(y_D)), np.full(len(y_P), DENSE[k])]
+        Xa, y = np.vstack([Xa_D, Xa_P]), np.r_[y_D, y_P]
+        H = 2 * C * Xa.T @ (Xa * sw[:, None]) + np.diag(np.r_[np.ones(Xa.shape[1] - 1), 0.0])
+        np.testing.assert_allclose(
+            thetas[k], np.linalg.solve(H, 2 * C * Xa.T @ (sw * y)), rtol=1e-9
+        )
+        theta, _ = newton_fit(Xa, y, sw, C, SQUARED)
+        np.testing.assert_allclose(thetas[k], theta, rtol=1e-9, atol=1e-12)
+
+
+def test_logistic_path_corrects_every_point_and_predicts_well(mnist_small):
+    data = mnist_small
+    Xa_D, Xa_P = augment(data.X_clean), augment(data.X_poison)
+    y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
+    thetas, n_iter = logistic_path(Xa_D, y_D, Xa_P, y_P, 5.0, DENSE)
+    assert thetas.shape == (201, Xa_D.shape[1])
+    # on a dense grid the tangent predictor leaves at most a couple of Newton corrections
+    assert np.median(n_iter[1:]) <= 3
+    refit = LogisticLearner(5.0).fit(data.X_train, data.y_train, data.sample_weight(DENSE[120]))
+    np.testing.assert_allclose(thetas[120], refit.params_, rtol=1e-8, atol=1e-10)
+
+
+def test_dense_curve(mnist_small):
+    curve = learning_curve(LogisticLearner(10.0), mnist_small, DENSE)
+    loss = curve["backdoor_loss"]
+    assert loss.shape == (201,) and np.all(np.isfinite(loss))
+    assert loss[-1] < loss[0]
+
+
+def test_method_choice_is_checked(mnist_small):
+    with pytest.raises(ValueError, match="method must be one of"):
+        learning_curve(LogisticLearner(), mnist_small, method="fast")
+    with pytest.raises(ValueError, match="method='path' is not available for LinearSVMLearner"):
+        learning_curve(LinearSVMLearner(), mnist_small, method="path")
+    # auto falls back to re-fitting where no path exists
+    curve = learning_curve(LinearSVMLearner(0.1), mnist_small, [0.0, 1.0], method="auto")
+    assert curve["backdoor_loss"].shape == (2,)
