@@ -21,6 +21,7 @@ __all__ = [
     "IllConditionedWarning",
     "SingularSystemError",
     "CholeskySolver",
+    "BlockIdentitySolver",
     "LUSolver",
     "ILL_CONDITIONED",
 ]
@@ -74,6 +75,7 @@ class CholeskySolver:
                 f"{what} is not positive definite and cannot be Cholesky-factorized ({exc}); "
                 "no pseudo-inverse is substituted"
             ) from None
+        self.anorm = anorm
         rcond, info = lapack.dpocon(self._factor[0], anorm, uplo="U")
         self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
         _warn_if_ill_conditioned(self.condition_number, what)
@@ -85,6 +87,37 @@ class CholeskySolver:
     def upper_factor(self) -> np.ndarray:
         """The upper-triangular R with ``A = R^T R``."""
         return np.triu(self._factor[0])
+
+
+class BlockIdentitySolver:
+    """Solve with ``A = blkdiag(A_active, I)`` (up to a permutation) from a solver of ``A_active``.
+
+    A feature that is zero in every training sample only meets the regularizer 1/2 w_j^2, so its
+    rows and columns of the Hessian are those of the identity; solving the active block alone is
+    exact and cheaper (MNIST 7 vs 1: 538 of 785 columns are active).
+
+    Parameters
+    ----------
+    solver : CholeskySolver
+        Factorization of the active block.
+    active : bool ndarray of shape (n,)
+        Which rows/columns form the active block.
+    """
+
+    def __init__(self, solver: CholeskySolver, active: np.ndarray):
+        self._solver = solver
+        self._active = active
+        anorm = max(solver.anorm, 1.0)
+        inv_norm = max(solver.condition_number / solver.anorm, 1.0)
+        self.condition_number = (
+            float(anorm * inv_norm) if active.size > active.sum() else (solver.condition_number)
+        )
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """Return ``A^{-1} b`` (identity on the inactive rows)."""
+        out = np.array(b, dtype=float, copy=True)
+        out[self._active] = self._solver.solve(b[self._active])
+        return out
 
 
 class LUSolver:

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._validation import check_positive
-from ..linalg import CholeskySolver
+from ..linalg import BlockIdentitySolver, CholeskySolver
 from ..losses import LOGISTIC, SQUARED, Loss
 from .base import BaseLearner, SlopeTerms
 
@@ -41,6 +41,16 @@ __all__ = [
 def augment(X: np.ndarray) -> np.ndarray:
     """Append the intercept column: ``[X, 1]``."""
     return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def active_columns(Xa: np.ndarray) -> np.ndarray:
+    """Columns of ``Xa`` that are non-zero in some sample (the intercept column always is).
+
+    For the others w_j = 0 at every optimum and their Hessian block is the identity.
+    """
+    active = np.any(Xa != 0, axis=0)
+    active[-1] = True
+    return active
 
 
 def smooth_objective(theta, Xa, y, sw, C: float, loss: Loss) -> float:
@@ -92,6 +102,17 @@ def newton_fit(
         The factorization of the last Hessian (at the point before the final step), e.g. for
         the tangent d theta / d beta of a path predictor.
     """
+    active = active_columns(Xa[sw > 0])
+    if not active.all():  # w_j = 0 exactly on all-zero columns: solve the active block only
+        out = newton_fit(
+            Xa[:, active], y, sw, C, loss, None if theta0 is None else theta0[active],
+            tol=tol, max_iter=max_iter, return_solver=return_solver,
+        )  # fmt: skip
+        theta = np.zeros(Xa.shape[1])
+        theta[active] = out[0]
+        if return_solver:
+            return theta, out[1], BlockIdentitySolver(out[2], active)
+        return theta, out[1]
     theta = np.zeros(Xa.shape[1]) if theta0 is None else np.array(theta0, dtype=float)
     J = smooth_objective(theta, Xa, y, sw, C, loss)
     for it in range(1, max_iter + 1):
@@ -152,7 +173,9 @@ def smooth_slope(
     SlopeTerms
         ``derivative``, ``condition_number`` and ``dtheta_dbeta`` (= -H0^{-1} grad_P).
     """
-    solver = CholeskySolver(smooth_hessian(theta, Xa_D, y_D, sw_D, C, loss), "Hessian H0")
+    active = active_columns(Xa_D[sw_D > 0])  # all-zero columns of D: identity block of H0
+    H0_active = smooth_hessian(theta[active], Xa_D[:, active], y_D, sw_D, C, loss)
+    solver = BlockIdentitySolver(CholeskySolver(H0_active, "Hessian H0"), active)
     grad_P = C * (Xa_P.T @ loss.d1(y_P, Xa_P @ theta))
     grad_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / Xa_t.shape[0]
     dtheta = -solver.solve(grad_P)
