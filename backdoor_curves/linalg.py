@@ -76,6 +76,7 @@ class CholeskySolver:
                 "no pseudo-inverse is substituted"
             ) from None
         self.anorm = anorm
+        self.n = A.shape[0]
         rcond, info = lapack.dpocon(self._factor[0], anorm, uplo="U")
         self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
         _warn_if_ill_conditioned(self.condition_number, what)
@@ -107,6 +108,7 @@ class BlockIdentitySolver:
     def __init__(self, solver: CholeskySolver, active: np.ndarray):
         self._solver = solver
         self._active = active
+        self.inner, self.active = solver, active
         anorm = max(solver.anorm, 1.0)
         inv_norm = max(solver.condition_number / solver.anorm, 1.0)
         self.condition_number = (

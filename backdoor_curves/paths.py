@@ -18,9 +18,10 @@ H(beta) = R^T (I + beta M M^T) R. One eigen-decomposition M^T M = V diag(s) V^T 
 so any number of betas costs one factorization plus O(p |P| + p^2) per beta (p = n_features + 1).
 
 Logistic — predictor-corrector path following. From the optimum at the previous beta the
-tangent d theta / d beta = -H^{-1} grad [C sum_P l] (reusing the last Newton factorization)
-predicts the next point, and Newton's method with the closed-form Hessian corrects it to the
-re-fit tolerance. Points are visited in increasing beta.
+tangent d theta / d beta = -H^{-1} grad [C sum_P l] (reusing the last factorization) predicts
+the next point; simplified-Newton steps with that factorization correct it while they contract,
+full Newton steps with the closed-form Hessian otherwise, always to the re-fit's tolerance.
+Points are visited in increasing beta.
 """
 
 from __future__ import annotations
@@ -91,6 +92,12 @@ def logistic_path(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logistic optima theta(beta) by predictor-corrector path following.
 
+    Predictor: the tangent step ``theta - dbeta H^{-1} grad [C sum_P l]`` with the last
+    factorized Hessian. Corrector: :func:`~backdoor_curves.learners.linear.newton_fit` started
+    with that factorization, so it takes simplified-Newton steps (one gradient and two
+    triangular solves each) while they contract fast and re-factorizes only when they do not.
+    Every point is converged to the re-fit's criterion.
+
     Parameters
     ----------
     Xa_D, y_D, Xa_P, y_P, C, betas : as in :func:`ridge_path`.
@@ -101,7 +108,7 @@ def logistic_path(
     thetas : ndarray of shape (n_betas, p)
         theta(beta) in the order given.
     n_iter : ndarray of int, shape (n_betas,)
-        Newton corrector steps per beta.
+        Corrector steps per beta (simplified-Newton and full Newton steps).
     """
     betas = np.asarray(betas, dtype=float)
     order = np.argsort(betas, kind="stable")
@@ -117,11 +124,12 @@ def logistic_path(
     for k in order:
         beta = betas[k]
         if beta != current:
+            sw = np.r_[ones, np.full(len(y_P), beta)]
             grad_P = C * (Xa_P.T @ LOGISTIC.d1(y_P, Xa_P @ theta))
             predicted = theta - (beta - current) * solver.solve(grad_P)
             theta, n_iter[k], solver = newton_fit(
-                Xa, y, np.r_[ones, np.full(len(y_P), beta)], C, LOGISTIC, predicted,
-                tol=tol, max_iter=max_iter, return_solver=True,
+                Xa, y, sw, C, LOGISTIC, predicted, tol=tol, max_iter=max_iter,
+                return_solver=True, solver0=solver,
             )  # fmt: skip
             current = beta
         else:

@@ -60,10 +60,14 @@ def test_logistic_path_corrects_every_point_and_predicts_well(mnist_small):
     y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
     thetas, n_iter = logistic_path(Xa_D, y_D, Xa_P, y_P, 5.0, DENSE)
     assert thetas.shape == (201, Xa_D.shape[1])
-    # on a dense grid the tangent predictor leaves at most a couple of Newton corrections
-    assert np.median(n_iter[1:]) <= 3
     refit = LogisticLearner(5.0).fit(data.X_train, data.y_train, data.sample_weight(DENSE[120]))
     np.testing.assert_allclose(thetas[120], refit.params_, rtol=1e-8, atol=1e-10)
+    # the tangent predictor leaves fewer corrector steps than a cold fit needs
+    cold = [
+        LogisticLearner(5.0).fit(data.X_train, data.y_train, data.sample_weight(b)).n_iter_
+        for b in DENSE[[50, 120, 200]]
+    ]
+    assert np.median(n_iter[1:]) < min(cold)
 
 
 def test_dense_curve(mnist_small):

@@ -87,50 +87,89 @@ def newton_fit(
     tol: float = 1e-10,
     max_iter: int = 100,
     return_solver: bool = False,
+    solver0=None,
 ):
     """Minimise J by Newton's method with a backtracking (Armijo) line search.
 
-    Stops when the full Newton step ``p`` satisfies ``max|p| <= tol * (1 + max|theta|)`` and
-    takes it; near the optimum the error after that step is of order ``|p|^2``.
+    Near the optimum a factorization is reused (simplified-Newton / chord steps: one gradient
+    and two triangular solves each) for as long as the steps shrink at least 4-fold and J does
+    not increase; otherwise the Hessian is rebuilt and factorized. Stops when a step ``p``
+    satisfies ``max|p| <= tol * (1 + max|theta|)`` and takes it (from a fresh factorization, or
+    after at least one verified contraction of the reused one).
+
+    Parameters
+    ----------
+    Xa, y, sw, C, loss : the objective (intercept column last in ``Xa``, y in {-1, +1}).
+    theta0 : ndarray, optional
+        Starting point (zeros by default).
+    tol, max_iter : stopping rule and maximum number of steps (chord steps included).
+    return_solver : bool
+        Also return the last factorization (e.g. for the tangent of a path predictor).
+    solver0 : solver, optional
+        A factorization of a nearby Hessian (e.g. at the previous beta of a path) to start with
+        chord steps.
 
     Returns
     -------
     theta : ndarray of shape (n_features + 1,)
     n_iter : int
-        Number of Newton steps taken.
-    solver : CholeskySolver, only if ``return_solver``
-        The factorization of the last Hessian (at the point before the final step), e.g. for
-        the tangent d theta / d beta of a path predictor.
+        Number of steps taken.
+    solver : only if ``return_solver``
+        The last factorization (not necessarily at the returned point).
     """
     active = active_columns(Xa[sw > 0])
     if not active.all():  # w_j = 0 exactly on all-zero columns: solve the active block only
+        inner0 = None
+        if isinstance(solver0, BlockIdentitySolver) and np.array_equal(solver0.active, active):
+            inner0 = solver0.inner
         out = newton_fit(
             Xa[:, active], y, sw, C, loss, None if theta0 is None else theta0[active],
-            tol=tol, max_iter=max_iter, return_solver=return_solver,
+            tol=tol, max_iter=max_iter, return_solver=return_solver, solver0=inner0,
         )  # fmt: skip
         theta = np.zeros(Xa.shape[1])
         theta[active] = out[0]
         if return_solver:
             return theta, out[1], BlockIdentitySolver(out[2], active)
         return theta, out[1]
+    if isinstance(solver0, BlockIdentitySolver) or (
+        solver0 is not None and getattr(solver0, "n", Xa.shape[1]) != Xa.shape[1]
+    ):
+        solver0 = None
     theta = np.zeros(Xa.shape[1]) if theta0 is None else np.array(theta0, dtype=float)
     J = smooth_objective(theta, Xa, y, sw, C, loss)
+    solver, reuse, last = solver0, solver0 is not None, np.inf
+
+    def done(theta, it):
+        return (theta, it, solver) if return_solver else (theta, it)
+
     for it in range(1, max_iter + 1):
         g = smooth_gradient(theta, Xa, y, sw, C, loss)
+        if reuse and not loss.quadratic:
+            p = -solver.solve(g)
+            size = np.max(np.abs(p))
+            if size <= tol * (1.0 + np.max(np.abs(theta))) and np.isfinite(last):
+                return done(theta + p, it)
+            if size <= 0.25 * last or not np.isfinite(last):
+                J_new = smooth_objective(theta + p, Xa, y, sw, C, loss)
+                if np.isfinite(size) and J_new <= J + 1e-12 * abs(J):
+                    theta, J, last = theta + p, J_new, size
+                    continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
             solver = CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss))
         p = -solver.solve(g)
-        if loss.quadratic or np.max(np.abs(p)) <= tol * (1.0 + np.max(np.abs(theta))):
+        size = np.max(np.abs(p))
+        if loss.quadratic or size <= tol * (1.0 + np.max(np.abs(theta))):
             # a full step on a quadratic is exact; near the optimum the full Newton step leaves
             # an error of order |p|^2 (no line search: J no longer resolves such changes)
-            return (theta + p, it, solver) if return_solver else (theta + p, it)
+            return done(theta + p, it)
         step, slope = 1.0, g @ p
         if -slope <= 1e-10 * (1.0 + abs(J)):
             # Newton decrement below what J resolves: inside the quadratic-convergence region,
             # where a line search on J would only see round-off; take the full step
             theta = theta + p
             J = smooth_objective(theta, Xa, y, sw, C, loss)
+            reuse, last = True, size
             continue
         while step >= 1e-10:
             candidate = theta + step * p
@@ -139,14 +178,15 @@ def newton_fit(
                 break
             step *= 0.5
         else:  # no decrease along a descent direction: J is at round-off level
-            return (theta, it, solver) if return_solver else (theta, it)
+            return done(theta, it)
         theta, J = candidate, J_new
+        reuse, last = step == 1.0, step * size  # full steps: local regime, try the chord next
     warnings.warn(
         f"Newton's method did not converge in {max_iter} iterations (C={C:g}); increase max_iter",
         ConvergenceWarning,
         stacklevel=2,
     )
-    return (theta, max_iter, solver) if return_solver else (theta, max_iter)
+    return done(theta, max_iter)
 
 
 def smooth_slope(
