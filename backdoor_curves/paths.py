@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from .learners.linear import newton_fit
+from .learners.linear import newton_fit, smooth_objective
 from .linalg import CholeskySolver
 from .losses import LOGISTIC
 
@@ -127,6 +127,12 @@ def logistic_path(
             sw = np.r_[ones, np.full(len(y_P), beta)]
             grad_P = C * (Xa_P.T @ LOGISTIC.d1(y_P, Xa_P @ theta))
             predicted = theta - (beta - current) * solver.solve(grad_P)
+            # a long step can overshoot far past the curve: keep the prediction only if it
+            # is better than a plain warm start under the new weights
+            if smooth_objective(predicted, Xa, y, sw, C, LOGISTIC) > smooth_objective(
+                theta, Xa, y, sw, C, LOGISTIC
+            ):
+                predicted = theta
             theta, n_iter[k], solver = newton_fit(
                 Xa, y, sw, C, LOGISTIC, predicted, tol=tol, max_iter=max_iter,
                 return_solver=True, solver0=solver,

@@ -85,3 +85,13 @@ def test_method_choice_is_checked(mnist_small):
     # auto falls back to re-fitting where no path exists
     curve = learning_curve(LinearSVMLearner(0.1), mnist_small, [0.0, 1.0], method="auto")
     assert curve["backdoor_loss"].shape == (2,)
+
+
+@pytest.mark.parametrize("C", [1.0, 100.0, 1e4])
+def test_logistic_path_survives_a_single_long_jump(C, mnist_small):
+    """beta: 0 -> 1 in one step at weak regularization (the tangent overshoots wildly there)."""
+    path = learning_curve(LogisticLearner(C), mnist_small, [1.0], method="path").to_frame()
+    refit = learning_curve(LogisticLearner(C), mnist_small, [1.0], method="refit").to_frame()
+    for col in ("backdoor_loss", "clean_loss", "rho"):
+        np.testing.assert_allclose(path[col], refit[col], rtol=1e-6)
+    assert path["clean_accuracy"].iloc[0] == refit["clean_accuracy"].iloc[0] > 0.9

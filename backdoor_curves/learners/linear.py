@@ -177,7 +177,15 @@ def newton_fit(
             if J_new <= J + 1e-4 * step * slope:
                 break
             step *= 0.5
-        else:  # no decrease along a descent direction: J is at round-off level
+        else:  # no decrease along a descent direction
+            if -slope <= 1e-6 * (1.0 + abs(J)):  # J at round-off level: converged
+                return done(theta, it)
+            warnings.warn(
+                f"Newton's line search failed far from the optimum (C={C:g}, Newton decrement "
+                f"{-slope:.3g}); the returned point is not converged",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
             return done(theta, it)
         theta, J = candidate, J_new
         reuse, last = step == 1.0, step * size  # full steps: local regime, try the chord next
