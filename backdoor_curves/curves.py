@@ -24,6 +24,7 @@ from .learners.base import BaseLearner
 from .learners.linear import augment
 from .paths import logistic_path, ridge_path
 from .slope import _check_data, _check_learner
+from .svm_path import svm_path
 
 __all__ = ["LearningCurve", "learning_curve", "default_betas", "CURVE_COLUMNS", "METHODS"]
 
@@ -64,6 +65,10 @@ class LearningCurve:
         lambda = 1/C.
     params : dict
         The learner's ``get_params()`` (all parameters, defaults included).
+    events : pandas.DataFrame
+        For an SVM path: one row per event (``beta``, ``index`` of the point in D followed by
+        P, and the sets it moves ``from`` and ``to``: zero, margin or bound); between events the
+        dual solution is linear in beta. Empty for other methods.
     """
 
     betas: np.ndarray
@@ -71,6 +76,7 @@ class LearningCurve:
     learner: str
     regularization: float
     params: dict = field(default_factory=dict, repr=False)
+    events: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def __getitem__(self, column: str) -> np.ndarray:
         if column == "beta":
@@ -113,7 +119,8 @@ def learning_curve(
     method : {"auto", "path", "refit"}, default="auto"
         "refit" fits the learner at every beta (warm-started); "path" follows the exact path
         without re-fitting (ridge: closed form; logistic: predictor-corrector, see
-        :mod:`backdoor_curves.paths`); "auto" picks "path" where the learner has one, else
+        :mod:`backdoor_curves.paths`; SVMs: the piecewise-linear dual path event by event, see
+        :mod:`backdoor_curves.svm_path`); "auto" picks "path" where the learner has one, else
         "refit". Every method returns the same optima to solver tolerance.
     progress : bool, default=False
         Show a progress bar.
@@ -136,10 +143,10 @@ def learning_curve(
     unique = np.unique(np.r_[0.0, betas])  # beta = 0 is always computed: deviation reference
     with blas_limit():
         if method == "refit" or path is None:
-            fits = _refit(model, data, unique, progress)
+            fits, events = _refit(model, data, unique, progress), []
         else:
-            fits = _follow_path(model, data, unique, path)
-        return _assemble(model, learner, data, betas, fits)
+            fits, events = _follow_path(model, data, unique, path)
+        return _assemble(model, learner, data, betas, fits, events)
 
 
 def _refit(model, data, unique, progress) -> dict:
@@ -159,7 +166,9 @@ def _refit(model, data, unique, progress) -> dict:
 
 
 def _follow_path(model, data, unique, kind: str) -> dict:
-    """beta -> (f on V_t, f on V, w) from the exact path of a smooth linear learner."""
+    """beta -> (f on V_t, f on V, deviation vector) from the exact path, without re-fitting."""
+    if kind == "svm":
+        return _follow_svm_path(model, data, unique)
     model._check_params()  # no fit needed: the path computes every optimum itself
     Xa_D, Xa_P = augment(data.X_clean), augment(data.X_poison)
     y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
@@ -171,10 +180,29 @@ def _follow_path(model, data, unique, kind: str) -> dict:
         )
     F_bd = augment(data.X_test_bd) @ thetas.T
     F_cl = augment(data.X_test) @ thetas.T
-    return {b: (F_bd[:, k], F_cl[:, k], thetas[k, :-1]) for k, b in enumerate(unique)}
+    return {b: (F_bd[:, k], F_cl[:, k], thetas[k, :-1]) for k, b in enumerate(unique)}, []
 
 
-def _assemble(model, learner, data, betas, fits) -> LearningCurve:
+def _follow_svm_path(model, data, unique) -> dict:
+    X, labels = data.X_train, data.y_train
+    y = data.encode(labels)
+
+    def refit(beta):
+        model.fit(X, labels, sample_weight=data.sample_weight(beta))
+        return model.alpha_.copy(), model.intercept_
+
+    alpha0, b0 = refit(0.0)
+    alphas, bs, events, _ = svm_path(
+        model._kernel(X, X), y, data.n_clean, model.C, unique, alpha0, b0, refit
+    )
+    coef = alphas * y  # signed duals y_i a_i over D u P, one row per beta
+    F_bd = model._kernel(data.X_test_bd, X) @ coef.T + bs
+    F_cl = model._kernel(data.X_test, X) @ coef.T + bs
+    vectors = coef @ X if model._deviation_gram(X[:1]) is None else coef
+    return {b: (F_bd[:, k], F_cl[:, k], vectors[k]) for k, b in enumerate(unique)}, events
+
+
+def _assemble(model, learner, data, betas, fits, events) -> LearningCurve:
     y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
     rows = {}
     for beta, (f_bd, f_cl, _) in fits.items():
@@ -196,5 +224,10 @@ def _assemble(model, learner, data, betas, fits) -> LearningCurve:
         **deviation,
     }
     return LearningCurve(
-        betas, values, repr(learner), model.regularization, params=learner.get_params()
+        betas,
+        values,
+        repr(learner),
+        model.regularization,
+        params=learner.get_params(),
+        events=pd.DataFrame(events, columns=["beta", "index", "from", "to"]),
     )

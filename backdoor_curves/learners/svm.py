@@ -192,6 +192,7 @@ class _SVMLearner(BaseLearner):
     """Shared fit (libsvm + exact KKT polish) and derivatives of the SVM learners."""
 
     loss = HINGE
+    _path_kind = "svm"
 
     def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -1,0 +1,60 @@
+"""The SVM's piecewise-linear dual path against re-fits, event by event."""
+
+import numpy as np
+import pytest
+from conftest import random_backdoor_data
+from oracle import learner_and_estimator, refit
+
+from backdoor_curves import LinearSVMLearner, RBFSVMLearner, default_betas, learning_curve
+
+CASES = [("linear_svm", 0.02), ("linear_svm", 1.0), ("rbf_svm", 0.5), ("rbf_svm", 10.0)]
+
+
+@pytest.mark.parametrize(("kind", "C"), CASES)
+@pytest.mark.parametrize("which", ["random", "mnist"])
+def test_svm_path_equals_refit(kind, C, which, mnist_small):
+    data = random_backdoor_data(9) if which == "random" else mnist_small
+    learner, est = learner_and_estimator(kind, C)
+    betas = np.r_[default_betas(), 0.37, 1e-3]
+    path = learning_curve(learner, data, betas, method="path")
+    ours = learning_curve(learner, data, betas, method="refit").to_frame()
+    frame = path.to_frame()
+    for col in ("backdoor_loss", "clean_loss", "rho", "rho_ratio"):
+        np.testing.assert_allclose(frame[col], ours[col], rtol=1e-6)
+    np.testing.assert_allclose(frame["nu"], ours["nu"], rtol=1e-6, atol=1e-12)
+    for col in ("clean_accuracy", "backdoor_accuracy"):
+        np.testing.assert_array_equal(frame[col], ours[col])
+    # and against scikit-learn's SVC at a few betas (its own accuracy limits the tolerance)
+    for k in (0, 10, len(betas) - 1):
+        expected = refit(kind, est, data, betas[k])
+        assert frame["backdoor_loss"][k] == pytest.approx(expected["backdoor_loss"], rel=1e-4)
+    assert len(path.events) > 0
+    assert set(path.events["from"]) | set(path.events["to"]) <= {"zero", "margin", "bound"}
+    assert path.events["beta"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("learner", [LinearSVMLearner(0.5), RBFSVMLearner(2.0, gamma=0.05)])
+def test_events_match_refits_on_either_side(learner, mnist_small):
+    """A point the path says changes set at beta_e is in the old set just before, new just after."""
+    data = mnist_small
+    events = learning_curve(learner, data, [1.0], method="path").events
+    betas = np.r_[0.0, events["beta"].to_numpy(), 1.0]
+    checked = 0
+    for k, event in events.iterrows():
+        gap = min(betas[k + 1] - betas[k], betas[k + 2] - betas[k + 1])
+        if gap < 1e-6:
+            continue  # too close to its neighbours to separate by re-fitting
+        states = []
+        for beta in (event["beta"] - gap / 3, event["beta"] + gap / 3):
+            model = LinearSVMLearner if isinstance(learner, LinearSVMLearner) else RBFSVMLearner
+            fitted = model(**learner.get_params()).fit(
+                data.X_train, data.y_train, data.sample_weight(beta)
+            )
+            i = event["index"]
+            state = "bound" if i in fitted.bound_ else "margin" if i in fitted.margin_ else "zero"
+            states.append(state)
+        assert states == [event["from"], event["to"]], (event.to_dict(), states)
+        checked += 1
+        if checked == 8:
+            break
+    assert checked >= 3
