@@ -1,7 +1,7 @@
 """Per-sample losses l(y, f) with labels y in {-1, +1} and decision values f.
 
 Each loss gives its value and its first and second derivatives with respect to the decision value
-f (``d1 = dl/df``, ``d2 = d^2 l / df^2``). Natural logarithms throughout.
+f (``d1 = dl/df``, ``d2 = d^2 l / df^2``, ``d3``). Natural logarithms throughout.
 
 ============  =========================  =====================  =========================
 loss          l(y, f)                    dl/df                  d^2 l/df^2
@@ -34,6 +34,7 @@ class Loss:
     value: Callable[[np.ndarray, np.ndarray], np.ndarray]
     d1: Callable[[np.ndarray, np.ndarray], np.ndarray]
     d2: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    d3: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     smooth: bool = True
     quadratic: bool = False
 
@@ -51,6 +52,11 @@ def _logistic_d2(y, f):
     return s * (1.0 - s)
 
 
+def _logistic_d3(y, f):
+    s = expit(y * f)
+    return y * s * (1.0 - s) * (1.0 - 2.0 * s)
+
+
 def _squared(y, f):
     return (y - f) ** 2
 
@@ -61,6 +67,10 @@ def _squared_d1(y, f):
 
 def _squared_d2(y, f):
     return np.full(np.broadcast(y, f).shape, 2.0)
+
+
+def _zero(y, f):
+    return np.zeros(np.broadcast(y, f).shape)
 
 
 def _hinge(y, f):
@@ -75,7 +85,7 @@ def _hinge_d2(y, f):
     return np.zeros(np.broadcast(y, f).shape)
 
 
-LOGISTIC = Loss("logistic", _logistic, _logistic_d1, _logistic_d2)
-SQUARED = Loss("squared", _squared, _squared_d1, _squared_d2, quadratic=True)
-HINGE = Loss("hinge", _hinge, _hinge_d1, _hinge_d2, smooth=False)
+LOGISTIC = Loss("logistic", _logistic, _logistic_d1, _logistic_d2, _logistic_d3)
+SQUARED = Loss("squared", _squared, _squared_d1, _squared_d2, _zero, quadratic=True)
+HINGE = Loss("hinge", _hinge, _hinge_d1, _hinge_d2, _zero, smooth=False)
 LOSSES = {loss.name: loss for loss in (LOGISTIC, SQUARED, HINGE)}

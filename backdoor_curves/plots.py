@@ -32,6 +32,7 @@ __all__ = [
     "plot_slope_vs_accuracy",
     "plot_accuracy_vs_regularization",
     "plot_deviation",
+    "plot_taylor",
     "learner_label",
     "format_number",
 ]
@@ -481,4 +482,43 @@ def plot_deviation(curves, ax: Axes | None = None) -> Figure:
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     if not ax.get_title():
         ax.set_title("Parameter deviation along beta")
+    return fig
+
+
+def plot_taylor(curve: LearningCurve, slope, ax: Axes | None = None) -> Figure:
+    """The exact backdoor curve with its first- and second-order Taylor predictions from 0.
+
+    The first-order line L(0) + beta L'(0) is the influence function's prediction; where the
+    curves part is where it stops explaining how the backdoor is learned (paper 001's theme).
+    The y range follows the exact curve, so predictions that run off it are clipped.
+
+    Parameters
+    ----------
+    curve : LearningCurve
+    slope : BackdoorSlope
+        From :func:`backdoor_curves.backdoor_slope` on the same learner and data.
+    ax : Axes, optional
+    """
+    from .slope import BackdoorSlope
+
+    (curve,) = _check_curves([curve])
+    if not isinstance(slope, BackdoorSlope):
+        raise TypeError(f"slope must be a BackdoorSlope, got {type(slope).__name__}")
+    fig, ax = _new_axes(ax, (6.4, 4.2))
+    order = np.argsort(curve.betas)
+    betas, exact = curve.betas[order], curve["backdoor_loss"][order]
+    dense = np.r_[0.0, np.geomspace(1e-4, 1.0, 300)]
+    taylor = slope.taylor(dense)
+    ax.plot(betas, exact, "o-", color="black", label="exact curve", zorder=3)
+    ax.plot(dense, taylor["first"], "--", color="tab:blue", label="1st order (influence function)")
+    ax.plot(dense, taylor["second"], ":", color="tab:red", lw=2, label="2nd order")
+    low, high = float(np.min(exact)), float(np.max(exact))
+    pad = 0.1 * max(high - low, 1e-12)
+    ax.set_ylim(low - pad, high + pad)
+    _set_beta_axis(ax)
+    ax.set_ylabel(_Y_LABELS["backdoor_loss"])
+    label = learner_label(curve.learner)
+    ax.set_title(f"{label}, lambda={format_number(curve.regularization)}: beyond first order")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
     return fig

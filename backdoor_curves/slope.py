@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ._threads import blas_limit
+from ._validation import check_betas
 from .data import BackdoorData
 from .learners.base import BaseLearner
 
@@ -47,6 +48,8 @@ class BackdoorSlope:
         1-norm condition number of the factorized Hessian H0 (or SVM KKT matrix).
     backdoor_loss : float
         L(V_t, theta0), the mean backdoor loss of the clean model.
+    second_derivative : float
+        d^2 L(V_t)/dbeta^2 at beta = 0 (0 for SVMs: their curve is linear on its first piece).
     regularization : float
         lambda = 1/C of the learner.
     learner : str
@@ -62,10 +65,23 @@ class BackdoorSlope:
     score: float
     condition_number: float
     backdoor_loss: float
+    second_derivative: float
     regularization: float
     learner: str
     params: dict = field(default_factory=dict, repr=False)
     details: dict = field(default_factory=dict, repr=False)
+
+    def taylor(self, betas) -> dict[str, np.ndarray]:
+        """First- and second-order Taylor predictions of the curve from beta = 0.
+
+            first(beta)  = L(0) + beta L'(0)                      (the influence function)
+            second(beta) = L(0) + beta L'(0) + beta^2 / 2 L''(0)
+
+        Where they leave the exact curve is where the influence function stops explaining it.
+        """
+        betas = check_betas(betas)
+        first = self.backdoor_loss + betas * self.derivative
+        return {"first": first, "second": first + 0.5 * betas**2 * self.second_derivative}
 
     def to_dict(self) -> dict:
         """The scalar fields as a flat dict (for tables)."""
@@ -74,6 +90,7 @@ class BackdoorSlope:
             "score": self.score,
             "condition_number": self.condition_number,
             "backdoor_loss_0": self.backdoor_loss,
+            "second_derivative": self.second_derivative,
             "lambda": self.regularization,
         }
         out.update({k: v for k, v in self.details.items() if np.isscalar(v)})
@@ -126,11 +143,13 @@ def backdoor_slope(learner: BaseLearner, data: BackdoorData) -> BackdoorSlope:
         backdoor_loss = float(np.mean(model.loss_per_sample(data.X_test_bd, data.y_test_bd)))
     derivative = terms.pop("derivative")
     cond = terms.pop("condition_number")
+    second = terms.pop("second_derivative")
     return BackdoorSlope(
         derivative=derivative,
         score=float(slope_score(derivative)),
         condition_number=cond,
         backdoor_loss=backdoor_loss,
+        second_derivative=second,
         regularization=model.regularization,
         learner=repr(learner),
         params=learner.get_params(),

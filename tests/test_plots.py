@@ -280,3 +280,26 @@ def test_plot_deviation_single_curve_and_given_axes(curves):
     ax = fig.add_subplot()
     assert plot_deviation(curves[0], ax=ax) is fig
     assert "beta = 0 (clean model)" in _legend_texts(ax)
+
+
+def test_plot_taylor_draws_exact_first_and_second_order(tiny):
+    from backdoor_curves import LogisticLearner, backdoor_slope, learning_curve
+    from backdoor_curves.plots import plot_taylor
+
+    learner = LogisticLearner(C=0.01)
+    curve = learning_curve(learner, tiny, BETAS)
+    slope = backdoor_slope(learner, tiny)
+    fig = plot_taylor(curve, slope)
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["exact curve", "1st order (influence function)", "2nd order"]
+    exact, first, second = ax.get_lines()
+    np.testing.assert_allclose(exact.get_ydata(), curve["backdoor_loss"])
+    # both predictions start at L(0) with slope L'(0)
+    assert first.get_ydata()[0] == pytest.approx(slope.backdoor_loss)
+    np.testing.assert_allclose(first.get_ydata(), slope.taylor(first.get_xdata())["first"])
+    np.testing.assert_allclose(second.get_ydata(), slope.taylor(second.get_xdata())["second"])
+    low, high = ax.get_ylim()
+    assert low <= curve["backdoor_loss"].min() and high >= curve["backdoor_loss"].max()
+    with pytest.raises(TypeError, match="slope must be a BackdoorSlope"):
+        plot_taylor(curve, 1.0)

@@ -124,3 +124,32 @@ def test_poison_labels_outside_the_clean_classes_are_rejected():
     X = np.random.default_rng(0).normal(size=(10, 2))
     with pytest.raises(ValueError, match="y_poison has labels"):
         BackdoorData(X, [0, 1] * 5, X[:2], [2, 2], X, [0, 1] * 5, X, [1, 0] * 5)
+
+
+@pytest.mark.parametrize(("kind", "C"), SMOOTH_CASES)
+def test_second_derivative_matches_finite_differences(kind, C, mnist_small):
+    """d^2 L / dbeta^2 at 0 against one-sided differences of re-fits (second order, Richardson)."""
+    learner, est = learner_and_estimator(kind, C)
+    result = backdoor_slope(learner, mnist_small)
+
+    def d2(h):
+        L = [_sk_loss(kind, est, mnist_small, k * h) for k in range(4)]
+        return (2 * L[0] - 5 * L[1] + 4 * L[2] - L[3]) / h**2
+
+    # step well inside the curve's own scale |L'/L''| (ridge at C = 2 bends within 5e-3)
+    h = min(2e-4, 0.02 * abs(result.derivative / result.second_derivative))
+    expected = (4 * d2(h / 2) - d2(h)) / 3
+    assert result.second_derivative == pytest.approx(expected, rel=1e-4)
+    taylor = result.taylor([0.0, 1e-3])
+    assert taylor["first"][0] == taylor["second"][0] == pytest.approx(result.backdoor_loss)
+    assert taylor["second"][1] - taylor["first"][1] == pytest.approx(
+        0.5e-6 * result.second_derivative
+    )
+
+
+def test_svm_second_derivative_is_zero_on_the_first_linear_piece(mnist_small):
+    result = backdoor_slope(learner_and_estimator("rbf_svm", 0.5)[0], mnist_small)
+    assert result.second_derivative == 0.0
+    np.testing.assert_allclose(
+        result.taylor([0.0, 0.5])["first"], result.taylor([0.0, 0.5])["second"]
+    )

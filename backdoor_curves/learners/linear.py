@@ -219,7 +219,8 @@ def smooth_slope(
     Returns
     -------
     SlopeTerms
-        ``derivative``, ``condition_number`` and ``dtheta_dbeta`` (= -H0^{-1} grad_P).
+        ``derivative``, ``condition_number``, ``second_derivative`` (d^2 L(V_t)/dbeta^2 at 0,
+        from the same factorization) and ``dtheta_dbeta`` (= -H0^{-1} grad_P).
     """
     active = active_columns(Xa_D[sw_D > 0])  # all-zero columns of D: identity block of H0
     H0_active = smooth_hessian(theta[active], Xa_D[:, active], y_D, sw_D, C, loss)
@@ -227,9 +228,18 @@ def smooth_slope(
     grad_P = C * (Xa_P.T @ loss.d1(y_P, Xa_P @ theta))
     grad_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / Xa_t.shape[0]
     dtheta = -solver.solve(grad_P)
+    # second order (t = dtheta/dbeta): differentiating H(theta(beta), beta) t + grad_P = 0 at 0,
+    #   H0 theta_bb = -(C Xa_D^T [s l3 (Xa_D t)^2] + 2 C Xa_P^T [l2 (Xa_P t)])
+    #   L_bb(0)     = mean_t l2 (Xa_t t)^2 + grad_t^T theta_bb      (l2, l3: 2nd, 3rd derivatives)
+    u_D, u_P, u_t = Xa_D @ dtheta, Xa_P @ dtheta, Xa_t @ dtheta
+    rhs = C * (Xa_D.T @ (sw_D * loss.d3(y_D, Xa_D @ theta) * u_D**2))
+    rhs += 2.0 * C * (Xa_P.T @ (loss.d2(y_P, Xa_P @ theta) * u_P))
+    ddtheta = -solver.solve(rhs)
+    second = np.mean(loss.d2(y_t, Xa_t @ theta) * u_t**2) + grad_t @ ddtheta
     return SlopeTerms(
         derivative=float(grad_t @ dtheta),
         condition_number=solver.condition_number,
+        second_derivative=float(second),
         dtheta_dbeta=dtheta,
     )
 

@@ -182,6 +182,9 @@ def svm_kkt_slope(
     return SlopeTerms(
         derivative=derivative,
         condition_number=solver.condition_number,
+        # the dual path is linear in beta on its first piece and the hinge is linear in f
+        # away from its kink, so the right second derivative at 0+ is exactly 0
+        second_derivative=0.0,
         dtheta_dbeta=sol,
         n_margin=int(M.size),
         n_poison_active=int(active.sum()),
