@@ -20,9 +20,9 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import scipy.linalg as sla
 
 from .learners.svm import ALPHA_TOL, MARGIN_TOL
-from .linalg import LUSolver, SingularSystemError
 
 __all__ = ["svm_path", "SVMPathWarning"]
 
@@ -57,23 +57,37 @@ def _bordered(Q_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
 
 
 def _solve(Q, y, status, cap, dcap):
-    """Exact duals and intercept for fixed sets, and their rates d/dbeta."""
+    """Exact duals and intercept for fixed sets, and their rates d/dbeta.
+
+    One LU factorization of the bordered matrix serves both right-hand sides. It is called at
+    every event, so it skips the condition estimate of :class:`~backdoor_curves.linalg.LUSolver`
+    and only rejects exactly or numerically singular pivots (then the caller re-fits).
+    """
     M = np.flatnonzero(status == _MARGIN)
-    B = status == _BOUND
+    B = np.flatnonzero(status == _BOUND)
     if M.size == 0:
         raise _Degenerate("no margin support vector")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lu = LUSolver(_bordered(Q[np.ix_(M, M)], y[M]), "SVM path KKT matrix")
-    except SingularSystemError as exc:
-        raise _Degenerate(str(exc)) from None
-    a_B, da_B = np.where(B, cap, 0.0), np.where(B, dcap, 0.0)
-    rhs = np.column_stack([np.r_[1.0 - Q[M] @ a_B, -(y @ a_B)], -np.r_[Q[M] @ da_B, y @ da_B]])
-    sol = lu.solve(rhs)
-    alpha, dalpha = a_B.copy(), da_B.copy()
+    H = _bordered(Q[np.ix_(M, M)], y[M])
+    lu, piv = sla.lu_factor(H, check_finite=False)
+    pivots = np.abs(np.diag(lu))
+    if not np.all(np.isfinite(pivots)) or pivots.min() <= 1e-13 * max(pivots.max(), 1.0):
+        raise _Degenerate("the bordered KKT matrix is singular")
+    Q_MB = Q[np.ix_(M, B)]
+    a_B, da_B = cap[B], dcap[B]
+    rhs = np.column_stack(
+        [np.r_[1.0 - Q_MB @ a_B, -(y[B] @ a_B)], -np.r_[Q_MB @ da_B, y[B] @ da_B]]
+    )
+    sol = sla.lu_solve((lu, piv), rhs, check_finite=False)
+    alpha, dalpha = np.zeros_like(cap), np.zeros_like(cap)
+    alpha[B], dalpha[B] = a_B, da_B
     alpha[M], dalpha[M] = sol[:-1, 0], sol[:-1, 1]
     return alpha, float(sol[-1, 0]), dalpha, float(sol[-1, 1])
+
+
+def _margins(Q, y, alpha, b):
+    """y f - 1 for every point, using only the non-zero duals (Q symmetric)."""
+    S = np.flatnonzero(alpha)
+    return alpha[S] @ Q[S] + y * b - 1.0
 
 
 def _certified(Q, y, alpha, b, cap) -> bool:
@@ -149,8 +163,8 @@ def svm_path(
                 if len(events) >= max_events:
                     raise _Degenerate(f"more than {max_events} events")
                 alpha, b, dalpha, db = _solve(Q, y, status, cap(beta), dcap)
-                g = Q @ alpha + y * b - 1.0
-                dg = Q @ dalpha + y * db
+                g = _margins(Q, y, alpha, b)
+                dg = _margins(Q, y, dalpha, db) + 1.0
                 step, who, to = target - beta, -1, -1
                 c_now = cap(beta)
                 margin = status == _MARGIN
