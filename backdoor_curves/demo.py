@@ -44,10 +44,12 @@ from .learners.base import BaseLearner
 from .mnist import load_mnist_pair
 from .plots import (
     format_number,
+    learner_label,
     plot_accuracy_vs_regularization,
     plot_curves,
     plot_deviation,
     plot_slope_vs_accuracy,
+    plot_taylor,
 )
 from .poisoning import poison
 from .report import ReportSetup, build_report, console_summary, summary_table
@@ -82,6 +84,7 @@ FIGURES = {
     "slope_vs_accuracy": "slope_vs_accuracy.png",
     "accuracy_vs_regularization": "accuracy_vs_regularization.png",
     "deviation": "deviation.png",
+    "taylor": "taylor.png",
 }
 TABLES = {"curves_csv": "curves.csv", "grid_csv": "grid.csv", "report": "report.md"}
 #: What the report's Setup section states about the configuration above.
@@ -217,15 +220,20 @@ def _warning_text(caught) -> str:
 def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dict:
     """One learning curve; an error is returned, not raised."""
     start = time.perf_counter()
-    curve, error = None, ""
+    curve, slope, error = None, None, ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             curve = learning_curve(spec.make(), data, betas=betas)
         except Exception as exc:  # recorded in the report instead of stopping the demo
             error = _describe(exc)
+        try:  # for the Taylor figure; a failure only leaves that panel out
+            slope = backdoor_slope(spec.make(), data)
+        except Exception:  # noqa: BLE001 - the grid reports slope errors
+            slope = None
     return {
         "curve": curve,
+        "slope": slope,
         "error": error,
         "warning": _warning_text(caught),
         "seconds": time.perf_counter() - start,
@@ -423,9 +431,37 @@ def _curves_figure(curves: list[LearningCurve], status: pd.DataFrame) -> Figure:
     return fig
 
 
-def _figures(curves: list[LearningCurve | None], status: pd.DataFrame, grid) -> dict[str, Figure]:
+def _taylor_figure(curves, slopes, status: pd.DataFrame) -> Figure | None:
+    """Exact curve vs first/second-order predictions, one panel per strongly regularized learner."""
+    pairs = [
+        (c, s)
+        for c, s, strength in zip(curves, slopes, status["strength"], strict=True)
+        if c is not None and s is not None and strength == "strong"
+    ]
+    if not pairs:
+        return None
+    fig = Figure(figsize=(5.0 * len(pairs), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(pairs), squeeze=False)[0]
+    for ax, (curve, slope) in zip(axes, pairs, strict=True):
+        plot_taylor(curve, slope, ax=ax)
+        ax.set_title(
+            f"{learner_label(curve.learner)}, lambda={format_number(curve.regularization)}"
+        )
+    fig.suptitle(
+        "Beyond the influence function: exact curve vs its 1st/2nd-order Taylor predictions "
+        "(strong regularization)"
+    )
+    return fig
+
+
+def _figures(
+    curves: list[LearningCurve | None], status: pd.DataFrame, grid, slopes=None
+) -> dict[str, Figure]:
     """The demo's figures by name (the curve figures only when at least one curve exists)."""
     figures = {}
+    taylor = _taylor_figure(curves, slopes or [None] * len(curves), status)
+    if taylor is not None:
+        figures["taylor"] = taylor
     if any(c is not None for c in curves):
         figures["curves"] = _curves_figure(curves, status)
         figures["deviation"] = plot_deviation([c for c in curves if c is not None])
@@ -484,10 +520,11 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     costs = [math.inf] * len(CURVE_SPECS) + [_expected_cost(s) for s in GRID_SPECS]
     results = _run_units(tasks, n_jobs, progress, costs=costs)
     curves, status = _curve_results(CURVE_SPECS, results[: len(CURVE_SPECS)])
+    slopes = [r["slope"] for r in results[: len(CURVE_SPECS)]]
     grid = pd.DataFrame(results[len(CURVE_SPECS) :], columns=list(GRID_COLUMNS))
     t_compute = time.perf_counter()
 
-    figures = _figures(curves, status, grid)
+    figures = _figures(curves, status, grid, slopes)
     paths = {name: save_figure(fig, out / FIGURES[name]) for name, fig in figures.items()}
     t_figures = time.perf_counter()
 

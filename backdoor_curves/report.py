@@ -53,6 +53,9 @@ _FIGURE_TEXT = (
     ("slope_vs_accuracy", "Slope score against backdoor accuracy", ""),
     ("accuracy_vs_regularization", "Clean and backdoor accuracy against lambda", ""),
     ("deviation", "Parameter deviation paths", ""),
+    ("taylor", "Exact curves and their Taylor predictions",
+     "Where the first-order line (the influence function) leaves the exact curve, the slope at "
+     "beta = 0 no longer explains how fast the backdoor is learned."),
 )  # fmt: skip
 
 

@@ -34,7 +34,13 @@ from backdoor_curves.demo import (
     run_demo,
 )
 
-FIGURES = ["curves.png", "slope_vs_accuracy.png", "accuracy_vs_regularization.png", "deviation.png"]
+FIGURES = [
+    "curves.png",
+    "slope_vs_accuracy.png",
+    "accuracy_vs_regularization.png",
+    "deviation.png",
+    "taylor.png",
+]
 
 
 # ---------------------------------------------------------------------------- command line
