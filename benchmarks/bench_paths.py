@@ -44,14 +44,12 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.svm import SVC
 
-import backdoor_curves
 from backdoor_curves import (
     BackdoorData,
     LinearSVMLearner,
@@ -73,8 +71,9 @@ from bench_core import (  # noqa: E402
     _logistic_loss,
     _ratio,
     _squared_loss,
-    _stats,
     _write_text,
+    interleaved,
+    load_mnist,
     machine_info,
 )
 
@@ -180,35 +179,7 @@ def make_fc7_like(
     )
 
 
-def load_mnist() -> BackdoorData:
-    X_tr, y_tr, X_te, y_te = backdoor_curves.load_mnist_pair((7, 1))
-    return backdoor_curves.poison(
-        X_tr, y_tr, X_te, y_te, trigger="badnets", fraction=0.1, random_state=0, size=3
-    )
-
-
 # ---------------------------------------------------------------------------------- timing
-def interleaved(
-    funcs: dict[str, Callable[[], object]], repeats: int, warmup: bool, budget: float | None
-):
-    """Like ``bench_core.interleaved``, but the warm-up round is optional and the budget counts
-    from the start of the warm-up (at least one timed round)."""
-    values = {}
-    start = time.perf_counter()
-    if warmup:
-        for name, f in funcs.items():
-            values[name] = f()
-    samples = {name: [] for name in funcs}
-    for _ in range(repeats):
-        for name, f in funcs.items():
-            t0 = time.perf_counter()
-            values[name] = f()
-            samples[name].append(time.perf_counter() - t0)
-        if budget is not None and time.perf_counter() - start > budget:
-            break
-    return {name: _stats(s) for name, s in samples.items()}, values
-
-
 def _max_rel(a: np.ndarray, ref: np.ndarray, betas: np.ndarray) -> tuple[float, float]:
     rel = np.abs(a - ref) / np.maximum(np.abs(ref), 1e-300)
     return float(rel.max()), float(betas[int(rel.argmax())])
@@ -230,6 +201,7 @@ def bench_case(
         repeats,
         warmup,
         budget,
+        budget_includes_warmup=True,
     )
     auto = values["auto21"]["backdoor_loss"]
     refit = values["refit21"]["backdoor_loss"]
