@@ -142,11 +142,12 @@ def learning_curve(
     model = clone(learner)
     unique = np.unique(np.r_[0.0, betas])  # beta = 0 is always computed: deviation reference
     with blas_limit():
+        gram = model._deviation_gram(data.X_train)  # None: Euclidean (linear models)
         if method == "refit" or path is None:
             fits, events = _refit(model, data, unique, progress), []
         else:
-            fits, events = _follow_path(model, data, unique, path)
-        return _assemble(model, learner, data, betas, fits, events)
+            fits, events = _follow_path(model, data, unique, path, gram)
+        return _assemble(model, learner, data, betas, fits, events, gram)
 
 
 def _refit(model, data, unique, progress) -> dict:
@@ -165,10 +166,10 @@ def _refit(model, data, unique, progress) -> dict:
     return fits
 
 
-def _follow_path(model, data, unique, kind: str) -> dict:
+def _follow_path(model, data, unique, kind: str, gram) -> tuple[dict, list]:
     """beta -> (f on V_t, f on V, deviation vector) from the exact path, without re-fitting."""
     if kind == "svm":
-        return _follow_svm_path(model, data, unique)
+        return _follow_svm_path(model, data, unique, gram)
     model._check_params()  # no fit needed: the path computes every optimum itself
     Xa_D, Xa_P = augment(data.X_clean), augment(data.X_poison)
     y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
@@ -183,7 +184,8 @@ def _follow_path(model, data, unique, kind: str) -> dict:
     return {b: (F_bd[:, k], F_cl[:, k], thetas[k, :-1]) for k, b in enumerate(unique)}, []
 
 
-def _follow_svm_path(model, data, unique) -> dict:
+def _follow_svm_path(model, data, unique, gram) -> tuple[dict, list]:
+    """The SVM dual path; ``gram`` is the deviation Gram matrix (RBF: the kernel; else None)."""
     X, labels = data.X_train, data.y_train
     y = data.encode(labels)
 
@@ -193,16 +195,23 @@ def _follow_svm_path(model, data, unique) -> dict:
 
     alpha0, b0 = refit(0.0)
     alphas, bs, events, _ = svm_path(
-        model._kernel(X, X), y, data.n_clean, model.C, unique, alpha0, b0, refit
+        model._kernel(X, X) if gram is None else gram,  # RBF: the Gram matrix is the kernel
+        y,
+        data.n_clean,
+        model.C,
+        unique,
+        alpha0,
+        b0,
+        refit,
     )
     coef = alphas * y  # signed duals y_i a_i over D u P, one row per beta
     F_bd = model._kernel(data.X_test_bd, X) @ coef.T + bs
     F_cl = model._kernel(data.X_test, X) @ coef.T + bs
-    vectors = coef @ X if model._deviation_gram(X[:1]) is None else coef
+    vectors = coef @ X if gram is None else coef
     return {b: (F_bd[:, k], F_cl[:, k], vectors[k]) for k, b in enumerate(unique)}, events
 
 
-def _assemble(model, learner, data, betas, fits, events) -> LearningCurve:
+def _assemble(model, learner, data, betas, fits, events, gram) -> LearningCurve:
     y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
     rows = {}
     for beta, (f_bd, f_cl, _) in fits.items():
@@ -212,9 +221,7 @@ def _assemble(model, learner, data, betas, fits, events) -> LearningCurve:
             float(np.mean(np.where(f_cl > 0, 1.0, -1.0) == y_cl)),
             float(np.mean(np.where(f_bd > 0, 1.0, -1.0) == y_bd)),
         )
-    deviation = parameter_deviation(
-        np.array([fits[b][2] for b in betas]), fits[0.0][2], model._deviation_gram(data.X_train)
-    )
+    deviation = parameter_deviation(np.array([fits[b][2] for b in betas]), fits[0.0][2], gram)
     table = np.array([rows[b] for b in betas]).reshape(len(betas), 4)
     values = {
         "backdoor_loss": table[:, 0],
