@@ -22,6 +22,7 @@ from .data import BackdoorData
 from .deviation import parameter_deviation
 from .learners.base import BaseLearner
 from .learners.linear import augment
+from .learners.svm import solve_svm_dual
 from .paths import logistic_path, ridge_path
 from .slope import _check_data, _check_learner
 from .svm_path import svm_path
@@ -168,9 +169,9 @@ def _refit(model, data, unique, progress) -> dict:
 
 def _follow_path(model, data, unique, kind: str, gram) -> tuple[dict, list]:
     """beta -> (f on V_t, f on V, deviation vector) from the exact path, without re-fitting."""
+    model._check_params()  # no fit needed: the path computes every optimum itself
     if kind == "svm":
         return _follow_svm_path(model, data, unique, gram)
-    model._check_params()  # no fit needed: the path computes every optimum itself
     Xa_D, Xa_P = augment(data.X_clean), augment(data.X_poison)
     y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
     if kind == "ridge":
@@ -186,28 +187,25 @@ def _follow_path(model, data, unique, kind: str, gram) -> tuple[dict, list]:
 
 def _follow_svm_path(model, data, unique, gram) -> tuple[dict, list]:
     """The SVM dual path; ``gram`` is the deviation Gram matrix (RBF: the kernel; else None)."""
-    X, labels = data.X_train, data.y_train
-    y = data.encode(labels)
+    X = data.X_train
+    y = data.encode(data.y_train)
+    K = model._kernel(X, X) if gram is None else gram  # RBF: the Gram matrix is the kernel
 
-    def refit(beta):
-        model.fit(X, labels, sample_weight=data.sample_weight(beta))
-        return model.alpha_.copy(), model.intercept_
+    def refit(beta):  # libsvm + KKT polish on the kernel the path already holds
+        alpha, b, _ = solve_svm_dual(K, y, model.C, data.sample_weight(beta), model.tol)
+        return alpha, b
 
     alpha0, b0 = refit(0.0)
-    alphas, bs, events, _ = svm_path(
-        model._kernel(X, X) if gram is None else gram,  # RBF: the Gram matrix is the kernel
-        y,
-        data.n_clean,
-        model.C,
-        unique,
-        alpha0,
-        b0,
-        refit,
-    )
+    alphas, bs, events, _ = svm_path(K, y, data.n_clean, model.C, unique, alpha0, b0, refit)
     coef = alphas * y  # signed duals y_i a_i over D u P, one row per beta
-    F_bd = model._kernel(data.X_test_bd, X) @ coef.T + bs
-    F_cl = model._kernel(data.X_test, X) @ coef.T + bs
-    vectors = coef @ X if gram is None else coef
+    if gram is None:  # linear: w(beta) = X^T coef, so f = X w + b without a test kernel
+        vectors = coef @ X
+        F_bd = data.X_test_bd @ vectors.T + bs
+        F_cl = data.X_test @ vectors.T + bs
+    else:
+        vectors = coef
+        F_bd = model._kernel(data.X_test_bd, X) @ coef.T + bs
+        F_cl = model._kernel(data.X_test, X) @ coef.T + bs
     return {b: (F_bd[:, k], F_cl[:, k], vectors[k]) for k, b in enumerate(unique)}, events
 
 

@@ -56,38 +56,119 @@ def _bordered(Q_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
     return H
 
 
-def _solve(Q, y, status, cap, dcap):
-    """Exact duals and intercept for fixed sets, and their rates d/dbeta.
+def _factor(Q, y, M):
+    """LU factorization of the bordered matrix on the margin set ``M``.
 
-    One LU factorization of the bordered matrix serves both right-hand sides. It is called at
-    every event, so it skips the condition estimate of :class:`~backdoor_curves.linalg.LUSolver`
-    and only rejects exactly or numerically singular pivots (then the caller re-fits).
+    It runs at every event, so it skips the condition estimate of
+    :class:`~backdoor_curves.linalg.LUSolver` and only rejects exactly or numerically singular
+    pivots (then the caller re-fits).
     """
-    M = np.flatnonzero(status == _MARGIN)
-    B = np.flatnonzero(status == _BOUND)
     if M.size == 0:
         raise _Degenerate("no margin support vector")
-    H = _bordered(Q[np.ix_(M, M)], y[M])
-    lu, piv = sla.lu_factor(H, check_finite=False)
+    lu, piv = sla.lu_factor(_bordered(Q[np.ix_(M, M)], y[M]), check_finite=False)
     pivots = np.abs(np.diag(lu))
     if not np.all(np.isfinite(pivots)) or pivots.min() <= 1e-13 * max(pivots.max(), 1.0):
         raise _Degenerate("the bordered KKT matrix is singular")
+    return lu, piv
+
+
+def _solve(Q, y, status, cap, dcap):
+    """Exact duals and intercept for fixed sets, and their rates d/dbeta (one LU, two RHS)."""
+    M = np.flatnonzero(status == _MARGIN)
+    B = np.flatnonzero(status == _BOUND)
+    factor = _factor(Q, y, M)
     Q_MB = Q[np.ix_(M, B)]
     a_B, da_B = cap[B], dcap[B]
     rhs = np.column_stack(
         [np.r_[1.0 - Q_MB @ a_B, -(y[B] @ a_B)], -np.r_[Q_MB @ da_B, y[B] @ da_B]]
     )
-    sol = sla.lu_solve((lu, piv), rhs, check_finite=False)
+    sol = sla.lu_solve(factor, rhs, check_finite=False)
     alpha, dalpha = np.zeros_like(cap), np.zeros_like(cap)
     alpha[B], dalpha[B] = a_B, da_B
     alpha[M], dalpha[M] = sol[:-1, 0], sol[:-1, 1]
     return alpha, float(sol[-1, 0]), dalpha, float(sol[-1, 1])
 
 
-def _margins(Q, y, alpha, b):
-    """y f - 1 for every point, using only the non-zero duals (Q symmetric)."""
-    S = np.flatnonzero(alpha)
-    return alpha[S] @ Q[S] + y * b - 1.0
+class _Walker:
+    """Moves the dual along one stretch of the path, event by event, updating in place.
+
+    Between events the duals, the intercept and the margins g = y f - 1 are linear in beta, so
+    they are advanced by their rates instead of being recomputed: per event the cost is one LU
+    factorization of the bordered matrix (for the new rates), one product of the margin rows
+    of Q with the rates of their duals (O(|M| n)) and a few O(n) scans. The bound points of P
+    (boxes growing at rate C) enter the rates only through ``v = Q[:, B_P] dcap[B_P]`` and
+    ``s = y[B_P]^T dcap[B_P]``, which are updated as points join or leave that set. The caller
+    re-solves the duals exactly at the end of the stretch, so round-off does not accumulate.
+    """
+
+    def __init__(self, Q, y, C, dcap, status, alpha, b, beta):
+        self.Q, self.y, self.C, self.dcap = Q, y, C, dcap
+        self.status = status  # updated in place
+        self.alpha, self.b, self.beta = alpha.copy(), b, beta
+        self.g = Q @ alpha + y * b - 1.0
+        growing = np.flatnonzero((status == _BOUND) & (dcap > 0))
+        self.v = dcap[growing] @ Q[growing]  # Q symmetric: rows instead of columns
+        self.s = float(y[growing] @ dcap[growing])
+
+    def _rates(self):
+        Q, y, status = self.Q, self.y, self.status
+        M = np.flatnonzero(status == _MARGIN)
+        sol = sla.lu_solve(_factor(Q, y, M), -np.r_[self.v[M], self.s], check_finite=False)
+        da_M, db = sol[:-1], float(sol[-1])
+        dalpha = np.where(status == _BOUND, self.dcap, 0.0)
+        dalpha[M] = da_M
+        dg = da_M @ Q[M] + self.v + y * db
+        return dalpha, db, dg
+
+    def _move(self, who, to):
+        status, dcap = self.status, self.dcap
+        if to == _ZERO:
+            self.alpha[who] = 0.0
+        elif to == _MARGIN:
+            self.g[who] = 0.0
+        if dcap[who] > 0 and _BOUND in (status[who], to):  # a growing box joins or leaves B
+            sign = 1.0 if to == _BOUND else -1.0
+            self.v += sign * dcap[who] * self.Q[who]
+            self.s += sign * dcap[who] * self.y[who]
+        status[who] = to
+
+    def advance(self, target, events, max_events):
+        """Walk to ``target``, appending the events met to ``events``; returns ``target``."""
+        status, alpha, g, dcap = self.status, self.alpha, self.g, self.dcap
+        while self.beta < target:
+            if len(events) >= max_events:
+                raise _Degenerate(f"more than {max_events} events")
+            dalpha, db, dg = self._rates()
+            cap = np.where(dcap > 0, self.beta * dcap, self.C)
+            margin = status == _MARGIN
+            step, who, to = target - self.beta, -1, -1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                candidates = (
+                    (margin & (dalpha < 0), -alpha / dalpha, _ZERO),
+                    (margin & (dalpha > dcap), (cap - alpha) / (dalpha - dcap), _BOUND),
+                    ((status == _ZERO) & (dg < 0), -g / dg, _MARGIN),
+                    ((status == _BOUND) & (dg > 0), -g / dg, _MARGIN),
+                )
+            for mask, t, new in candidates:
+                if mask.any():
+                    t = np.where(mask, np.maximum(t, 0.0), np.inf)
+                    i = int(np.argmin(t))
+                    if t[i] < step:
+                        step, who, to = float(t[i]), i, new
+            alpha += step * dalpha
+            g += step * dg
+            self.b += step * db
+            if who < 0:
+                self.beta = target
+                break
+            self.beta += step
+            if to == _BOUND:
+                alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
+            events.append(
+                {"beta": self.beta, "index": who, "from": _NAMES[status[who]], "to": _NAMES[to]}
+            )
+            self._move(who, to)
+        return target
 
 
 def _certified(Q, y, alpha, b, cap) -> bool:
@@ -159,35 +240,9 @@ def svm_path(
     alphas, bs, events, refitted = np.zeros((len(betas), n)), np.zeros(len(betas)), [], []
     for k, target in enumerate(betas):
         try:
-            while beta < target:
-                if len(events) >= max_events:
-                    raise _Degenerate(f"more than {max_events} events")
-                alpha, b, dalpha, db = _solve(Q, y, status, cap(beta), dcap)
-                g = _margins(Q, y, alpha, b)
-                dg = _margins(Q, y, dalpha, db) + 1.0
-                step, who, to = target - beta, -1, -1
-                c_now = cap(beta)
-                margin = status == _MARGIN
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    candidates = (
-                        (margin & (dalpha < 0), -alpha / dalpha, _ZERO),
-                        (margin & (dalpha > dcap), (c_now - alpha) / (dalpha - dcap), _BOUND),
-                        ((status == _ZERO) & (dg < 0), -g / dg, _MARGIN),
-                        ((status == _BOUND) & (dg > 0), -g / dg, _MARGIN),
-                    )
-                for mask, t, new in candidates:
-                    if mask.any():
-                        t = np.where(mask, np.maximum(t, 0.0), np.inf)
-                        i = int(np.argmin(t))
-                        if t[i] < step:
-                            step, who, to = float(t[i]), i, new
-                beta = min(beta + step, target) if who < 0 else beta + step
-                if who < 0:
-                    break
-                events.append(
-                    {"beta": beta, "index": who, "from": _NAMES[status[who]], "to": _NAMES[to]}
-                )
-                status[who] = to
+            if beta < target:
+                walker = _Walker(Q, y, C, dcap, status, alpha, b, beta)
+                beta = walker.advance(target, events, max_events)
             alpha, b, _, _ = _solve(Q, y, status, cap(target), dcap)
             beta = target
             if not _certified(Q, y, alpha, b, cap(target)):

@@ -35,6 +35,7 @@ __all__ = [
     "RBFSVMLearner",
     "DegenerateKKTError",
     "polish_svm_dual",
+    "solve_svm_dual",
     "kkt_matrix",
     "svm_kkt_slope",
 ]
@@ -115,6 +116,52 @@ def polish_svm_dual(
     ):
         return alpha, b, False
     return new, new_b, True
+
+
+def solve_svm_dual(
+    K: np.ndarray, y: np.ndarray, C: float, sample_weight: np.ndarray, tol: float
+) -> tuple[np.ndarray, float, bool]:
+    """The SVM dual from a precomputed kernel: libsvm, then the exact KKT polish.
+
+    Solves ``min 1/2 a^T Q a - 1^T a`` subject to ``0 <= a_i <= C s_i`` and ``y^T a = 0``
+    (Q = (y y^T) * K), i.e. the dual of ``SVC(C=C)`` fitted with ``sample_weight=s``, with
+    ``SVC(kernel="precomputed", tol=tol)`` followed by :func:`polish_svm_dual`. Rows with zero
+    weight are left out of libsvm's problem (their duals are 0), so indices stay those of ``K``.
+
+    Parameters
+    ----------
+    K : ndarray of shape (n, n)
+        Kernel matrix of the training points.
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    C : float
+    sample_weight : ndarray of shape (n,)
+        Non-negative weights s_i.
+    tol : float
+        libsvm's stopping tolerance.
+
+    Returns
+    -------
+    alpha : ndarray of shape (n,)
+        Duals (zeros off the support and on zero-weight rows).
+    b : float
+        Intercept.
+    polished : bool
+        Whether the exact KKT solve replaced libsvm's approximate solution.
+    """
+    keep = np.flatnonzero(sample_weight > 0)
+    K_keep = K if keep.size == K.shape[0] else K[np.ix_(keep, keep)]
+    svc = SVC(kernel="precomputed", C=C, tol=tol, cache_size=500)
+    svc.fit(K_keep, y[keep], sample_weight=sample_weight[keep])
+    alpha = np.zeros(keep.size)
+    # svc.support_ indexes the rows passed to it (all of them have positive weight here)
+    alpha[svc.support_] = np.abs(svc.dual_coef_[0])
+    alpha, b, polished = polish_svm_dual(
+        K_keep, y[keep], C * sample_weight[keep], alpha, float(svc.intercept_[0])
+    )
+    full = np.zeros(K.shape[0])
+    full[keep] = alpha
+    return full, b, polished
 
 
 def svm_kkt_slope(
@@ -200,9 +247,6 @@ class _SVMLearner(BaseLearner):
     def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _svc(self) -> SVC:
-        raise NotImplementedError
-
     @property
     def _C(self) -> float:
         return self.C
@@ -214,12 +258,9 @@ class _SVMLearner(BaseLearner):
     def _fit(self, X, y, sample_weight):
         keep = np.flatnonzero(sample_weight > 0)
         Xk, yk, cap = X[keep], y[keep], self.C * sample_weight[keep]
-        svc = self._svc().fit(Xk, yk, sample_weight=sample_weight[keep])
-        alpha = np.zeros(keep.size)
-        # svc.support_ indexes the rows passed to it (all of them have positive weight here)
-        alpha[svc.support_] = np.abs(svc.dual_coef_[0])
-        K = self._kernel(Xk, Xk)
-        alpha, b, self.polished_ = polish_svm_dual(K, yk, cap, alpha, float(svc.intercept_[0]))
+        alpha, b, self.polished_ = solve_svm_dual(
+            self._kernel(Xk, Xk), yk, self.C, sample_weight[keep], self.tol
+        )
         margin, bound = _sets(alpha, cap)
         self.alpha_ = np.zeros(X.shape[0])
         self.alpha_[keep] = alpha
@@ -289,9 +330,6 @@ class LinearSVMLearner(_SVMLearner):
     def _kernel(self, A, B):
         return linear_kernel(A, B)
 
-    def _svc(self) -> SVC:
-        return SVC(kernel="linear", C=self.C, tol=self.tol, cache_size=500)
-
     def _fit(self, X, y, sample_weight):
         super()._fit(X, y, sample_weight)
         self.coef_ = self.support_vectors_.T @ self._sv_coef
@@ -334,9 +372,6 @@ class RBFSVMLearner(_SVMLearner):
 
     def _kernel(self, A, B):
         return rbf_kernel(A, B, gamma=self.gamma)
-
-    def _svc(self) -> SVC:
-        return SVC(kernel="rbf", C=self.C, gamma=self.gamma, tol=self.tol, cache_size=500)
 
     def _deviation_vector(self) -> np.ndarray:
         return self.dual_coef_full_
