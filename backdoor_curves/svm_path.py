@@ -8,10 +8,17 @@ B (a_i = c_i, y_i f_i <= 1) and the rest Z (a_i = 0, y_i f_i >= 1) fixed, the KK
 
 are linear in beta, so the solution is piecewise linear. The path moves from beta = 0 to each
 requested beta, stopping at *events*: a margin dual reaching 0 (M -> Z) or its box (M -> B), or a
-point of Z or B reaching the margin (-> M). At every event and every requested beta the duals are
-re-solved exactly from the sets (no drift) and, at requested betas, certified by the full KKT
-conditions. Where the bordered matrix is singular (e.g. no margin vector) or a certificate fails,
-the point is re-fitted instead (warm start of the path from there) and a warning says so.
+point of Z or B reaching the margin (-> M). Between events the duals, the intercept and the
+margins move along their rates; the rates come from the bordered system, whose factorization is
+updated as single points join or leave M (:class:`_MarginSystem`). At every requested beta the
+duals are re-solved from the sets (so round-off does not accumulate along the path) and
+certified by the full KKT conditions. Where the bordered matrix is singular (e.g. no margin
+vector) or a certificate fails, the point is re-fitted instead (warm start of the path from
+there) and a warning says so.
+
+Cost: one O(|M| n) product and a few O(n) scans per event, plus O(|M| k) for the k <= 24 changes
+of M since the last factorization (an O(|M|^3) LU every 24 changes); O(|support| n) per
+requested beta.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-import scipy.linalg as sla
+from scipy.linalg import lapack
 
 from .learners.svm import ALPHA_TOL, MARGIN_TOL
 
@@ -56,123 +63,252 @@ def _bordered(Q_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
     return H
 
 
-def _factor(Q, y, M):
-    """LU factorization of the bordered matrix on the margin set ``M``.
+def _lu(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """LAPACK LU (``getrf``) that rejects exactly or numerically singular pivots.
 
-    It runs at every event, so it skips the condition estimate of
-    :class:`~backdoor_curves.linalg.LUSolver` and only rejects exactly or numerically singular
-    pivots (then the caller re-fits).
+    It runs many times along a path, so it skips the condition estimate of
+    :class:`~backdoor_curves.linalg.LUSolver`; a rejected matrix makes the caller re-fit.
     """
-    if M.size == 0:
-        raise _Degenerate("no margin support vector")
-    lu, piv = sla.lu_factor(_bordered(Q[np.ix_(M, M)], y[M]), check_finite=False)
+    lu, piv, _ = lapack.dgetrf(A)
     pivots = np.abs(np.diag(lu))
-    if not np.all(np.isfinite(pivots)) or pivots.min() <= 1e-13 * max(pivots.max(), 1.0):
-        raise _Degenerate("the bordered KKT matrix is singular")
+    # NaN pivots fail the comparison as well
+    if not pivots.min() > 1e-13 * max(pivots.max(), 1.0):
+        raise _Degenerate(f"the {what} is singular")
     return lu, piv
 
 
-def _solve(Q, y, status, cap, dcap):
-    """Exact duals and intercept for fixed sets, and their rates d/dbeta (one LU, two RHS)."""
-    M = np.flatnonzero(status == _MARGIN)
-    B = np.flatnonzero(status == _BOUND)
-    factor = _factor(Q, y, M)
-    Q_MB = Q[np.ix_(M, B)]
-    a_B, da_B = cap[B], dcap[B]
-    rhs = np.column_stack(
-        [np.r_[1.0 - Q_MB @ a_B, -(y[B] @ a_B)], -np.r_[Q_MB @ da_B, y[B] @ da_B]]
-    )
-    sol = sla.lu_solve(factor, rhs, check_finite=False)
-    alpha, dalpha = np.zeros_like(cap), np.zeros_like(cap)
-    alpha[B], dalpha[B] = a_B, da_B
-    alpha[M], dalpha[M] = sol[:-1, 0], sol[:-1, 1]
-    return alpha, float(sol[-1, 0]), dalpha, float(sol[-1, 1])
+class _MarginSystem:
+    """The bordered KKT system of a margin set that changes one point at a time.
+
+    ``[[Q_MM, y_M], [y_M^T, 0]] [x_M; x_b] = [r_M; r_b]`` is solved from the LU factorization
+    of a *base* set M0's matrix H0 and a Schur complement of the changes since. With W the
+    columns ``[Q_{M0,a}; y_a]`` of the points a added and the unit columns e_p of the base
+    points p removed, and D holding Q_aa' between added points (0 elsewhere), the system of
+    M is equivalent to
+
+        [[H0, W], [W^T, D]] [x0; xk] = [r0; rk]
+
+    (the row of a removed point forces its dual to 0 and its multiplier in xk frees its own
+    equation). So ``x0 = z - Z xk`` with ``z = H0^{-1} r0``, ``Z = H0^{-1} W`` (kept; one
+    triangular-solve pair per change) and ``S xk = rk - W^T z``, ``S = D - W^T Z`` (k x k). A
+    change then costs O(m k) instead of an O(m^3) factorization; after ``max_changes`` changes
+    (or if S is numerically singular) the current set becomes the new base and is factorized
+    afresh. It is a direct method: its accuracy does not degrade along the path.
+    """
+
+    def __init__(self, Q: np.ndarray, y: np.ndarray, M: np.ndarray, max_changes: int = 24):
+        self.Q, self.y, self.max_changes = Q, y, max_changes
+        self._rebase(M)
+
+    def _rebase(self, M: np.ndarray) -> None:
+        if M.size == 0:
+            raise _Degenerate("no margin support vector")
+        self.base = M
+        self.position = {int(i): k for k, i in enumerate(M)}
+        self.lu, self.piv = _lu(_bordered(self.Q[np.ix_(M, M)], self.y[M]), "bordered KKT matrix")
+        self.changes, self.is_added = [], []  # W's columns: point, and whether it was added
+        size, cap = M.size + 1, self.max_changes + 1
+        self.W, self.Z, self.S = np.empty((size, cap)), np.empty((size, cap)), np.empty((cap, cap))
+        self.S_lu = None
+
+    def members(self) -> np.ndarray:
+        """The current margin set."""
+        removed = [
+            self.position[i] for i, a in zip(self.changes, self.is_added, strict=True) if not a
+        ]
+        added = [i for i, a in zip(self.changes, self.is_added, strict=True) if a]
+        return np.r_[np.delete(self.base, removed), np.array(added, dtype=int)]
+
+    def _append(self, i: int, w: np.ndarray, added: bool) -> None:
+        k = len(self.changes)
+        z = lapack.dgetrs(self.lu, self.piv, w)[0]
+        self.W[:, k], self.Z[:, k] = w, z
+        s_col = -(self.W[:, :k].T @ z)
+        if added and k:  # D: Q between added points, nothing involving a removed one
+            s_col += np.where(self.is_added, self.Q[i, self.changes], 0.0)
+        self.S[k, :k] = self.S[:k, k] = s_col
+        self.S[k, k] = (self.Q[i, i] if added else 0.0) - w @ z
+        self.changes.append(i)
+        self.is_added.append(added)
+
+    def _undo(self, i: int) -> None:
+        k, n = self.changes.index(i), len(self.changes)
+        for A in (self.W, self.Z):
+            A[:, k : n - 1] = A[:, k + 1 : n]
+        self.S[k : n - 1, :n] = self.S[k + 1 : n, :n]
+        self.S[:n, k : n - 1] = self.S[:n, k + 1 : n]
+        del self.changes[k], self.is_added[k]
+
+    def _refactor(self) -> None:
+        k = len(self.changes)
+        if k > self.max_changes:
+            self._rebase(self.members())
+            return
+        self.S_lu = None
+        if k:
+            try:
+                self.S_lu = _lu(self.S[:k, :k], "Schur complement")
+            except _Degenerate:  # start again from the current set (raises if it is singular)
+                self._rebase(self.members())
+
+    def add(self, i: int) -> None:
+        """Point ``i`` joins the margin set."""
+        if i in self.changes:  # a removed base point comes back
+            self._undo(i)
+        else:
+            self._append(i, np.r_[self.Q[self.base, i], self.y[i]], True)
+        self._refactor()
+
+    def remove(self, i: int) -> None:
+        """Point ``i`` leaves the margin set."""
+        if i in self.changes:  # an added point leaves again
+            self._undo(i)
+        else:
+            e = np.zeros(self.base.size + 1)
+            e[self.position[i]] = 1.0
+            self._append(i, e, False)
+        self._refactor()
+
+    def solve(self, r: np.ndarray, r_b: float) -> tuple[np.ndarray, float]:
+        """Solve for right-hand sides ``r`` (an n-vector, read on M) and ``r_b``.
+
+        Returns x as an n-vector (zero off M) and x_b.
+        """
+        x0 = lapack.dgetrs(self.lu, self.piv, np.r_[r[self.base], r_b])[0]
+        x = np.zeros(r.shape[0])
+        k = len(self.changes)
+        if k:
+            changes, added = np.array(self.changes), np.array(self.is_added)
+            rk = np.where(added, r[changes], 0.0)
+            xk = lapack.dgetrs(*self.S_lu, rk - self.W[:, :k].T @ x0)[0]
+            x0 = x0 - self.Z[:, :k] @ xk
+            x[self.base] = x0[:-1]
+            x[changes[~added]] = 0.0  # removed from M: their duals are no longer unknowns
+            x[changes[added]] = xk[added]
+        else:
+            x[self.base] = x0[:-1]
+        return x, float(x0[-1])
 
 
 class _Walker:
-    """Moves the dual along one stretch of the path, event by event, updating in place.
+    """The dual along the path: sets, duals, intercept and margins, moved event by event.
 
     Between events the duals, the intercept and the margins g = y f - 1 are linear in beta, so
-    they are advanced by their rates instead of being recomputed: per event the cost is one LU
-    factorization of the bordered matrix (for the new rates), one product of the margin rows
-    of Q with the rates of their duals (O(|M| n)) and a few O(n) scans. The bound points of P
-    (boxes growing at rate C) enter the rates only through ``v = Q[:, B_P] dcap[B_P]`` and
-    ``s = y[B_P]^T dcap[B_P]``, which are updated as points join or leave that set. The caller
-    re-solves the duals exactly at the end of the stretch, so round-off does not accumulate.
+    they move by their rates instead of being recomputed. Per event: the new rates from the
+    :class:`_MarginSystem`, one product of the margin rows of Q with the rates of their duals
+    (O(|M| n)) and a few O(n) scans. The bound points of P (boxes growing at rate C) enter the
+    rates only through ``v = Q[:, B_P] dcap[B_P]`` and ``s = y[B_P]^T dcap[B_P]``, updated as
+    points join or leave that set. :meth:`settle` re-solves the duals from the sets at a
+    requested beta, so round-off does not accumulate.
     """
 
-    def __init__(self, Q, y, C, dcap, status, alpha, b, beta):
+    def __init__(self, Q, y, C, dcap, alpha, b, beta):
         self.Q, self.y, self.C, self.dcap = Q, y, C, dcap
-        self.status = status  # updated in place
-        self.alpha, self.b, self.beta = alpha.copy(), b, beta
-        self.g = Q @ alpha + y * b - 1.0
-        growing = np.flatnonzero((status == _BOUND) & (dcap > 0))
-        self.v = dcap[growing] @ Q[growing]  # Q symmetric: rows instead of columns
-        self.s = float(y[growing] @ dcap[growing])
+        self.beta = beta
+        self.status = _status(alpha, self.cap(beta), self._margins(alpha, b))
+        self.system = _MarginSystem(Q, y, np.flatnonzero(self.status == _MARGIN))
+        self._set(alpha, b)
+
+    def cap(self, beta: float) -> np.ndarray:
+        """Boxes c_i(beta): C on D, beta C on P."""
+        return np.where(self.dcap > 0, beta * self.dcap, self.C)
+
+    def _margins(self, alpha, b):
+        """y f - 1 for every point, from the non-zero duals only (Q symmetric)."""
+        S = np.flatnonzero(alpha)
+        return alpha[S] @ self.Q[S] + self.y * b - 1.0
+
+    def _set(self, alpha, b):
+        self.alpha, self.b = alpha, b
+        self.g = self._margins(alpha, b)
+        growing = np.flatnonzero((self.status == _BOUND) & (self.dcap > 0))
+        self.v = self.dcap[growing] @ self.Q[growing]  # Q symmetric: rows instead of columns
+        self.s = float(self.y[growing] @ self.dcap[growing])
+
+    def settle(self) -> None:
+        """Re-solve the duals and intercept at the current beta from the sets; certify them."""
+        status, cap = self.status, self.cap(self.beta)
+        B = np.flatnonzero(status == _BOUND)
+        alpha = np.zeros_like(cap)
+        alpha[B] = cap[B]
+        r = 1.0 - cap[B] @ self.Q[B]
+        x, b = self.system.solve(r, -float(self.y[B] @ cap[B]))
+        M = status == _MARGIN
+        alpha[M] = x[M]
+        self._set(alpha, b)
+        if not _certified(self.y, alpha, self.g, cap):
+            raise _Degenerate("the KKT certificate failed")
 
     def _rates(self):
-        Q, y, status = self.Q, self.y, self.status
+        status = self.status
+        dalpha, db = self.system.solve(-self.v, -self.s)
         M = np.flatnonzero(status == _MARGIN)
-        sol = sla.lu_solve(_factor(Q, y, M), -np.r_[self.v[M], self.s], check_finite=False)
-        da_M, db = sol[:-1], float(sol[-1])
-        dalpha = np.where(status == _BOUND, self.dcap, 0.0)
-        dalpha[M] = da_M
-        dg = da_M @ Q[M] + self.v + y * db
+        dg = dalpha[M] @ self.Q[M] + self.v + self.y * db
+        bound = status == _BOUND
+        dalpha[bound] = self.dcap[bound]
         return dalpha, db, dg
 
-    def _move(self, who, to):
+    def _move(self, who: int, to: int) -> None:
         status, dcap = self.status, self.dcap
         if to == _ZERO:
             self.alpha[who] = 0.0
         elif to == _MARGIN:
             self.g[who] = 0.0
+        elif to == _BOUND:
+            self.alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
+        if to == _MARGIN:
+            self.system.add(who)
+        elif status[who] == _MARGIN:
+            self.system.remove(who)
         if dcap[who] > 0 and _BOUND in (status[who], to):  # a growing box joins or leaves B
             sign = 1.0 if to == _BOUND else -1.0
             self.v += sign * dcap[who] * self.Q[who]
             self.s += sign * dcap[who] * self.y[who]
         status[who] = to
 
-    def advance(self, target, events, max_events):
-        """Walk to ``target``, appending the events met to ``events``; returns ``target``."""
+    def advance(self, target: float, events: list, max_events: int) -> None:
+        """Walk to ``target``, appending the events met to ``events``."""
         status, alpha, g, dcap = self.status, self.alpha, self.g, self.dcap
         while self.beta < target:
             if len(events) >= max_events:
                 raise _Degenerate(f"more than {max_events} events")
             dalpha, db, dg = self._rates()
-            cap = np.where(dcap > 0, self.beta * dcap, self.C)
             margin = status == _MARGIN
-            step, who, to = target - self.beta, -1, -1
+            # time to each possible event; inf where a point cannot move
+            t = np.full(alpha.shape, np.inf)
+            to = np.full(alpha.shape, _MARGIN)
             with np.errstate(divide="ignore", invalid="ignore"):
-                candidates = (
-                    (margin & (dalpha < 0), -alpha / dalpha, _ZERO),
-                    (margin & (dalpha > dcap), (cap - alpha) / (dalpha - dcap), _BOUND),
-                    ((status == _ZERO) & (dg < 0), -g / dg, _MARGIN),
-                    ((status == _BOUND) & (dg > 0), -g / dg, _MARGIN),
-                )
-            for mask, t, new in candidates:
-                if mask.any():
-                    t = np.where(mask, np.maximum(t, 0.0), np.inf)
-                    i = int(np.argmin(t))
-                    if t[i] < step:
-                        step, who, to = float(t[i]), i, new
+                down = margin & (dalpha < 0)
+                t[down] = -alpha[down] / dalpha[down]
+                to[down] = _ZERO
+                up = margin & (dalpha > dcap)
+                t[up] = (self.cap(self.beta)[up] - alpha[up]) / (dalpha[up] - dcap[up])
+                to[up] = _BOUND
+                hits = ((status == _ZERO) & (dg < 0)) | ((status == _BOUND) & (dg > 0))
+                t[hits] = -g[hits] / dg[hits]
+            np.maximum(t, 0.0, out=t)
+            who = int(np.argmin(t))
+            step = min(float(t[who]), target - self.beta)
             alpha += step * dalpha
             g += step * dg
             self.b += step * db
-            if who < 0:
+            if step == target - self.beta and t[who] >= step:
                 self.beta = target
                 break
             self.beta += step
-            if to == _BOUND:
-                alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
             events.append(
-                {"beta": self.beta, "index": who, "from": _NAMES[status[who]], "to": _NAMES[to]}
+                {
+                    "beta": self.beta,
+                    "index": who,
+                    "from": _NAMES[status[who]],
+                    "to": _NAMES[to[who]],
+                }
             )
-            self._move(who, to)
-        return target
+            self._move(who, int(to[who]))
 
 
-def _certified(Q, y, alpha, b, cap) -> bool:
-    g = Q @ alpha + y * b - 1.0  # y f - 1
+def _certified(y, alpha, g, cap) -> bool:
+    """The KKT conditions at the duals ``alpha`` with margins ``g = y f - 1``."""
     margin = (alpha > ALPHA_TOL * cap) & (alpha < cap * (1 - ALPHA_TOL))
     bound = (cap > 0) & (alpha >= cap * (1 - ALPHA_TOL))
     zero = ~(margin | bound)
@@ -227,26 +363,18 @@ def svm_path(
         The betas that were re-fitted.
     """
     n = len(y)
-    is_P = np.arange(n) >= n_clean
-    dcap = np.where(is_P, C, 0.0)
-
-    def cap(beta):
-        return np.where(is_P, beta * C, C)
-
+    dcap = np.where(np.arange(n) >= n_clean, C, 0.0)
     Q = (y[:, None] * y[None, :]) * K
     max_events = 20 * n if max_events is None else max_events
-    alpha, b, beta = np.array(alpha0, dtype=float), float(b0), 0.0
-    status = _status(alpha, cap(0.0), Q @ alpha + y * b - 1.0)
     alphas, bs, events, refitted = np.zeros((len(betas), n)), np.zeros(len(betas)), [], []
+    alpha, b, beta, walker = np.array(alpha0, dtype=float), float(b0), 0.0, None
     for k, target in enumerate(betas):
         try:
-            if beta < target:
-                walker = _Walker(Q, y, C, dcap, status, alpha, b, beta)
-                beta = walker.advance(target, events, max_events)
-            alpha, b, _, _ = _solve(Q, y, status, cap(target), dcap)
-            beta = target
-            if not _certified(Q, y, alpha, b, cap(target)):
-                raise _Degenerate("the KKT certificate failed")
+            if walker is None:
+                walker = _Walker(Q, y, C, dcap, alpha, b, beta)
+            walker.advance(target, events, max_events)
+            walker.settle()
+            alpha, b = walker.alpha.copy(), walker.b
         except _Degenerate as exc:
             warnings.warn(
                 f"SVM path degenerate near beta={target:.4g} ({exc}); re-fitting there",
@@ -254,8 +382,8 @@ def svm_path(
                 stacklevel=3,
             )
             alpha, b = refit(target)
-            beta = target
             refitted.append(float(target))
-            status = _status(alpha, cap(target), Q @ alpha + y * b - 1.0)
+            walker = None
+        beta = target
         alphas[k], bs[k] = alpha, b
     return alphas, bs, events, refitted

@@ -58,3 +58,35 @@ def test_events_match_refits_on_either_side(learner, mnist_small):
         if checked == 8:
             break
     assert checked >= 3
+
+
+@pytest.mark.parametrize("max_changes", [3, 24])
+def test_margin_system_updates_match_a_direct_solve(max_changes):
+    """Adding and removing points through the Schur complement equals solving afresh."""
+    from sklearn.metrics.pairwise import rbf_kernel
+
+    from backdoor_curves.svm_path import _bordered, _MarginSystem
+
+    rng = np.random.default_rng(3)
+    n = 40
+    y = rng.choice([-1.0, 1.0], n)
+    Q = np.outer(y, y) * rbf_kernel(rng.normal(size=(n, 5)), gamma=0.3)
+    members = set(rng.choice(n, 12, replace=False).tolist())
+    system = _MarginSystem(Q, y, np.array(sorted(members)), max_changes=max_changes)
+    for _ in range(60):
+        if len(members) > 2 and rng.random() < 0.5:
+            i = int(rng.choice(sorted(members)))
+            system.remove(i)
+            members.discard(i)
+        else:
+            i = int(rng.choice(sorted(set(range(n)) - members)))
+            system.add(i)
+            members.add(i)
+        assert sorted(system.members().tolist()) == sorted(members)
+        r, r_b = rng.normal(size=n), rng.normal()
+        x, x_b = system.solve(r, r_b)
+        M = np.array(sorted(members))
+        expected = np.linalg.solve(_bordered(Q[np.ix_(M, M)], y[M]), np.r_[r[M], r_b])
+        np.testing.assert_allclose(x[M], expected[:-1], rtol=1e-9, atol=1e-9)
+        assert x_b == pytest.approx(expected[-1], rel=1e-9, abs=1e-9)
+        assert np.all(np.delete(x, M) == 0.0)
