@@ -156,7 +156,7 @@ class _MarginSystem:
         if i in self.changes:  # a removed base point comes back
             self._undo(i)
         else:
-            self._append(i, np.r_[self.Q[self.base, i], self.y[i]], True)
+            self._append(i, np.append(self.Q[self.base, i], self.y[i]), True)
         self._refactor()
 
     def remove(self, i: int) -> None:
@@ -174,7 +174,7 @@ class _MarginSystem:
 
         Returns x as an n-vector (zero off M) and x_b.
         """
-        x0 = lapack.dgetrs(self.lu, self.piv, np.r_[r[self.base], r_b])[0]
+        x0 = lapack.dgetrs(self.lu, self.piv, np.append(r[self.base], r_b))[0]
         x = np.zeros(r.shape[0])
         k = len(self.changes)
         if k:
@@ -206,7 +206,13 @@ class _Walker:
         self.Q, self.y, self.C, self.dcap = Q, y, C, dcap
         self.beta = beta
         self.status = _status(alpha, self.cap(beta), self._margins(alpha, b))
-        self.system = _MarginSystem(Q, y, np.flatnonzero(self.status == _MARGIN))
+        M = np.flatnonzero(self.status == _MARGIN)
+        self.system = _MarginSystem(Q, y, M)
+        # the rows of Q of the margin set, kept contiguous (row j belongs to point rows[j]) so
+        # that each event's O(|M| n) product reads them without gathering
+        self.rows = list(M)
+        self.Q_M = np.empty((max(2 * M.size, 16), Q.shape[0]))
+        self.Q_M[: M.size] = Q[M]
         self._set(alpha, b)
 
     def cap(self, beta: float) -> np.ndarray:
@@ -242,8 +248,7 @@ class _Walker:
     def _rates(self):
         status = self.status
         dalpha, db = self.system.solve(-self.v, -self.s)
-        M = np.flatnonzero(status == _MARGIN)
-        dg = dalpha[M] @ self.Q[M] + self.v + self.y * db
+        dg = dalpha[self.rows] @ self.Q_M[: len(self.rows)] + self.v + self.y * db
         bound = status == _BOUND
         dalpha[bound] = self.dcap[bound]
         return dalpha, db, dg
@@ -258,8 +263,15 @@ class _Walker:
             self.alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
         if to == _MARGIN:
             self.system.add(who)
+            if len(self.rows) == self.Q_M.shape[0]:  # grow the row buffer
+                self.Q_M = np.vstack([self.Q_M, np.empty_like(self.Q_M)])
+            self.Q_M[len(self.rows)] = self.Q[who]
+            self.rows.append(who)
         elif status[who] == _MARGIN:
             self.system.remove(who)
+            j, last = self.rows.index(who), len(self.rows) - 1
+            self.Q_M[j], self.rows[j] = self.Q_M[last], self.rows[last]  # the last row fills j
+            self.rows.pop()
         if dcap[who] > 0 and _BOUND in (status[who], to):  # a growing box joins or leaves B
             sign = 1.0 if to == _BOUND else -1.0
             self.v += sign * dcap[who] * self.Q[who]
