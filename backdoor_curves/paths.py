@@ -118,8 +118,9 @@ def logistic_path(
     thetas = np.empty((len(betas), Xa.shape[1]))
     n_iter = np.zeros(len(betas), dtype=int)
     theta, it0, solver = newton_fit(
-        Xa_D, y_D, ones, C, LOGISTIC, tol=tol, max_iter=max_iter, return_solver=True
-    )
+        Xa_D, y_D, ones, C, LOGISTIC, tol=tol, max_iter=max_iter, return_solver=True,
+        single=True,
+    )  # fmt: skip
     current = 0.0
     for k in order:
         beta = betas[k]
@@ -135,7 +136,7 @@ def logistic_path(
                 predicted = theta
             theta, n_iter[k], solver = newton_fit(
                 Xa, y, sw, C, LOGISTIC, predicted, tol=tol, max_iter=max_iter,
-                return_solver=True, solver0=solver,
+                return_solver=True, solver0=solver, single=True,
             )  # fmt: skip
             current = beta
         else:

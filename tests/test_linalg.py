@@ -38,3 +38,17 @@ def test_lu_indefinite_and_singular():
     np.testing.assert_allclose(K @ LUSolver(K).solve(b), b, atol=1e-12)
     with pytest.raises(SingularSystemError, match="singular"):
         LUSolver(np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]))
+
+
+def test_single_precision_cholesky_solves_to_its_precision():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(80, 30))
+    H = A.T @ A + 0.5 * np.eye(30)
+    b = rng.normal(size=30)
+    solver = CholeskySolver(H, single=True)
+    x = solver.solve(b)
+    assert x.dtype == np.float64
+    exact = np.linalg.solve(H, b)
+    error = np.linalg.norm(x - exact) / np.linalg.norm(exact)
+    assert 0 < error <= 10 * np.finfo(np.float32).eps * solver.condition_number
+    assert np.linalg.cond(H, 1) / 3 <= solver.condition_number <= np.linalg.cond(H, 1) * 1.01

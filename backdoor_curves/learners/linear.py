@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._validation import check_positive
-from ..linalg import BlockIdentitySolver, CholeskySolver
+from ..linalg import BlockIdentitySolver, CholeskySolver, SingularSystemError
 from ..losses import LOGISTIC, SQUARED, Loss
 from .base import BaseLearner, SlopeTerms
 
@@ -76,6 +76,32 @@ def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
     return H
 
 
+#: Condition number up to which :func:`newton_fit` may factorize its Hessian in single precision.
+SINGLE_PRECISION_MAX_COND = 1e5
+
+
+def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool):
+    """Cholesky factorization of the Hessian, in single precision if asked and well-conditioned.
+
+    Returns the solver and whether single precision may be tried again.
+    """
+    if single and not loss.quadratic:
+        d = (C * sw * loss.d2(y, Xa @ theta)).astype(np.float32)
+        A = Xa.astype(np.float32) * np.sqrt(d)[:, None]
+        H = A.T @ A  # syrk in float32
+        idx = np.arange(Xa.shape[1] - 1)
+        H[idx, idx] += 1.0
+        try:
+            solver = CholeskySolver(H, single=True)
+            if solver.condition_number <= SINGLE_PRECISION_MAX_COND:
+                return solver, True
+        except SingularSystemError:
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
+        return CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss)), False
+
+
 def newton_fit(
     Xa: np.ndarray,
     y: np.ndarray,
@@ -88,6 +114,7 @@ def newton_fit(
     max_iter: int = 100,
     return_solver: bool = False,
     solver0=None,
+    single: bool = False,
 ):
     """Minimise J by Newton's method with a backtracking (Armijo) line search.
 
@@ -108,6 +135,12 @@ def newton_fit(
     solver0 : solver, optional
         A factorization of a nearby Hessian (e.g. at the previous beta of a path) to start with
         chord steps.
+    single : bool, default=False
+        Build and factorize the Hessian in single precision while its condition number is below
+        :data:`SINGLE_PRECISION_MAX_COND` (a step is then accurate to about 1e-2, so Newton
+        converges linearly at that rate; gradients, objective and the stopping rule stay in
+        double precision, so the optimum is the same). Not for quadratic losses, whose single
+        step must be exact.
 
     Returns
     -------
@@ -117,6 +150,8 @@ def newton_fit(
     solver : only if ``return_solver``
         The last factorization (not necessarily at the returned point).
     """
+    if single and getattr(getattr(solver0, "inner", solver0), "single", True) is False:
+        single = False  # the previous fit of a path needed double precision: so will this one
     active = active_columns(Xa[sw > 0])
     if not active.all():  # w_j = 0 exactly on all-zero columns: solve the active block only
         inner0 = None
@@ -125,6 +160,7 @@ def newton_fit(
         out = newton_fit(
             Xa[:, active], y, sw, C, loss, None if theta0 is None else theta0[active],
             tol=tol, max_iter=max_iter, return_solver=return_solver, solver0=inner0,
+            single=single,
         )  # fmt: skip
         theta = np.zeros(Xa.shape[1])
         theta[active] = out[0]
@@ -154,9 +190,7 @@ def newton_fit(
                 if np.isfinite(size) and J_new <= J + 1e-12 * abs(J):
                     theta, J, last = theta + p, J_new, size
                     continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
-            solver = CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss))
+        solver, single = _factorize_hessian(theta, Xa, y, sw, C, loss, single)
         p = -solver.solve(g)
         size = np.max(np.abs(p))
         if loss.quadratic or size <= tol * (1.0 + np.max(np.abs(theta))):

@@ -6,7 +6,9 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifier
 
 from backdoor_curves import LogisticLearner, RidgeLearner
 from backdoor_curves.learners.linear import (
+    SINGLE_PRECISION_MAX_COND,
     augment,
+    newton_fit,
     smooth_gradient,
     smooth_hessian,
     smooth_objective,
@@ -163,3 +165,18 @@ def test_newton_converges_to_round_off(seed, C):
     g = smooth_gradient(model.params_, Xa, ypm, sw[keep], C, LOGISTIC)
     scale = C * np.abs(Xa).T @ sw[keep] + np.abs(np.r_[model.coef_, 0.0])  # size of the terms
     assert np.all(np.abs(g) <= 1e-11 * (1.0 + scale))
+
+
+@pytest.mark.parametrize(("C", "stays_single"), [(0.1, True), (1.0, True), (1e4, False)])
+def test_single_precision_newton_reaches_the_same_optimum(C, stays_single, mnist_small):
+    """Single-precision Hessians change the steps, not the optimum; ill-conditioned: double."""
+    data = mnist_small
+    Xa, y = augment(data.X_train), data.encode(data.y_train)
+    sw = data.sample_weight(0.3)
+    double, _ = newton_fit(Xa, y, sw, C, LOGISTIC)
+    single, _, solver = newton_fit(Xa, y, sw, C, LOGISTIC, return_solver=True, single=True)
+    np.testing.assert_allclose(single, double, rtol=1e-8, atol=1e-10 * np.abs(double).max())
+    # single precision only while the Hessian is well-conditioned, then double to the end
+    assert solver.inner.single == stays_single
+    if solver.inner.single:
+        assert solver.inner.condition_number <= SINGLE_PRECISION_MAX_COND
