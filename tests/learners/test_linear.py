@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from backdoor_curves import LogisticLearner, RidgeLearner
 from backdoor_curves.learners.linear import (
     SINGLE_PRECISION_MAX_COND,
+    _factorize_hessian,
     augment,
     newton_fit,
     smooth_gradient,
@@ -167,8 +168,8 @@ def test_newton_converges_to_round_off(seed, C):
     assert np.all(np.abs(g) <= 1e-11 * (1.0 + scale))
 
 
-@pytest.mark.parametrize(("C", "stays_single"), [(0.1, True), (1.0, True), (1e4, False)])
-def test_single_precision_newton_reaches_the_same_optimum(C, stays_single, mnist_small):
+@pytest.mark.parametrize("C", [0.1, 1.0, 1e4])
+def test_single_precision_newton_reaches_the_same_optimum(C, mnist_small):
     """Single-precision Hessians change the steps, not the optimum; ill-conditioned: double."""
     data = mnist_small
     Xa, y = augment(data.X_train), data.encode(data.y_train)
@@ -176,7 +177,19 @@ def test_single_precision_newton_reaches_the_same_optimum(C, stays_single, mnist
     double, _ = newton_fit(Xa, y, sw, C, LOGISTIC)
     single, _, solver = newton_fit(Xa, y, sw, C, LOGISTIC, return_solver=True, single=True)
     np.testing.assert_allclose(single, double, rtol=1e-8, atol=1e-10 * np.abs(double).max())
-    # single precision only while the Hessian is well-conditioned, then double to the end
-    assert solver.inner.single == stays_single
+    # single precision only while the Hessian is well-conditioned
     if solver.inner.single:
         assert solver.inner.condition_number <= SINGLE_PRECISION_MAX_COND
+
+
+def test_ill_conditioned_hessian_is_factorized_in_double_precision(mnist_small):
+    data = mnist_small
+    Xa, y = augment(data.X_train), data.encode(data.y_train)
+    Xa = Xa[:, Xa.any(axis=0)]
+    sw = data.sample_weight(0.3)
+    zero = np.zeros(Xa.shape[1])  # at 0 every l'' = 1/4: H = C/4 Xa^T Xa + I
+    solver, again = _factorize_hessian(zero, Xa, y, sw, 1e4, LOGISTIC, True)
+    assert not solver.single and not again
+    assert solver.condition_number > SINGLE_PRECISION_MAX_COND
+    solver, again = _factorize_hessian(zero, Xa, y, sw, 1e-3, LOGISTIC, True)
+    assert solver.single and again
