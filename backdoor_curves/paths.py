@@ -7,15 +7,18 @@ Both functions return the optimum of
 
 at every requested beta, to the same tolerance as a re-fit.
 
-Ridge (squared loss) — closed form. With H0 = 2C Xa_D^T Xa_D + diag(1, .., 1, 0) = R^T R
-(one Cholesky factorization) and M = sqrt(2C) R^{-T} Xa_P^T, the Hessian is
-H(beta) = R^T (I + beta M M^T) R. One eigen-decomposition M^T M = V diag(s) V^T of the small
-|P| x |P| matrix gives, with Q = M V,
+Ridge (squared loss) — closed form. The Hessian is H(beta) = H0 + 2C beta Xa_P^T Xa_P with
+H0 = 2C Xa_D^T Xa_D + diag(1, .., 1, 0), and theta(beta) = H(beta)^{-1} (b_D + beta b_P),
+b_D = 2C Xa_D^T y_D, b_P = 2C Xa_P^T y_P. With T = H0^{-1} Xa_P^T, u_D = H0^{-1} b_D,
+u_P = H0^{-1} b_P and one eigen-decomposition of the small |P| x |P| matrix
+Xa_P T = V diag(s) V^T, the Woodbury identity gives, with z = u_D + beta u_P,
 
-    (I + beta M M^T)^{-1} = I - Q diag(beta / (1 + beta s)) Q^T,
-    theta(beta) = R^{-1} (I - Q diag(beta / (1 + beta s)) Q^T) R^{-T} (b_D + beta b_P),
+    theta(beta) = z - T V diag(2C beta / (1 + 2C beta s)) V^T Xa_P z,
 
-so any number of betas costs one factorization plus O(p |P| + p^2) per beta (p = n_features + 1).
+so any number of betas costs |P| + 2 solves with H0 plus O(p |P|) per beta (p = n_features + 1).
+H0 is factorized in the primal (a p x p Cholesky) when p <= |D|, else in the dual: the intercept
+is eliminated by centring D, and (I + 2C Xc^T Xc)^{-1} = I - Xc^T (I / 2C + Xc Xc^T)^{-1} Xc needs
+only a |D| x |D| Cholesky (O(|D|^2 p) instead of O(p^3): 4096 AlexNet features, 675 points).
 
 Logistic — predictor-corrector path following. From the optimum at the previous beta the
 tangent d theta / d beta = -H^{-1} grad [C sum_P l] (reusing the last factorization) predicts
@@ -27,9 +30,8 @@ Points are visited in increasing beta.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 
-from .learners.linear import newton_fit, smooth_objective
+from .learners.linear import active_columns, newton_fit, smooth_objective
 from .linalg import CholeskySolver
 from .losses import LOGISTIC
 
@@ -62,21 +64,52 @@ def ridge_path(
     ndarray of shape (n_betas, p)
         theta(beta) = [w, b] for each beta, in the order given.
     """
-    p = Xa_D.shape[1]
-    H0 = 2.0 * C * (Xa_D.T @ Xa_D)
-    H0[np.arange(p - 1), np.arange(p - 1)] += 1.0
-    R = CholeskySolver(H0, "ridge Hessian H0").upper_factor()  # H0 = R^T R
-    M = sla.solve_triangular(R, np.sqrt(2.0 * C) * Xa_P.T, trans="T")  # R^{-T} (p, n_P)
-    s, V = np.linalg.eigh(M.T @ M)
-    s = np.maximum(s, 0.0)  # M^T M is PSD; clip round-off
-    Q = M @ V
-    z0 = sla.solve_triangular(R, 2.0 * C * (Xa_D.T @ y_D), trans="T")
-    zP = sla.solve_triangular(R, 2.0 * C * (Xa_P.T @ y_P), trans="T")
     betas = np.asarray(betas, dtype=float)
-    Z = z0[:, None] + zP[:, None] * betas[None, :]
-    shrink = betas[None, :] / (1.0 + s[:, None] * betas[None, :])
-    U = Z - Q @ (shrink * (Q.T @ Z))
-    return sla.solve_triangular(R, U).T
+    active = active_columns(np.vstack([Xa_D, Xa_P]))
+    if not active.all():  # w_j = 0 where D and P are both zero: drop those columns
+        thetas = np.zeros((len(betas), Xa_D.shape[1]))
+        thetas[:, active] = ridge_path(Xa_D[:, active], y_D, Xa_P[:, active], y_P, C, betas)
+        return thetas
+    n_P = Xa_P.shape[0]
+    rhs = np.column_stack([Xa_P.T, 2.0 * C * (Xa_D.T @ y_D), 2.0 * C * (Xa_P.T @ y_P)])
+    solved = _ridge_h0_solver(Xa_D, C)(rhs)
+    T, u_D, u_P = solved[:, :n_P], solved[:, n_P], solved[:, n_P + 1]
+    G = Xa_P @ T
+    s, V = np.linalg.eigh(0.5 * (G + G.T))  # symmetric PSD up to round-off
+    s = np.maximum(s, 0.0)
+    TV, XV = T @ V, Xa_P.T @ V
+    Z = u_D[:, None] + u_P[:, None] * betas[None, :]
+    shrink = 2.0 * C * betas[None, :] / (1.0 + 2.0 * C * s[:, None] * betas[None, :])
+    return (Z - TV @ (shrink * (XV.T @ Z))).T
+
+
+def _ridge_h0_solver(Xa_D: np.ndarray, C: float):
+    """``R -> H0^{-1} R`` for H0 = 2C Xa_D^T Xa_D + diag(1, .., 1, 0), from one Cholesky.
+
+    Primal (p x p) when p <= n_D. Dual otherwise: with x_bar the mean row of X_D and
+    Xc = X_D - 1 x_bar^T, the second block row gives b = r_b / (2C n_D) - x_bar^T w and the
+    first (I + 2C Xc^T Xc) w = r_w - x_bar r_b, solved by Woodbury with the n_D x n_D matrix
+    I / 2C + Xc Xc^T.
+    """
+    n, p = Xa_D.shape
+    if p <= n:
+        H0 = 2.0 * C * (Xa_D.T @ Xa_D)
+        H0[np.arange(p - 1), np.arange(p - 1)] += 1.0
+        return CholeskySolver(H0, "ridge Hessian H0").solve
+    X = Xa_D[:, :-1]
+    x_bar = X.mean(axis=0)
+    Xc = X - x_bar
+    K = Xc @ Xc.T
+    K[np.arange(n), np.arange(n)] += 0.5 / C
+    inner = CholeskySolver(K, "ridge dual matrix I / 2C + Xc Xc^T")
+
+    def solve(R: np.ndarray) -> np.ndarray:
+        r_w, r_b = R[:-1], R[-1]
+        q = r_w - np.outer(x_bar, r_b)
+        w = q - Xc.T @ inner.solve(Xc @ q)
+        return np.vstack([w, r_b / (2.0 * C * n) - x_bar @ w])
+
+    return solve
 
 
 def logistic_path(

@@ -18,9 +18,10 @@ RBFSVMLearner(C=10, gamma)) it times, interleaved,
 - ``auto201``: the same on ``np.r_[0, np.geomspace(1e-3, 1, 200)]``;
 - ``refit21``: ``learning_curve(..., method="refit")`` on the 21 betas;
 - ``sklearn21``: re-fitting the scikit-learn counterpart from scratch at each of the 21 betas with
-  sample weights 1 on D, beta on P, at tight tolerances (LogisticRegression(solver=
-  "newton-cholesky", tol=1e-10, max_iter=1000), SVC(tol=1e-8), RidgeClassifier defaults), with
-  BLAS pinned to 1 thread (as backdoor_curves pins itself);
+  sample weights 1 on D, beta on P, at matched accuracy (the tolerance at which its MNIST curve
+  agrees with ours to about 1e-6 relative: LogisticRegression(tol=1e-9, max_iter=100_000), its
+  default L-BFGS; SVC(tol=1e-6); RidgeClassifier defaults), with BLAS pinned to 1 thread (as
+  backdoor_curves pins itself);
 
 and reports the ratios of medians sklearn21/auto21, auto201/auto21, refit21/auto21 (with the min /
 max of the per-round ratios) and the largest relative difference between the auto21 backdoor
@@ -29,9 +30,8 @@ losses and the scikit-learn ones (mean natural log-loss, (y - f)^2 or hinge on V
 
 Each case runs ``--repeats`` interleaved rounds after one warm-up round, but stops repeating once
 a round ends past ``--case-budget`` seconds (at least one round). On the fc7 problem there is no
-warm-up round (every call is dominated by 4096 x 4096 dense linear algebra, nothing to warm up)
-and the logistic case runs a single round: one LogisticRegression newton-cholesky fit takes about
-15 s there, so its 21 re-fits take about 5 minutes. The JSON records how many rounds were timed.
+warm-up round (every call is dominated by dense 4096-dimensional linear algebra, nothing to warm
+up). The JSON records how many rounds were timed.
 
 Run:  python benchmarks/bench_paths.py --out benchmarks/results/paths.json   (about 10 minutes)
 """
@@ -98,44 +98,45 @@ def betas_201() -> np.ndarray:
 
 
 def cases(gamma: float) -> dict[str, Case]:
-    """Learners and their scikit-learn counterparts (tight tolerances in both slots)."""
+    """Learners and their scikit-learn counterparts at matched accuracy (see bench_core.Case).
 
-    def logistic_sk():
-        return LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-10, max_iter=1000)
+    Every slot holds the counterpart at the tolerance whose curve agrees with ours to about
+    1e-6 relative on MNIST (the accuracy issue #3 asks of a re-fit): ``LogisticRegression``'s
+    default L-BFGS at tol=1e-9 (it stalls at 1.0e-6), ``SVC`` at tol=1e-6, ``RidgeClassifier``'s
+    exact default.
+    """
 
-    def linear_sk():
-        return SVC(kernel="linear", C=0.1, tol=1e-8)
-
-    def rbf_sk():
-        return SVC(kernel="rbf", C=10, gamma=gamma, tol=1e-8)
+    def same(make):
+        return {"sklearn": make, "sklearn_matched": make, "sklearn_tight": make}
 
     return {
         "logistic": Case(
             "logistic",
             lambda: LogisticLearner(C=1.0),
-            logistic_sk,
-            logistic_sk,
-            _logistic_loss,
-            True,
+            **same(lambda: LogisticRegression(C=1.0, tol=1e-9, max_iter=100_000)),
+            loss=_logistic_loss,
+            smooth=True,
         ),
         "ridge": Case(
             "ridge",
             lambda: RidgeLearner(alpha=0.5),
-            lambda: RidgeClassifier(alpha=0.5),
-            lambda: RidgeClassifier(alpha=0.5),
-            _squared_loss,
-            True,
+            **same(lambda: RidgeClassifier(alpha=0.5)),
+            loss=_squared_loss,
+            smooth=True,
         ),
         "linear_svm": Case(
-            "linear_svm", lambda: LinearSVMLearner(C=0.1), linear_sk, linear_sk, _hinge_loss, False
+            "linear_svm",
+            lambda: LinearSVMLearner(C=0.1),
+            **same(lambda: SVC(kernel="linear", C=0.1, tol=1e-6)),
+            loss=_hinge_loss,
+            smooth=False,
         ),
         "rbf_svm": Case(
             "rbf_svm",
             lambda: RBFSVMLearner(C=10, gamma=gamma),
-            rbf_sk,
-            rbf_sk,
-            _hinge_loss,
-            False,
+            **same(lambda: SVC(kernel="rbf", C=10, gamma=gamma, tol=1e-6)),
+            loss=_hinge_loss,
+            smooth=False,
         ),
     }
 
@@ -247,7 +248,7 @@ def markdown(result: dict) -> str:
         "Ratios are ratios of medians with [min-max] of the per-round ratios. "
         "sklearn/auto > 1 and refit/auto > 1 mean the path is faster; 201/21 is the cost of ten "
         "times as many betas. Max rel diff: auto21 backdoor loss vs scikit-learn re-fits "
-        "(tight tolerances).",
+        "(matched accuracy, see the module docstring).",
         "",
         "| data | learner | rounds | auto21 (s) | auto201 (s) | refit21 (s) | sklearn21 (s) | "
         "sklearn/auto (21) | 201-auto / 21-auto | refit/auto (21) | max rel diff vs sklearn |",

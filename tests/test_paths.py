@@ -13,7 +13,7 @@ from backdoor_curves import (
 )
 from backdoor_curves.learners.linear import augment, newton_fit, smooth_hessian
 from backdoor_curves.losses import LOGISTIC, SQUARED
-from backdoor_curves.paths import logistic_path, ridge_path
+from backdoor_curves.paths import _ridge_h0_solver, logistic_path, ridge_path
 
 DENSE = np.r_[0.0, np.geomspace(1e-4, 1.0, 200)]
 
@@ -100,3 +100,32 @@ def test_logistic_path_survives_a_single_long_jump(C, mnist_small):
     for col in ("backdoor_loss", "clean_loss", "rho"):
         np.testing.assert_allclose(path[col], refit[col], rtol=1e-6)
     assert path["clean_accuracy"].iloc[0] == refit["clean_accuracy"].iloc[0] > 0.9
+
+
+@pytest.mark.parametrize("n_features", [12, 60])  # primal (p <= |D|) and dual (p > |D|) H0
+def test_ridge_path_closed_form_in_primal_and_dual(n_features):
+    rng = np.random.default_rng(n_features)
+    n_D, n_P, C = 30, 6, 0.8
+    X = rng.normal(size=(n_D + n_P, n_features)) + 0.5
+    X[:, 3] = 0.0  # a column that is zero everywhere: w_3 = 0
+    X[:n_D, 5] = 0.0  # zero in D only (like a trigger pixel): still estimated from P
+    y = rng.choice([-1.0, 1.0], n_D + n_P)
+    Xa = augment(X)
+    H0 = 2 * C * Xa[:n_D].T @ Xa[:n_D] + np.diag(np.r_[np.ones(n_features), 0.0])
+    R = rng.normal(size=(n_features + 1, 3))
+    active = Xa.any(axis=0)
+    np.testing.assert_allclose(
+        _ridge_h0_solver(Xa[:n_D][:, active], C)(R[active]),
+        np.linalg.solve(H0[np.ix_(active, active)], R[active]),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    betas = np.array([0.0, 0.3, 1.0, 1e-3])
+    thetas = ridge_path(Xa[:n_D], y[:n_D], Xa[n_D:], y[n_D:], C, betas)
+    for k, beta in enumerate(betas):
+        sw = np.r_[np.ones(n_D), np.full(n_P, beta)]
+        H = 2 * C * Xa.T @ (Xa * sw[:, None]) + np.diag(np.r_[np.ones(n_features), 0.0])
+        np.testing.assert_allclose(
+            thetas[k], np.linalg.solve(H, 2 * C * Xa.T @ (sw * y)), rtol=1e-9, atol=1e-12
+        )
+    assert np.all(thetas[:, 3] == 0.0) and thetas[0, 5] == pytest.approx(0.0, abs=1e-14)
