@@ -35,6 +35,16 @@ SHIPPED = {
 }
 
 
+ABLATIONS = {
+    "secml_shipped": "as shipped",
+    "ablation_shipped_fit_hessian_on_D_only": "H over D only",
+    "ablation_shipped_fit_no_reg_term_only": "no [w; 0] term only",
+    "ablation_shipped_fit_both_fixes": "both fixes, secml's own fit",
+    "ablation_sklearn_theta_no_fix": "scikit-learn's theta0, no fix",
+    "secml_fixed": "scikit-learn's theta0, both fixes",
+}
+
+
 def _fmt(r: dict | None) -> str:
     if not r:
         return "-"
@@ -60,6 +70,8 @@ def _rows(peer: str, version: str, run: dict) -> list[dict]:
                 "derivative": run["derivative"][name],
                 "reference": run["reference"]["sklearn"]["derivative"],
                 "rel_err_vs_retraining": rel[name],
+                "rel_diff_to_ours": abs(run["derivative"][name] - run["derivative"]["ours"])
+                / abs(run["derivative"]["ours"]),
                 "rel_err_vs_retraining_own_convention": rel.get(f"{name}_vs_bias_reg_retraining"),
                 "ratio_over_ours": run["ratio"].get(f"{name}/ours"),
                 "ratio_over_ours_given_fit": run["ratio"].get(f"{name}/ours_given_fit"),
@@ -135,21 +147,23 @@ def markdown(out: dict, torch_res: dict | None, secml_res: dict | None) -> str:
     lines += [
         "",
         "| peer | version | C | variant | time ratio peer/ours | peer/ours (slope only) | "
-        "rel. err. vs re-training | rel. err. vs re-training in the peer's convention |",
-        "|---|---|---|---|---|---|---|---|",
+        "rel. err. vs re-training | rel. err. vs re-training in the peer's convention | "
+        "rel. diff. to ours |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in out["peers"]:
         if "error" in r:
             lines.append(
                 f"| {r['peer']} | {r['version']} | {r['C']:g} | {r['variant']} | "
-                f"failed: {r['error']} | | | |"
+                f"failed: {r['error']} | | | | |"
             )
             continue
         own = r["rel_err_vs_retraining_own_convention"]
         lines.append(
             f"| {r['peer']} | {r['version']} | {r['C']:g} | {VARIANTS[r['variant']]} | "
             f"{_fmt(r['ratio_over_ours'])} | {_fmt(r['ratio_over_ours_given_fit'])} | "
-            f"{r['rel_err_vs_retraining']:.1e} | {'-' if own is None else f'{own:.1e}'} |"
+            f"{r['rel_err_vs_retraining']:.1e} | {'-' if own is None else f'{own:.1e}'} | "
+            f"{r['rel_diff_to_ours']:.1e} |"
         )
     lines += [
         "",
@@ -165,6 +179,23 @@ def markdown(out: dict, torch_res: dict | None, secml_res: dict | None) -> str:
             f"{o['reference_error_estimate']:.1e} | {o['rel_err_vs_retraining']:.1e} | "
             f"{o['seconds_median']:.4f} | {o['given_fit_seconds_median']:.4f} | {o['repeats']} |"
         )
+    if secml_res and secml_res.get("runs"):
+        lines += [
+            "",
+            "secml ablations (rel. err. vs re-training, untimed): what each convention costs",
+            "",
+            "| C | " + " | ".join(ABLATIONS.values()) + " |",
+            "|---" * (len(ABLATIONS) + 1) + "|",
+        ]
+        for run in secml_res["runs"]:
+            if "error" in run:
+                continue
+            rel = run["rel_err_vs_retraining"]
+            lines.append(
+                f"| {run['C']:g} | "
+                + " | ".join(f"{rel.get(k, float('nan')):.1e}" for k in ABLATIONS)
+                + " |"
+            )
     lines += ["", "Conventions:", ""]
     seen = set()
     for r in out["peers"]:
