@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= demo_output
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench bench-peers lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,34 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_core.py --out benchmarks/results/core.json
 
+# Peer influence-function libraries (issue #3): two venvs of their own, because pyDVL pins
+# numpy<2 and secml 0.15.6 needs numpy<2 and scikit-learn<=1.7.2. Each is built once (stamp file)
+# and rebuilt when its requirements or pyproject.toml change.
+PEERS := benchmarks/peers
+PEERS_TORCH := $(PEERS)/.venv-torch
+PEERS_SECML := $(PEERS)/.venv-secml
+
+$(PEERS_TORCH)/bin/python:
+	$(PYTHON) -m venv $(PEERS_TORCH)
+
+$(PEERS_TORCH)/.installed: $(PEERS)/requirements-torch.txt pyproject.toml | $(PEERS_TORCH)/bin/python
+	$(PEERS_TORCH)/bin/python -m pip install --quiet -r $(PEERS)/requirements-torch.txt -e .
+	touch $@
+
+$(PEERS_SECML)/bin/python:
+	$(PYTHON) -m venv $(PEERS_SECML)
+
+$(PEERS_SECML)/.installed: $(PEERS)/requirements-secml.txt pyproject.toml | $(PEERS_SECML)/bin/python
+	$(PEERS_SECML)/bin/python -m pip install --quiet -r $(PEERS)/requirements-secml.txt -e .
+	$(PEERS_SECML)/bin/python -m pip install --quiet --no-deps --ignore-requires-python secml==0.15.6
+	touch $@
+
+bench-peers: $(PEERS_TORCH)/.installed $(PEERS_SECML)/.installed
+	$(PEERS_TORCH)/bin/python $(PEERS)/bench_torch_peers.py --out benchmarks/results/peers_torch.json
+	$(PEERS_SECML)/bin/python $(PEERS)/bench_secml.py --out benchmarks/results/peers_secml.json
+	$(PYTHON) $(PEERS)/report.py --torch benchmarks/results/peers_torch.json \
+		--secml benchmarks/results/peers_secml.json --out benchmarks/results/peers.json
+
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check backdoor_curves extractors tests benchmarks
 	$(VENV)/bin/ruff format --check backdoor_curves extractors tests benchmarks
@@ -41,4 +69,4 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix backdoor_curves extractors tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(OUT) .pytest_cache build *.egg-info $(PEERS_TORCH) $(PEERS_SECML)
