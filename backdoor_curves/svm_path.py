@@ -16,8 +16,8 @@ certified by the full KKT conditions. Where the bordered matrix is singular (e.g
 vector) or a certificate fails, the point is re-fitted instead (warm start of the path from
 there) and a warning says so.
 
-Cost: one O(|M| n) product and a few O(n) scans per event, plus O(|M| k) for the k <= 24 changes
-of M since the last factorization (an O(|M|^3) LU every 24 changes); O(|support| n) per
+Cost: one O(|M| n) product and a few O(n) scans per event, plus O(|M| k) for the k <= 32 changes
+of M since the last factorization (an O(|M|^3) LU every 32 changes); O(|support| n) per
 requested beta.
 """
 
@@ -96,7 +96,7 @@ class _MarginSystem:
     afresh. It is a direct method: its accuracy does not degrade along the path.
     """
 
-    def __init__(self, Q: np.ndarray, y: np.ndarray, M: np.ndarray, max_changes: int = 24):
+    def __init__(self, Q: np.ndarray, y: np.ndarray, M: np.ndarray, max_changes: int = 32):
         self.Q, self.y, self.max_changes = Q, y, max_changes
         self._rebase(M)
 
@@ -156,7 +156,7 @@ class _MarginSystem:
         if i in self.changes:  # a removed base point comes back
             self._undo(i)
         else:
-            self._append(i, np.append(self.Q[self.base, i], self.y[i]), True)
+            self._append(i, np.append(self.Q[i, self.base], self.y[i]), True)  # Q symmetric: row
         self._refactor()
 
     def remove(self, i: int) -> None:
