@@ -61,8 +61,6 @@ import numpy as np  # noqa: E402
 from bench_core import _ratio, interleaved, machine_info  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-import backdoor_curves as bc  # noqa: E402
-
 DEFAULT_OUT = _common.RESULTS / "peers_secml.json"
 LN2_SQ = np.log(2.0) ** 2
 
@@ -134,21 +132,9 @@ def run_C(S, data, C: float, repeats: int) -> dict:
         with threadpool_limits(limits=1, user_api="blas"):
             return reduce(S["Fixed"](clf_fixed, ds_P, ds_D).explain(x_t, y_t))
 
-    learner = bc.LogisticLearner(C=C)
-    fitted = learner.fit(data.X_clean, data.y_clean)
-    y_p, y_bd = fitted.encode(data.y_poison), fitted.encode(data.y_test_bd)
-
-    def ours_full():
-        return bc.backdoor_slope(learner, data).derivative
-
-    def ours_given_fit():
-        with threadpool_limits(limits=1, user_api="blas"):
-            return fitted._slope_terms(data.X_poison, y_p, data.X_test_bd, y_bd)["derivative"]
-
     stats, values = interleaved(
         {
-            "ours": ours_full,
-            "ours_given_fit": ours_given_fit,
+            **_common.ours(data, C),
             "secml_shipped": shipped,
             "secml_fixed": fixed,
         },

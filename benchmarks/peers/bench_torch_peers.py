@@ -59,8 +59,6 @@ import numpy as np  # noqa: E402
 from bench_core import _ratio, interleaved, machine_info  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-import backdoor_curves as bc  # noqa: E402
-
 DEFAULT_OUT = _common.RESULTS / "peers_torch.json"
 
 
@@ -159,18 +157,7 @@ def run_C(torch, data, C: float, repeats: int, bias_scale: float, tmp: Path) -> 
     m_shipped = plain.model(torch, *theta["bias_reg"])
     m_fixed = scaled.model(torch, *theta["sklearn"])
 
-    learner = bc.LogisticLearner(C=C)
-    fitted = learner.fit(data.X_clean, data.y_clean)
-    y_p, y_bd = fitted.encode(data.y_poison), fitted.encode(data.y_test_bd)
-
-    def ours_full():
-        return bc.backdoor_slope(learner, data).derivative
-
-    def ours_given_fit():
-        with threadpool_limits(limits=1, user_api="blas"):
-            return fitted._slope_terms(data.X_poison, y_p, data.X_test_bd, y_bd)["derivative"]
-
-    funcs = {"ours": ours_full, "ours_given_fit": ours_given_fit}
+    funcs = _common.ours(data, C)
     errors = {}
     for peer, make in (("pydvl", make_pydvl), ("captum", make_captum)):
         for variant, prob, model in (("shipped", plain, m_shipped), ("fixed", scaled, m_fixed)):
