@@ -155,24 +155,40 @@ def logistic_path(
         single=True,
     )  # fmt: skip
     current = 0.0
+    history = [(0.0, theta)]  # the last three optima, for the extrapolating predictor
     for k in order:
         beta = betas[k]
         if beta != current:
             sw = np.r_[ones, np.full(len(y_P), beta)]
             grad_P = C * (Xa_P.T @ LOGISTIC.d1(y_P, Xa_P @ theta))
-            predicted = theta - (beta - current) * solver.solve(grad_P)
-            # a long step can overshoot far past the curve: keep the prediction only if it
-            # is better than a plain warm start under the new weights
-            if smooth_objective(predicted, Xa, y, sw, C, LOGISTIC) > smooth_objective(
-                theta, Xa, y, sw, C, LOGISTIC
-            ):
-                predicted = theta
+            candidates = [theta, theta - (beta - current) * solver.solve(grad_P)]
+            if len(history) == _HISTORY:
+                candidates.append(_extrapolate(history, beta))
+            # the candidate with the lowest objective under the new weights: the tangent (its
+            # factorization may be stale), the quadratic through the last three optima (error
+            # O(dbeta^3) on dense grids), or a plain warm start (a long step can overshoot)
+            predicted = min(candidates, key=lambda t: smooth_objective(t, Xa, y, sw, C, LOGISTIC))
             theta, n_iter[k], solver = newton_fit(
                 Xa, y, sw, C, LOGISTIC, predicted, tol=tol, max_iter=max_iter,
                 return_solver=True, solver0=solver, single=True,
             )  # fmt: skip
             current = beta
+            history = [*history[-(_HISTORY - 1) :], (beta, theta)]
         else:
             n_iter[k] = it0 if beta == 0.0 else 0
         thetas[k] = theta
     return thetas, n_iter
+
+
+#: Points of the extrapolating predictor (degree _HISTORY - 1).
+_HISTORY = 6
+
+
+def _extrapolate(history: list, beta: float) -> np.ndarray:
+    """The polynomial (Lagrange) through the points ``(beta_i, theta_i)``, evaluated at ``beta``."""
+    nodes = [b for b, _ in history]
+    out = np.zeros_like(history[0][1])
+    for i, (b_i, t_i) in enumerate(history):
+        weight = np.prod([(beta - b_j) / (b_i - b_j) for j, b_j in enumerate(nodes) if j != i])
+        out += weight * t_i
+    return out

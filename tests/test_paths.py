@@ -13,7 +13,7 @@ from backdoor_curves import (
 )
 from backdoor_curves.learners.linear import augment, newton_fit, smooth_hessian
 from backdoor_curves.losses import LOGISTIC, SQUARED
-from backdoor_curves.paths import _ridge_h0_solver, logistic_path, ridge_path
+from backdoor_curves.paths import _extrapolate, _ridge_h0_solver, logistic_path, ridge_path
 
 DENSE = np.r_[0.0, np.geomspace(1e-4, 1.0, 200)]
 
@@ -129,3 +129,11 @@ def test_ridge_path_closed_form_in_primal_and_dual(n_features):
             thetas[k], np.linalg.solve(H, 2 * C * Xa.T @ (sw * y)), rtol=1e-9, atol=1e-12
         )
     assert np.all(thetas[:, 3] == 0.0) and thetas[0, 5] == pytest.approx(0.0, abs=1e-14)
+
+
+def test_extrapolating_predictor_is_exact_on_polynomials():
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=(4, 3))  # a cubic in beta, vector-valued
+    betas = [0.01, 0.02, 0.05, 0.1]
+    history = [(b, coef.T @ b ** np.arange(4)) for b in betas]
+    np.testing.assert_allclose(_extrapolate(history, 0.2), coef.T @ 0.2 ** np.arange(4))
