@@ -53,7 +53,7 @@ from .plots import (
 )
 from .poisoning import poison
 from .report import ReportSetup, build_report, console_summary, summary_table
-from .robust import robust_region
+from .robust import robust_summary
 from .slope import _check_data, backdoor_slope
 
 __all__ = [
@@ -495,7 +495,7 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     dict with keys
         ``curves`` (DataFrame, the rows of ``curves.csv``), ``grid`` (DataFrame, ``grid.csv``),
         ``summary`` (the printed table), ``robust_region`` (DataFrame, see
-        :func:`backdoor_curves.robust.robust_region`), ``curve_objects`` (list of LearningCurve,
+        :func:`backdoor_curves.robust.robust_summary`), ``curve_objects`` (list of LearningCurve,
         None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and
         ``paths`` (dict of name -> Path of every written file).
     """
@@ -535,7 +535,7 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     paths["grid_csv"] = atomic_write(
         out / TABLES["grid_csv"], lambda f: grid.to_csv(f, index=False)
     )
-    region = robust_region(grid)
+    region = robust_summary(grid)
     summary = summary_table(grid)
     timings = {
         "data": t_data - t0,

@@ -183,7 +183,7 @@ def reading(
     """One paragraph reading the results, generated from the numbers (no claim is hard-coded).
 
     ``fraction`` is the poisoned fraction of the training set; ``region`` is
-    :func:`~backdoor_curves.robust.robust_region` of ``grid`` (default thresholds).
+    :func:`~backdoor_curves.robust.robust_summary` of ``grid`` (default thresholds).
     """
     parts = []
     weakest = grid.loc[grid.groupby("learner", sort=False)["lambda"].idxmin()].dropna(
