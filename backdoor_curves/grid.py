@@ -92,6 +92,23 @@ def _warning_text(caught) -> str:
     return "; ".join(m.replace("\n", " ") for m in messages)
 
 
+#: Significant digits kept of the condition-number estimate (see :func:`_reproducible`).
+CONDITION_DIGITS = 10
+
+
+def _reproducible(estimate: float) -> float:
+    """A LAPACK condition-number estimate to :data:`CONDITION_DIGITS` significant digits.
+
+    ``dpocon``/``dgecon`` estimate the 1-norm condition number iteratively through OpenBLAS
+    kernels whose summation order depends on the memory alignment of their work arrays: the
+    same matrix gives estimates that differ in the last one or two bits from one process to
+    another (measured: up to 3e-16 relative). The estimate is only meant to within a small
+    factor, so ten significant digits keep all its information and make the tables the same
+    whatever the worker.
+    """
+    return float(f"{float(estimate):.{CONDITION_DIGITS - 1}e}")
+
+
 def _poisoned_scores(model: BaseLearner, data: BackdoorData) -> dict:
     """Accuracies and mean backdoor loss of a fitted model (same formulas as a learning curve)."""
     y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
@@ -163,7 +180,7 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
                 row.update(
                     derivative=float(slope.derivative),
                     score=float(slope.score),
-                    condition_number=float(slope.condition_number),
+                    condition_number=_reproducible(slope.condition_number),
                 )
         try:
             model1 = clone(learner)
@@ -562,7 +579,8 @@ def grid_study(
     pandas.DataFrame
         One row per point, in grid order: ``learner``, the grid's parameters, ``random_state``,
         ``estimator`` (the learner's repr), ``lambda`` (1/C), :data:`RESULT_COLUMNS` (slope
-        derivative and score at beta = 0, condition number, backdoor loss at beta = 0; clean and
+        derivative and score at beta = 0, condition number (to ten significant digits), backdoor
+        loss at beta = 0; clean and
         backdoor accuracy, backdoor loss, rho_ratio and nu at beta = 1), ``error`` (empty when
         the point succeeded; a failed point keeps its row with NaN values), ``warning``,
         ``seconds`` (wall time of the point, the only column that varies between runs) and, with
