@@ -122,6 +122,8 @@ class GridConfig:
         backend, scheduler, store, progress)."""
         from .grid import grid_study
 
+        if self.data["dataset"] != "mnist":
+            _load_backdoor_data(self.data["dataset"])  # fail fast, before any point runs
         return grid_study(
             self.learners,
             self.data_factory(),
@@ -170,16 +172,25 @@ def make_data(*, random_state: int = 0, dataset: str = "mnist", **table) -> Back
     )
 
 
-def _extractor_data(**table) -> BackdoorData:
+def _load_backdoor_data(dataset: str):
+    """``extractors.load_backdoor_data``, or an ImportError saying the torch extra is needed."""
+    message = (
+        f"[data] dataset = {dataset!r} needs the feature extractors "
+        "(extractors.load_backdoor_data), which need the torch extra: "
+        "pip install 'backdoor-curves[torch]'"
+    )
     try:
-        from extractors import load_backdoor_data
+        import extractors
     except ImportError as exc:
-        raise ImportError(
-            f"[data] dataset = {table['dataset']!r} needs the feature extractors "
-            "(extractors.load_backdoor_data), which need the torch extra: "
-            "pip install 'backdoor-curves[torch]'"
-        ) from exc
-    return load_backdoor_data(**table)
+        raise ImportError(message) from exc
+    loader = getattr(extractors, "load_backdoor_data", None)
+    if loader is None:
+        raise ImportError(message + " (the installed extractors package lacks it)")
+    return loader
+
+
+def _extractor_data(**table) -> BackdoorData:
+    return _load_backdoor_data(table["dataset"])(**table)
 
 
 # ---------------------------------------------------------------------------- parsing

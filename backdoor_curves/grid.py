@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ._threads import blas_limit
 from ._validation import check_betas
-from .curves import learning_curve
+from .curves import CURVE_COLUMNS, LearningCurve, learning_curve
 from .data import BackdoorData
 from .deviation import parameter_deviation
 from .learners.base import BaseLearner
@@ -56,6 +56,7 @@ __all__ = [
     "grid_points",
     "evaluate_point",
     "curves_frame",
+    "grid_curves",
 ]
 
 #: Result columns of a grid table (NaN where a quantity could not be computed; see ``error``).
@@ -71,14 +72,7 @@ RESULT_COLUMNS = (
     "nu_1",
 )
 #: Curve columns stored per point (as tuples, one value per beta) when ``betas`` is given.
-CURVE_VALUE_COLUMNS = (
-    "backdoor_loss",
-    "clean_loss",
-    "clean_accuracy",
-    "backdoor_accuracy",
-    "rho_ratio",
-    "nu",
-)
+CURVE_VALUE_COLUMNS = tuple(c for c in CURVE_COLUMNS if c != "beta")
 BACKENDS = ("loky", "threading", "dask")
 
 
@@ -690,3 +684,21 @@ def curves_frame(table: pd.DataFrame) -> pd.DataFrame:
             frame.insert(k, c, row[c])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def grid_curves(table: pd.DataFrame) -> list[LearningCurve | None]:
+    """The learning curve of each row of a grid table (None where it failed), for the plots of
+    :mod:`backdoor_curves.plots` (``learner`` is the row's ``estimator`` repr)."""
+    betas = table.attrs.get("betas")
+    if betas is None or f"curve_{CURVE_VALUE_COLUMNS[0]}" not in table.columns:
+        raise ValueError("table has no curves: run grid_study with betas=...")
+    curves = []
+    for _, row in table.iterrows():
+        if not isinstance(row[f"curve_{CURVE_VALUE_COLUMNS[0]}"], tuple):
+            curves.append(None)
+            continue
+        values = {c: np.asarray(row[f"curve_{c}"], dtype=float) for c in CURVE_VALUE_COLUMNS}
+        curves.append(
+            LearningCurve(np.asarray(betas, dtype=float), values, row["estimator"], row["lambda"])
+        )
+    return curves

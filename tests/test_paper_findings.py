@@ -1,0 +1,106 @@
+"""Paper 001's qualitative findings, checked on the embedded MNIST 7 vs 1 with the experiment
+configurations of ``experiments/`` (first 400 training / 200 test digits, to stay fast).
+
+Steepness of a backdoor learning curve is measured by how much of the clean model's backdoor loss
+training on the poison removes: ``drop(beta) = 1 - L(V_t, beta) / L(V_t, 0)`` (0 = flat curve),
+at beta = 1 and averaged over the curve's betas.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backdoor_curves.config import parse_config
+from backdoor_curves.robust import robust_region
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+def run_experiment(name: str, **study):
+    """The experiment's table on the first 400 / 200 digits (``study`` overrides ``[study]``)."""
+    with open(EXPERIMENTS / name, "rb") as f:
+        raw = tomllib.load(f)
+    raw["data"].update(n_train=400, n_test=200)
+    raw.setdefault("study", {}).update(study)
+    table = parse_config(raw).run(n_jobs=1)
+    assert (table["error"] == "").all(), table["error"].tolist()
+    return table
+
+
+def drops(row) -> tuple[float, float]:
+    """(drop at beta = 1, mean drop over the curve) of a table row with a curve."""
+    loss = np.asarray(row["curve_backdoor_loss"])
+    drop = 1.0 - loss / loss[0]
+    return float(drop[-1]), float(drop[1:].mean())
+
+
+@pytest.fixture(scope="module")
+def regularization():
+    return run_experiment("mnist_curves_regularization.toml", betas=11)
+
+
+def test_stronger_regularization_flattens_the_curve_and_lowers_the_score(regularization):
+    checked = 0
+    for (learner, gamma), rows in regularization.groupby(
+        ["learner", regularization["gamma"].fillna(0)]
+    ):
+        strong, weak = rows.sort_values("lambda", ascending=False).iloc[[0, -1]].iterrows()
+        strong, weak = strong[1], weak[1]
+        assert strong["lambda"] > weak["lambda"]
+        assert strong["score"] < weak["score"], learner
+        for s, w in zip(drops(strong), drops(weak), strict=True):
+            assert s < w, (learner, gamma, s, w)
+        # the parameters move less, too (paper Fig. 9-11)
+        assert strong["nu_1"] < weak["nu_1"], learner
+        checked += 1
+    assert checked == 5  # linear SVM, logistic, ridge, RBF SVM at two gammas
+
+
+def test_smaller_gamma_flattens_the_rbf_curve(regularization):
+    rbf = regularization[regularization["learner"] == "RBF SVM"]
+    for _, rows in rbf.groupby("C"):
+        small, large = (r for _, r in rows.sort_values("gamma").iterrows())
+        assert small["gamma"] < large["gamma"]
+        assert small["score"] < large["score"]
+        for s, w in zip(drops(small), drops(large), strict=True):
+            assert s < w
+
+
+def test_larger_poisoning_fraction_steepens_the_curve():
+    table = run_experiment("mnist_curves_fraction.toml", betas=11)
+    for learner, rows in table.groupby("learner"):
+        rows = rows.sort_values("fraction")
+        assert rows["fraction"].tolist() == [0.01, 0.1, 0.2]
+        end, mean = zip(*(drops(r) for _, r in rows.iterrows()), strict=True)
+        assert np.all(np.diff(end) > 0) and np.all(np.diff(mean) > 0), (learner, end, mean)
+        assert np.all(np.diff(rows["backdoor_accuracy"]) >= 0), learner
+
+
+def test_larger_trigger_steepens_the_curve():
+    table = run_experiment("mnist_curves_trigger.toml", betas=11)
+    for learner, rows in table.groupby("learner"):
+        small, large = (r for _, r in rows.sort_values("size").iterrows())
+        assert (small["size"], large["size"]) == (3, 6)
+        for s, w in zip(drops(small), drops(large), strict=True):
+            assert s < w, learner
+
+
+@pytest.mark.slow
+def test_a_robust_region_exists():
+    table = run_experiment("mnist_rbf_heatmap.toml")
+    region = robust_region(table, min_clean_accuracy=0.97, max_backdoor_accuracy=0.1)
+    best = region.recommended
+    assert best is not None and len(region.points) >= 3
+    assert best["clean_accuracy"] >= 0.97 and best["backdoor_accuracy"] <= 0.1
+    assert best["clean_accuracy"] == region.points["clean_accuracy"].max()
+    # not trivially robust: the least regularized, widest kernels learn the backdoor
+    assert table["backdoor_accuracy"].max() > 0.9
