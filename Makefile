@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= demo_output
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench bench-grid lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_core.py --out benchmarks/results/core.json
+
+bench-grid: $(VENV)/.installed-bench
+	$(PY) benchmarks/bench_grid.py --out benchmarks/results/grid.json
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check backdoor_curves extractors tests benchmarks

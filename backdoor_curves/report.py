@@ -85,7 +85,7 @@ def _error_kind(error) -> str:
     """
     if not isinstance(error, str) or not error:
         return ""
-    found = re.findall(r"(?:^|; )(slope|fit at beta=1): (\w+)", error)
+    found = re.findall(r"(?:^|; )(slope|fit at beta=[01]): (\w+)", error)
     return "; ".join(f"{where}: {kind}" for where, kind in found) or error[:60]
 
 

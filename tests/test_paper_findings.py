@@ -1,9 +1,12 @@
 """Paper 001's qualitative findings, checked on the embedded MNIST 7 vs 1 with the experiment
 configurations of ``experiments/`` (first 400 training / 200 test digits, to stay fast).
 
-Steepness of a backdoor learning curve is measured by how much of the clean model's backdoor loss
-training on the poison removes: ``drop(beta) = 1 - L(V_t, beta) / L(V_t, 0)`` (0 = flat curve),
-at beta = 1 and averaged over the curve's betas.
+How steep a backdoor learning curve is, is measured twice: at beta = 0 by the slope (the
+derivative dL(V_t)/dbeta, more negative = steeper; the score is a monotone transform of it), and
+over the whole curve by ``steepness = mean over the curve's betas of 1 - L(V_t, beta) / L(V_t, 0)``
+(0 for a flat curve; the betas are log-spaced, so how early the backdoor loss falls dominates).
+The loss at beta = 1 alone is not a measure of steepness: curves that both learn the backdoor
+end on similar plateaus.
 """
 
 from __future__ import annotations
@@ -36,11 +39,10 @@ def run_experiment(name: str, **study):
     return table
 
 
-def drops(row) -> tuple[float, float]:
-    """(drop at beta = 1, mean drop over the curve) of a table row with a curve."""
+def steepness(row) -> float:
+    """Mean relative drop of the backdoor loss over the curve (see the module docstring)."""
     loss = np.asarray(row["curve_backdoor_loss"])
-    drop = 1.0 - loss / loss[0]
-    return float(drop[-1]), float(drop[1:].mean())
+    return float(np.mean(1.0 - loss[1:] / loss[0]))
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,9 @@ def test_stronger_regularization_flattens_the_curve_and_lowers_the_score(regular
         strong, weak = strong[1], weak[1]
         assert strong["lambda"] > weak["lambda"]
         assert strong["score"] < weak["score"], learner
-        for s, w in zip(drops(strong), drops(weak), strict=True):
-            assert s < w, (learner, gamma, s, w)
+        assert steepness(strong) < steepness(weak), (learner, gamma)
+        loss = (strong["curve_backdoor_loss"], weak["curve_backdoor_loss"])
+        assert loss[0][0] - loss[0][-1] < loss[1][0] - loss[1][-1], learner  # smaller total drop
         # the parameters move less, too (paper Fig. 9-11)
         assert strong["nu_1"] < weak["nu_1"], learner
         checked += 1
@@ -70,9 +73,9 @@ def test_smaller_gamma_flattens_the_rbf_curve(regularization):
     for _, rows in rbf.groupby("C"):
         small, large = (r for _, r in rows.sort_values("gamma").iterrows())
         assert small["gamma"] < large["gamma"]
+        assert small["derivative"] > large["derivative"]
         assert small["score"] < large["score"]
-        for s, w in zip(drops(small), drops(large), strict=True):
-            assert s < w
+        assert steepness(small) < steepness(large)
 
 
 def test_larger_poisoning_fraction_steepens_the_curve():
@@ -80,8 +83,8 @@ def test_larger_poisoning_fraction_steepens_the_curve():
     for learner, rows in table.groupby("learner"):
         rows = rows.sort_values("fraction")
         assert rows["fraction"].tolist() == [0.01, 0.1, 0.2]
-        end, mean = zip(*(drops(r) for _, r in rows.iterrows()), strict=True)
-        assert np.all(np.diff(end) > 0) and np.all(np.diff(mean) > 0), (learner, end, mean)
+        assert np.all(np.diff(rows["derivative"]) < 0), learner
+        assert np.all(np.diff([steepness(r) for _, r in rows.iterrows()]) > 0), learner
         assert np.all(np.diff(rows["backdoor_accuracy"]) >= 0), learner
 
 
@@ -90,8 +93,8 @@ def test_larger_trigger_steepens_the_curve():
     for learner, rows in table.groupby("learner"):
         small, large = (r for _, r in rows.sort_values("size").iterrows())
         assert (small["size"], large["size"]) == (3, 6)
-        for s, w in zip(drops(small), drops(large), strict=True):
-            assert s < w, learner
+        assert small["derivative"] > large["derivative"], learner
+        assert steepness(small) < steepness(large), learner
 
 
 @pytest.mark.slow
