@@ -22,12 +22,10 @@ selected by :mod:`backdoor_curves.robust` and the files written by :mod:`backdoo
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,10 +33,10 @@ from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ._io import atomic_write, save_figure
+from ._io import atomic_write, output_dir, save_figure
 from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
 from .data import BackdoorData
-from .grid import _check_n_jobs, _describe, _warning_text, evaluate_point
+from .grid import RESULT_COLUMNS, _check_n_jobs, _describe, _warning_text, evaluate_point
 from .learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
 from .learners.base import BaseLearner
 from .mnist import load_mnist_pair
@@ -94,21 +92,7 @@ REPORT_SETUP = ReportSetup(
 
 SPEC_COLUMNS = ("learner", "C", "alpha", "gamma", "lambda")
 #: Columns of ``grid.csv``, one row per grid point (NaN where a quantity could not be computed).
-GRID_COLUMNS = (
-    *SPEC_COLUMNS,
-    "derivative",
-    "score",
-    "condition_number",
-    "backdoor_loss_0",
-    "clean_accuracy",
-    "backdoor_accuracy",
-    "backdoor_loss_1",
-    "rho_ratio_1",
-    "nu_1",
-    "error",
-    "warning",
-    "seconds",
-)
+GRID_COLUMNS = (*SPEC_COLUMNS, *RESULT_COLUMNS, "error", "warning", "seconds")
 #: Columns of ``curves.csv``, one row per (curve, beta).
 CURVE_TABLE_COLUMNS = (*SPEC_COLUMNS, "strength", *CURVE_COLUMNS)
 
@@ -455,15 +439,8 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
         None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and
         ``paths`` (dict of name -> Path of every written file).
     """
-    if not isinstance(out_dir, str | os.PathLike):
-        raise TypeError(
-            f"out_dir must be a path (str or os.PathLike), got {type(out_dir).__name__}"
-        )
     n_jobs = _check_n_jobs(n_jobs)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
 
     t0 = time.perf_counter()
     data = load_demo_data()

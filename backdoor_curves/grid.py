@@ -399,16 +399,7 @@ def _fingerprint(data: BackdoorData) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for name in (
-        "X_clean",
-        "y_clean",
-        "X_poison",
-        "y_poison",
-        "X_test",
-        "y_test",
-        "X_test_bd",
-        "y_test_bd",
-    ):
+    for name in BackdoorData.ARRAYS:
         a = np.ascontiguousarray(getattr(data, name))
         h.update(f"{name}{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())

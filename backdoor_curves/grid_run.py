@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pandas as pd
 
-from ._io import atomic_write, save_figure
+from ._io import atomic_write, output_dir, save_figure
 from .config import GridConfig, load_config
 from .grid import curves_frame
 from .grid_plots import plot_accuracy_heatmaps, plot_grid_curves, plot_grid_deviation
@@ -138,10 +137,7 @@ def run_grid_config(
     """
     if not isinstance(config, GridConfig):
         config = load_config(config)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     start = time.perf_counter()
     backend = "dask" if scheduler is not None else None
     table = config.run(

@@ -157,21 +157,10 @@ def test_store_skips_finished_points_and_refuses_another_study(tmp_path, mnist_s
     with pytest.raises(ValueError, match="different study.*points"):
         grid_study(LEARNERS, mnist_small, [*GRID[:2]], store=store)
     with pytest.raises(ValueError, match="different study.*data"):
-        arrays = [getattr(mnist_small, n) for n in _FIELDS]
+        arrays = [getattr(mnist_small, n) for n in bc.BackdoorData.ARRAYS]
         other = bc.BackdoorData(*arrays[:-2], arrays[-2][::-1], arrays[-1][::-1])
         grid_study(LEARNERS, other, GRID, store=store)
 
-
-_FIELDS = [
-    "X_clean",
-    "y_clean",
-    "X_poison",
-    "y_poison",
-    "X_test",
-    "y_test",
-    "X_test_bd",
-    "y_test_bd",
-]
 
 _KILLED_RUN = """
 import sys
