@@ -92,7 +92,11 @@ def test_same_table_for_n_jobs_and_dask(table, mnist_small):
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         on_dask = grid_study(LEARNERS, mnist_small, GRID, backend="dask", scheduler=cluster)
+        by_address = grid_study(
+            LEARNERS, mnist_small, GRID[:1], backend="dask", scheduler=cluster.scheduler_address
+        )
     _same(table, on_dask)
+    _same(table.iloc[:4][by_address.columns], by_address)
 
 
 def test_failed_points_keep_their_row(mnist_small):
