@@ -104,7 +104,11 @@ def grid_report(
         lines.append("No grid point is robust under these criteria.")
     else:
         params = [c for c in table.columns if c in best.index and c in _param_columns(table)]
-        setting = ", ".join(f"{c} = {best[c]}" for c in params if pd.notna(best[c]))
+        setting = ", ".join(
+            f"{c} = {format_number(best[c]) if isinstance(best[c], float) else best[c]}"
+            for c in params
+            if pd.notna(best[c])
+        )
         lines.append(
             f"**Recommended setting** (most accurate on clean data among the robust points): "
             f"{setting}; clean accuracy {best['clean_accuracy']:.3f}, backdoor accuracy "
