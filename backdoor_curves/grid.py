@@ -29,6 +29,7 @@ import inspect
 import math
 import numbers
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -317,6 +318,8 @@ class _Resolver:
                 f"parameters and random_state, returning a BackdoorData), got {type(data).__name__}"
             )
         self.data = data
+        # identifies this study's data factory in the per-process cache of every worker
+        self.token = uuid.uuid4().hex
 
     def _learner_template(self, point: dict):
         if self.kind == "one":
@@ -343,7 +346,7 @@ class _Resolver:
         for key, value in point.items():
             if key == "random_state":
                 continue
-            if key == "learner" and self.kind != "factory":
+            if key == "learner" and self.kind == "dict":
                 continue
             if key in names or (var and self.data_kind == "fixed"):
                 learner_params[key] = value
@@ -414,7 +417,7 @@ def _point_data(resolver: _Resolver, point: dict) -> BackdoorData:
     if resolver.data_kind == "fixed":
         return resolver.data
     _, data_params = resolver.split(point)
-    key = dumps([_callable_name(resolver.data), data_params, point["random_state"]])
+    key = dumps([resolver.token, data_params, point["random_state"]])
     if key not in _DATA_CACHE:
         data = resolver.data(**data_params, random_state=point["random_state"])
         if not isinstance(data, BackdoorData):
@@ -583,9 +586,9 @@ def grid_study(
     keys = [dumps(p) for p in points]
     if len(set(keys)) != len(keys):
         raise ValueError("param_grid has duplicate points")
-    context, parallel_jobs, cleanup = _parallel_context(backend, scheduler, n_jobs)
     db = None if store is None else GridStore(store, _definition(resolver, points, betas, seed))
     try:
+        context, parallel_jobs, cleanup = _parallel_context(backend, scheduler, n_jobs)
         rows = {} if db is None else db.finished()
         todo = [i for i in range(len(points)) if i not in rows]
         with (

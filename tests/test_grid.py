@@ -116,6 +116,17 @@ def test_failed_points_keep_their_row(mnist_small):
     assert tab["error"].iloc[1] == "" and np.isfinite(tab["score"].iloc[1])
 
 
+def test_data_factories_are_told_apart(mnist_small, tiny):
+    # two factories of the same (lambda) name in one process: each study gets its own data
+    first = grid_study(bc.LogisticLearner(), lambda random_state: mnist_small, {"C": [1.0]})
+    second = grid_study(bc.LogisticLearner(), lambda random_state: tiny, {"C": [1.0]})
+    assert (
+        first.loc[0, "derivative"]
+        == bc.backdoor_slope(bc.LogisticLearner(), mnist_small).derivative
+    )
+    assert second.loc[0, "derivative"] == bc.backdoor_slope(bc.LogisticLearner(), tiny).derivative
+
+
 def test_points_and_seeds():
     points = grid_points({"C": np.array([1.0, 2.0]), "random_state": [3]}, random_state=7)
     assert points == [{"C": 1.0, "random_state": 3}, {"C": 2.0, "random_state": 3}]
@@ -130,6 +141,7 @@ def test_points_and_seeds():
         ({"C": 1.0}, "param_grid\\['C'\\] must be a list"),
         ({"bogus": [1]}, "param_grid key 'bogus'"),
         ({"C": [1.0, 1.0]}, "duplicate points"),
+        ({"learner": ["logistic"], "C": [1.0]}, "param_grid key 'learner'"),
     ],
 )
 def test_bad_grids_named(mnist_small, grid, error):
