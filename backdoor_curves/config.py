@@ -16,6 +16,7 @@ A configuration names the data, the trigger, the learners and the grids::
 
     [grid]                       # optional: data parameters swept for every learner
     fraction = [0.01, 0.1, 0.2]
+    digits = [[7, 1], [3, 0]]    # class pairs (a list of pairs)
 
     [[learner]]
     kind = "logistic"            # logistic | ridge | linear_svm | rbf_svm
@@ -313,7 +314,12 @@ def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
     for key, value in _check_table(raw.get("grid", {}), "grid").items():
         if key == "dataset" or (data["dataset"] == "mnist" and key not in MNIST_KEYS):
             raise _fail(f"grid.{key}", "not a data parameter that can be swept")
-        values = _values(value, f"grid.{key}")
+        if key == "digits" and data["dataset"] == "mnist":  # class pairs: a list of pairs
+            if not isinstance(value, list) or not value:
+                raise _fail("grid.digits", f"must be a non-empty list of pairs, got {value!r}")
+            values = value
+        else:
+            values = _values(value, f"grid.{key}")
         if data["dataset"] == "mnist":
             for i, v in enumerate(values):
                 _check_mnist({key: v}, f"grid.{key}[{i}]")

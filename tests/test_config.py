@@ -55,6 +55,8 @@ def test_parse_fills_grids_and_defaults():
         (minimal(grid={"fraction": []}), "'grid.fraction'"),
         (minimal(grid={"size": [3, "6"]}), "'grid.size\\[1\\]'"),
         (minimal(grid={"dataset": ["mnist"]}), "'grid.dataset'"),
+        (minimal(grid={"digits": [7, 1]}), "'grid.digits\\[0\\]'"),
+        (minimal(grid={"digits": []}), "'grid.digits'"),
         (minimal(grid={"gamma": [1.0]}), "'grid.gamma'"),
         (minimal(learner=[]), "'learner'"),
         ({"data": {}}, "'learner'"),
@@ -70,6 +72,22 @@ def test_parse_fills_grids_and_defaults():
 def test_bad_configs_name_the_key(raw, key):
     with pytest.raises(ValueError, match=f"config key {key}"):
         parse_config(raw)
+
+
+def test_class_pairs_can_be_swept():
+    cfg = parse_config(
+        {
+            "data": {"n_train": 100, "n_test": 40, "size": 2},
+            "grid": {"digits": [[7, 1], [3, 0]]},
+            "learner": [{"kind": "ridge", "alpha": [1.0]}],
+        }
+    )
+    table = cfg.run()
+    assert table["digits"].tolist() == [(7, 1), (3, 0)] and (table["error"] == "").all()
+    for (_, row), pair in zip(table.iterrows(), [(7, 1), (3, 0)], strict=True):
+        data = make_data(random_state=0, digits=pair, n_train=100, n_test=40, size=2)
+        slope = bc.backdoor_slope(bc.RidgeLearner(alpha=1.0), data)
+        assert row["derivative"] == slope.derivative
 
 
 def test_load_config_reads_toml(tmp_path):

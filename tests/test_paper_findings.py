@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from backdoor_curves.config import parse_config
-from backdoor_curves.robust import robust_region
+from backdoor_curves.robust import robust_points, robust_region
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,12 +28,14 @@ else:  # pragma: no cover
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
-def run_experiment(name: str, **study):
-    """The experiment's table on the first 400 / 200 digits (``study`` overrides ``[study]``)."""
+def run_experiment(name: str, grid=None, **study):
+    """The experiment's table on the first 400 / 200 digits (``study`` overrides ``[study]``,
+    ``grid`` entries of ``[grid]``)."""
     with open(EXPERIMENTS / name, "rb") as f:
         raw = tomllib.load(f)
     raw["data"].update(n_train=400, n_test=200)
     raw.setdefault("study", {}).update(study)
+    raw.setdefault("grid", {}).update(grid or {})
     table = parse_config(raw).run(n_jobs=1)
     assert (table["error"] == "").all(), table["error"].tolist()
     return table
@@ -107,3 +109,10 @@ def test_a_robust_region_exists():
     assert best["clean_accuracy"] == region.points["clean_accuracy"].max()
     # not trivially robust: the least regularized, widest kernels learn the backdoor
     assert table["backdoor_accuracy"].max() > 0.9
+
+
+@pytest.mark.slow
+def test_a_larger_trigger_shrinks_the_robust_region():
+    table = run_experiment("mnist_slope_pairs_triggers.toml", grid={"digits": [[7, 1]]})
+    counts = {size: len(robust_points(rows)) for size, rows in table.groupby("size")}
+    assert 0 < counts[6] < counts[3], counts
