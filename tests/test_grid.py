@@ -21,7 +21,13 @@ from oracle import learner_and_estimator, refit
 
 import backdoor_curves as bc
 from backdoor_curves.deviation import parameter_deviation
-from backdoor_curves.grid import RESULT_COLUMNS, curves_frame, grid_points, grid_study
+from backdoor_curves.grid import (
+    RESULT_COLUMNS,
+    curves_frame,
+    evaluate_point,
+    grid_points,
+    grid_study,
+)
 
 LEARNERS = {
     "logistic": bc.LogisticLearner(),
@@ -214,3 +220,17 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     uninterrupted = grid_study(slow_logistic, TINY_DATA, KILL_GRID, n_jobs=2)
     _same(resumed, uninterrupted)
     assert (resumed["error"] == "").all() and resumed["fraction"].tolist().count(0.2) == 8
+
+
+def test_one_clean_fit_serves_slope_and_deviation(mnist_small, monkeypatch):
+    calls = []
+    fit = bc.BaseLearner.fit
+
+    def counting_fit(self, X, y, sample_weight=None):
+        calls.append(None if sample_weight is None else float(sample_weight[-1]))
+        return fit(self, X, y, sample_weight)
+
+    monkeypatch.setattr(bc.BaseLearner, "fit", counting_fit)
+    row = evaluate_point(bc.LogisticLearner(C=1.0), mnist_small)
+    assert calls == [None, 1.0]  # theta0 on D (slope + deviation reference), then beta = 1
+    assert row["error"] == "" and np.isfinite(row["nu_1"]) and np.isfinite(row["derivative"])
