@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= demo_output
+# the folders that exist (extractors/ arrives with its own branch)
+LINT_DIRS := $(wildcard backdoor_curves extractors tests benchmarks)
 
-.PHONY: demo test bench bench-peers lint format clean
+.PHONY: demo test bench bench-peers bench-grid lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,13 +62,16 @@ bench-peers: $(PEERS_TORCH)/.installed $(PEERS_SECML)/.installed
 	$(PYTHON) $(PEERS)/report.py --torch benchmarks/results/peers_torch.json \
 		--secml benchmarks/results/peers_secml.json --out benchmarks/results/peers.json
 
+bench-grid: $(VENV)/.installed-bench
+	$(PY) benchmarks/bench_grid.py --out benchmarks/results/grid.json
+
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check backdoor_curves extractors tests benchmarks
-	$(VENV)/bin/ruff format --check backdoor_curves extractors tests benchmarks
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
 format: $(VENV)/.installed-test
-	$(VENV)/bin/ruff format backdoor_curves extractors tests benchmarks
-	$(VENV)/bin/ruff check --fix backdoor_curves extractors tests benchmarks
+	$(VENV)/bin/ruff format $(LINT_DIRS)
+	$(VENV)/bin/ruff check --fix $(LINT_DIRS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache build *.egg-info $(PEERS_TORCH) $(PEERS_SECML)

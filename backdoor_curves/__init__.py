@@ -6,9 +6,11 @@ beta = 0) and parameter deviation for convex learners that match scikit-learn wi
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .config import GridConfig, load_config
 from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
 from .data import BackdoorData
 from .deviation import parameter_deviation
+from .grid import curves_frame, evaluate_point, grid_study
 from .learners import (
     BaseLearner,
     LinearSVMLearner,
@@ -20,6 +22,7 @@ from .learners.svm import DegenerateKKTError
 from .linalg import IllConditionedWarning, SingularSystemError
 from .mnist import load_mnist_digits, load_mnist_pair
 from .poisoning import poison
+from .robust import RobustRegion, robust_region
 from .slope import BackdoorSlope, backdoor_slope, slope_score
 from .triggers import BadNetsPatch, InvisibleGrid, make_trigger
 
@@ -36,21 +39,28 @@ __all__ = [
     "BaseLearner",
     "CURVE_COLUMNS",
     "DegenerateKKTError",
+    "GridConfig",
     "IllConditionedWarning",
     "LearningCurve",
     "LinearSVMLearner",
     "LogisticLearner",
     "RBFSVMLearner",
     "RidgeLearner",
+    "RobustRegion",
     "SingularSystemError",
     "backdoor_slope",
+    "curves_frame",
     "default_betas",
+    "evaluate_point",
+    "grid_study",
     "learning_curve",
+    "load_config",
     "load_mnist_digits",
     "load_mnist_pair",
     "make_trigger",
     "poison",
     "parameter_deviation",
+    "robust_region",
     "slope_score",
     "__version__",
 ]

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["atomic_write", "save_figure"]
+__all__ = ["atomic_write", "output_dir", "save_figure"]
 
 #: Resolution of the PNG figures written by :func:`save_figure`.
 FIGURE_DPI = 130
@@ -41,6 +41,19 @@ def atomic_write(path, write: Callable[[IO], object], *, binary: bool = False) -
             os.unlink(tmp)
         raise
     return path
+
+
+def output_dir(out_dir) -> Path:
+    """``out_dir`` as a Path, created if missing (TypeError / ValueError naming ``out_dir``)."""
+    if not isinstance(out_dir, str | os.PathLike):
+        raise TypeError(
+            f"out_dir must be a path (str or os.PathLike), got {type(out_dir).__name__}"
+        )
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def save_figure(fig: Figure, path) -> Path:

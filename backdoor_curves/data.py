@@ -51,6 +51,18 @@ class BackdoorData:
     (['cat', 'dog'], 30, 5)
     """
 
+    #: The eight arrays, in the constructor's order.
+    ARRAYS = (
+        "X_clean",
+        "y_clean",
+        "X_poison",
+        "y_poison",
+        "X_test",
+        "y_test",
+        "X_test_bd",
+        "y_test_bd",
+    )
+
     def __init__(
         self,
         X_clean,

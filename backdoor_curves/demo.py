@@ -22,13 +22,10 @@ selected by :mod:`backdoor_curves.robust` and the files written by :mod:`backdoo
 from __future__ import annotations
 
 import math
-import numbers
-import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,9 +33,10 @@ from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ._io import atomic_write, save_figure
+from ._io import atomic_write, output_dir, save_figure
 from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
 from .data import BackdoorData
+from .grid import RESULT_COLUMNS, _check_n_jobs, _describe, _warning_text, evaluate_point
 from .learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
 from .learners.base import BaseLearner
 from .mnist import load_mnist_pair
@@ -53,7 +51,7 @@ from .plots import (
 )
 from .poisoning import poison
 from .report import ReportSetup, build_report, console_summary, summary_table
-from .robust import robust_region
+from .robust import robust_summary
 from .slope import _check_data, backdoor_slope
 
 __all__ = [
@@ -94,21 +92,7 @@ REPORT_SETUP = ReportSetup(
 
 SPEC_COLUMNS = ("learner", "C", "alpha", "gamma", "lambda")
 #: Columns of ``grid.csv``, one row per grid point (NaN where a quantity could not be computed).
-GRID_COLUMNS = (
-    *SPEC_COLUMNS,
-    "derivative",
-    "score",
-    "condition_number",
-    "backdoor_loss_0",
-    "clean_accuracy",
-    "backdoor_accuracy",
-    "backdoor_loss_1",
-    "rho_ratio_1",
-    "nu_1",
-    "error",
-    "warning",
-    "seconds",
-)
+GRID_COLUMNS = (*SPEC_COLUMNS, *RESULT_COLUMNS, "error", "warning", "seconds")
 #: Columns of ``curves.csv``, one row per (curve, beta).
 CURVE_TABLE_COLUMNS = (*SPEC_COLUMNS, "strength", *CURVE_COLUMNS)
 
@@ -208,15 +192,6 @@ def load_demo_data() -> BackdoorData:
 
 
 # ---------------------------------------------------------------------------- units of work
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".replace("\n", " ")
-
-
-def _warning_text(caught) -> str:
-    messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
-    return "; ".join(m.replace("\n", " ") for m in messages)
-
-
 def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dict:
     """One learning curve; an error is returned, not raised."""
     start = time.perf_counter()
@@ -243,43 +218,16 @@ def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dic
 def _grid_unit(spec: LearnerSpec, data: BackdoorData) -> dict:
     """One grid point: the slope at beta = 0 and the accuracies at beta = 1.
 
-    The two parts fail independently: a failed slope (e.g. ``DegenerateKKTError`` for an SVM
-    without margin support vectors) still leaves the accuracies, and vice versa. Every failure is
-    described in ``error``; warnings (e.g. ill-conditioned Hessians) in ``warning``.
+    :func:`backdoor_curves.grid.evaluate_point` (one beta = 0 fit shared by the slope and the
+    deviation reference). The parts fail independently: a failed slope (e.g.
+    ``DegenerateKKTError`` for an SVM without margin support vectors) still leaves the
+    accuracies, and vice versa. Every failure is described in ``error``; warnings (e.g.
+    ill-conditioned Hessians) in ``warning``.
     """
     start = time.perf_counter()
-    row = dict.fromkeys(GRID_COLUMNS, float("nan"))
-    row.update(spec.columns())
-    errors = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            slope = backdoor_slope(spec.make(), data)
-        except Exception as exc:  # recorded per point, never dropped
-            errors.append("slope: " + _describe(exc))
-        else:
-            row.update(
-                derivative=float(slope.derivative),
-                score=float(slope.score),
-                condition_number=float(slope.condition_number),
-                backdoor_loss_0=float(slope.backdoor_loss),
-            )
-        try:
-            curve = learning_curve(spec.make(), data, betas=[1.0])
-        except Exception as exc:
-            errors.append("fit at beta=1: " + _describe(exc))
-        else:
-            row.update(
-                clean_accuracy=float(curve["clean_accuracy"][0]),
-                backdoor_accuracy=float(curve["backdoor_accuracy"][0]),
-                backdoor_loss_1=float(curve["backdoor_loss"][0]),
-                rho_ratio_1=float(curve["rho_ratio"][0]),
-                nu_1=float(curve["nu"][0]),
-            )
-    row["error"] = "; ".join(errors)
-    row["warning"] = _warning_text(caught)
+    row = {**spec.columns(), **evaluate_point(spec.make(), data)}
     row["seconds"] = time.perf_counter() - start
-    return row
+    return {c: row[c] for c in GRID_COLUMNS}
 
 
 def _indexed(i: int, func: Callable, args: tuple):
@@ -314,14 +262,6 @@ def _expected_cost(spec: LearnerSpec) -> float:
     if spec.learner == "logistic":
         return 2.0 + np.log10(spec.C)
     return 0.0 if spec.learner == "ridge" else 0.5
-
-
-def _check_n_jobs(n_jobs) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
-        raise TypeError(f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {n_jobs!r}")
-    if n_jobs == 0:
-        raise ValueError("n_jobs must be a non-zero int (1 = serial, -1 = all CPUs), got 0")
-    return int(n_jobs)
 
 
 def compute_curves(
@@ -495,19 +435,12 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     dict with keys
         ``curves`` (DataFrame, the rows of ``curves.csv``), ``grid`` (DataFrame, ``grid.csv``),
         ``summary`` (the printed table), ``robust_region`` (DataFrame, see
-        :func:`backdoor_curves.robust.robust_region`), ``curve_objects`` (list of LearningCurve,
+        :func:`backdoor_curves.robust.robust_summary`), ``curve_objects`` (list of LearningCurve,
         None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and
         ``paths`` (dict of name -> Path of every written file).
     """
-    if not isinstance(out_dir, str | os.PathLike):
-        raise TypeError(
-            f"out_dir must be a path (str or os.PathLike), got {type(out_dir).__name__}"
-        )
     n_jobs = _check_n_jobs(n_jobs)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
 
     t0 = time.perf_counter()
     data = load_demo_data()
@@ -535,7 +468,7 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     paths["grid_csv"] = atomic_write(
         out / TABLES["grid_csv"], lambda f: grid.to_csv(f, index=False)
     )
-    region = robust_region(grid)
+    region = robust_summary(grid)
     summary = summary_table(grid)
     timings = {
         "data": t_data - t0,

@@ -33,6 +33,7 @@ __all__ = [
     "plot_accuracy_vs_regularization",
     "plot_deviation",
     "plot_taylor",
+    "mark_region",
     "learner_label",
     "format_number",
 ]
@@ -157,6 +158,56 @@ def _check_curves(curves) -> list[LearningCurve]:
     return curves
 
 
+def _check_labels(labels, curves: list[LearningCurve]) -> list[str]:
+    """One legend label per curve; default "<learner>, lambda=<1/C>"."""
+    if labels is None:
+        return [
+            f"{learner_label(c.learner)}, lambda={format_number(c.regularization)}" for c in curves
+        ]
+    if isinstance(labels, str) or len(labels) != len(curves):
+        raise ValueError(
+            f"labels must be a list with one label per curve ({len(curves)}), got {labels!r}"
+        )
+    return [str(label) for label in labels]
+
+
+def mark_region(ax: Axes, table: pd.DataFrame, region, x: str, y: str) -> list[Line2D]:
+    """Ring the robust points of ``table`` at (``x``, ``y``) and star the recommended one.
+
+    ``region`` is a :class:`~backdoor_curves.robust.RobustRegion` of ``table`` (or None: nothing
+    drawn). Returns the legend handles of what was drawn.
+    """
+    if region is None:
+        return []
+    handles = []
+    points = region.points[region.points.index.isin(table.index)]
+    if len(points):
+        ax.scatter(
+            pd.to_numeric(points[x]),
+            pd.to_numeric(points[y]),
+            s=170,
+            facecolors="none",
+            edgecolors="crimson",
+            linewidths=1.6,
+            zorder=4,
+        )
+        handles.append(
+            Line2D([], [], linestyle="none", marker="o", markerfacecolor="none",
+                   markeredgecolor="crimson", markersize=10, label="robust region")
+        )  # fmt: skip
+    best = region.recommended
+    if best is not None and best.name in table.index:
+        ax.scatter(
+            [float(best[x])], [float(best[y])], marker="*", s=320, color="gold",
+            edgecolors="black", linewidths=0.8, zorder=5,
+        )  # fmt: skip
+        handles.append(
+            Line2D([], [], linestyle="none", marker="*", color="gold", markeredgecolor="black",
+                   markersize=13, label="recommended")
+        )  # fmt: skip
+    return handles
+
+
 def _check_table(table, required: Sequence[str]) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
@@ -229,16 +280,7 @@ def plot_curves(
         raise ValueError(
             f"column must be one of {[c for c in CURVE_COLUMNS if c != 'beta']}, got {column!r}"
         )
-    if labels is None:
-        labels = [
-            f"{learner_label(c.learner)}, lambda={format_number(c.regularization)}" for c in curves
-        ]
-    else:
-        if isinstance(labels, str) or len(labels) != len(curves):
-            raise ValueError(
-                f"labels must be a list with one label per curve ({len(curves)}), got {labels!r}"
-            )
-        labels = [str(label) for label in labels]
+    labels = _check_labels(labels, curves)
     fig, ax = _new_axes(ax, (6.0, 4.0))
     colors = _color_map([learner_label(c.learner) for c in curves])
     seen: dict[str, int] = {}
@@ -267,7 +309,7 @@ def plot_curves(
     return fig
 
 
-def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
+def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=None) -> Figure:
     """Backdoor slope score against backdoor accuracy at beta = 1 (paper 001, Fig. 5-7).
 
     One point per grid point, coloured by log10(lambda), one marker per learner. Rows whose score
@@ -280,6 +322,9 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None) -> Figur
         Columns ``learner``, ``lambda``, ``score``, ``backdoor_accuracy`` (optionally ``gamma``,
         shown in the learner's legend entry).
     ax : matplotlib Axes, optional
+    region : RobustRegion, optional
+        From :func:`backdoor_curves.robust.robust_region` on ``table``: its points are ringed
+        and the recommended setting starred.
 
     Returns
     -------
@@ -324,6 +369,7 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None) -> Figur
                 label=name,
             )
         )
+    handles += mark_region(ax, table, region, "score", "backdoor_accuracy")
     n_failed = int((~ok).sum())
     if n_failed:
         handles.append(
@@ -342,7 +388,9 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None) -> Figur
     return fig
 
 
-def plot_accuracy_vs_regularization(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
+def plot_accuracy_vs_regularization(
+    table: pd.DataFrame, ax: Axes | None = None, region=None
+) -> Figure:
     """Clean and backdoor accuracy at beta = 1 against lambda (log scale), per learner.
 
     Solid lines with circles: clean accuracy on V; dashed lines with crosses: backdoor accuracy on
@@ -355,6 +403,9 @@ def plot_accuracy_vs_regularization(table: pd.DataFrame, ax: Axes | None = None)
         Columns ``learner``, ``lambda``, ``clean_accuracy``, ``backdoor_accuracy`` (optionally
         ``gamma``).
     ax : matplotlib Axes, optional
+    region : RobustRegion, optional
+        The robust region of ``table``: its points are ringed (at their clean accuracy) and the
+        recommended setting starred.
 
     Returns
     -------
@@ -396,6 +447,7 @@ def plot_accuracy_vs_regularization(table: pd.DataFrame, ax: Axes | None = None)
         Line2D([], [], color="black", linestyle="-", marker="o", label="clean accuracy (V)"),
         Line2D([], [], color="black", linestyle="--", marker="x", label="backdoor accuracy (V_t)"),
     ]
+    style_handles += mark_region(ax, table, region, "lambda", "clean_accuracy")
     spacer = Line2D([], [], linestyle="none", label=" ")
     ax.legend(
         handles=[*learner_handles, spacer, *style_handles],
@@ -409,7 +461,7 @@ def plot_accuracy_vs_regularization(table: pd.DataFrame, ax: Axes | None = None)
     return fig
 
 
-def plot_deviation(curves, ax: Axes | None = None) -> Figure:
+def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None = None) -> Figure:
     """Parameter deviation paths: nu (x) against rho_ratio (y) along beta (paper 001, Fig. 9-11).
 
     Each curve is a path from beta = 0 (nu = 0, rho_ratio = 1; the common start, marked by a
@@ -421,17 +473,20 @@ def plot_deviation(curves, ax: Axes | None = None) -> Figure:
     ----------
     curves : LearningCurve or list of LearningCurve
     ax : matplotlib Axes, optional
+    labels : list of str, optional
+        Legend labels, one per curve; default "<learner>, lambda=<1/C>".
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     curves = _check_curves(curves)
+    labels = _check_labels(labels, curves)
     fig, ax = _new_axes(ax, (8.5, 4.5))
     names = [learner_label(c.learner) for c in curves]
     colors = _color_map(names)
     seen: dict[str, int] = {}
-    for curve, name in zip(curves, names, strict=True):
+    for curve, name, label in zip(curves, names, labels, strict=True):
         k = seen.get(name, 0)
         seen[name] = k + 1
         order = np.argsort(curve.betas, kind="stable")
@@ -444,7 +499,7 @@ def plot_deviation(curves, ax: Axes | None = None) -> Figure:
             linestyle=["-", "--", ":", "-."][k % 4],
             marker=_MARKERS[k % len(_MARKERS)],
             markersize=3.5,
-            label=f"{name}, lambda={format_number(curve.regularization)}",
+            label=label,
         )
         ax.plot(
             nu[-1:],

@@ -85,7 +85,7 @@ def _error_kind(error) -> str:
     """
     if not isinstance(error, str) or not error:
         return ""
-    found = re.findall(r"(?:^|; )(slope|fit at beta=1): (\w+)", error)
+    found = re.findall(r"(?:^|; )(slope|fit at beta=[01]): (\w+)", error)
     return "; ".join(f"{where}: {kind}" for where, kind in found) or error[:60]
 
 
@@ -183,7 +183,7 @@ def reading(
     """One paragraph reading the results, generated from the numbers (no claim is hard-coded).
 
     ``fraction`` is the poisoned fraction of the training set; ``region`` is
-    :func:`~backdoor_curves.robust.robust_region` of ``grid`` (default thresholds).
+    :func:`~backdoor_curves.robust.robust_summary` of ``grid`` (default thresholds).
     """
     parts = []
     weakest = grid.loc[grid.groupby("learner", sort=False)["lambda"].idxmin()].dropna(

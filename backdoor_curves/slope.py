@@ -25,7 +25,7 @@ from ._validation import check_betas
 from .data import BackdoorData
 from .learners.base import BaseLearner
 
-__all__ = ["BackdoorSlope", "backdoor_slope", "slope_score"]
+__all__ = ["BackdoorSlope", "backdoor_slope", "slope_of_clean_model", "slope_score"]
 
 
 def slope_score(derivative: float | np.ndarray) -> float | np.ndarray:
@@ -137,6 +137,20 @@ def backdoor_slope(learner: BaseLearner, data: BackdoorData) -> BackdoorSlope:
     _check_data(data)
     with blas_limit():
         model = clone(learner).fit(data.X_clean, data.y_clean)
+        return slope_of_clean_model(model, data, learner)
+
+
+def slope_of_clean_model(
+    model: BaseLearner, data: BackdoorData, learner: BaseLearner | None = None
+) -> BackdoorSlope:
+    """The backdoor slope from a learner already fitted on the clean set D (beta = 0).
+
+    Lets a caller that also needs the clean model (e.g. a grid study) fit it once. ``model``
+    must have been fitted on ``data.X_clean, data.y_clean`` without sample weights; nothing
+    checks this. ``learner`` (default: ``model``) is the configuration reported in the result.
+    """
+    learner = model if learner is None else learner
+    with blas_limit():
         y_p = model.encode(data.y_poison, "y_poison")
         y_t = model.encode(data.y_test_bd, "y_test_bd")
         terms = model._slope_terms(data.X_poison, y_p, data.X_test_bd, y_t)

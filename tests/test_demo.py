@@ -24,6 +24,7 @@ import pytest
 import backdoor_curves
 from backdoor_curves import DegenerateKKTError
 from backdoor_curves import demo as demo_module
+from backdoor_curves import grid as grid_module
 from backdoor_curves.cli import build_parser, main
 from backdoor_curves.demo import (
     CURVE_TABLE_COLUMNS,
@@ -186,10 +187,10 @@ def test_grid_rows_match_direct_calls(tiny):
 
 
 def test_failed_slope_keeps_its_row_with_the_error(tiny, monkeypatch):
-    def fail(learner, data):
+    def fail(model, data, learner=None):
         raise DegenerateKKTError("no margin support vector at beta = 0")
 
-    monkeypatch.setattr(demo_module, "backdoor_slope", fail)
+    monkeypatch.setattr(grid_module, "slope_of_clean_model", fail)
     grid = compute_grid(tiny, SPECS[:2])
     assert len(grid) == 2
     for _, row in grid.iterrows():
@@ -205,7 +206,8 @@ def test_failed_fit_keeps_its_row_and_other_points_survive(tiny):
     assert len(grid) == 2
     assert grid.loc[0, "error"] == "" and np.isfinite(grid.loc[0, "score"])
     error = grid.loc[1, "error"]
-    assert error.startswith("slope: ValueError: alpha") and "; fit at beta=1: ValueError" in error
+    assert error.startswith("fit at beta=0: ValueError: alpha")
+    assert "; fit at beta=1: ValueError" in error
     assert grid.loc[1, ["score", "clean_accuracy", "backdoor_accuracy"]].isna().all()
 
 

@@ -19,7 +19,7 @@ from backdoor_curves.report import (
     reading,
     summary_table,
 )
-from backdoor_curves.robust import robust_region
+from backdoor_curves.robust import robust_summary
 
 BOTH_FAILED = "slope: DegenerateKKTError: no margin\nSV; fit at beta=1: ValueError: bad C"
 
@@ -122,7 +122,7 @@ def test_console_summary_reports_failed_curves(grid, curves):
 
 def test_reading_is_generated_from_the_numbers(grid, curves):
     objects, status = curves
-    text = reading(grid, robust_region(grid), status, objects, fraction=0.1)
+    text = reading(grid, robust_summary(grid), status, objects, fraction=0.1)
     for sentence in [
         "With 10% of the training digits poisoned, every learner learns the backdoor when it is "
         "weakly regularized: at its smallest lambda the attack succeeds on 90%-98% of the "
@@ -143,7 +143,7 @@ def test_reading_is_generated_from_the_numbers(grid, curves):
     assert "Here every robust point" not in text  # a's lambda = 100 scores lower than 0.3
 
     weak_attack = grid.assign(backdoor_accuracy=[0.3, 0.2, 0.05, 0.02, 0.9, np.nan])
-    text = reading(weak_attack, robust_region(weak_attack), status.iloc[:0], [], fraction=0.25)
+    text = reading(weak_attack, robust_summary(weak_attack), status.iloc[:0], [], fraction=0.25)
     assert text.startswith(
         "With 25% of the training digits poisoned, weakly regularized learners learn the "
         "backdoor to different degrees"
@@ -154,7 +154,7 @@ def test_reading_is_generated_from_the_numbers(grid, curves):
 def _report(grid, curves, **kwargs) -> str:
     objects, status = curves
     data = random_backdoor_data(0)
-    region = robust_region(grid)
+    region = robust_summary(grid)
     return build_report(data, grid, region, status, objects, TIMINGS, setup=SETUP, **kwargs)
 
 

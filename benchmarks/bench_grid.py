@@ -1,0 +1,192 @@
+"""Grid-study benchmark: a 10 C x 5 gamma RBF-SVM grid on MNIST 7 vs 1, ours vs the naive way.
+
+Problem: ``bench_core.load_mnist()`` (MNIST 7 vs 1, 750 train / 250 test, BadNets 3x3 on 10 %,
+seed 0); grid C = geomspace(0.1, 100, 10), gamma = geomspace(5e-4, 5e-2, 5) (paper 001's MNIST
+RBF grid, 50 points). Every member computes, per point, the backdoor slope at beta = 0 and the
+clean and backdoor accuracy at beta = 1.
+
+Members, timed interleaved (A, B, C, D, A, ...) ``--repeats`` times after one warm-up each:
+
+- ``ours_n1``: ``grid_study(RBFSVMLearner(), data, grid, n_jobs=1)`` (one beta = 0 fit shared by
+  the slope and the deviation reference, the exact KKT slope, one beta = 1 fit per point; BLAS
+  pinned to 1 thread by the package);
+- ``ours_n2``: the same with ``n_jobs=2`` (loky worker processes, already started by the warm-up);
+- ``ours_n1_blas2``: ``ours_n1`` with the package's BLAS pin lifted and BLAS allowed 2 threads
+  (``threadpoolctl``), to measure what the pin is worth here;
+- ``naive_n1``: scikit-learn ``SVC(kernel="rbf", C, gamma)`` re-fitted per point at beta = 0
+  (weight 0 on P), beta = h = 1e-3 and beta = 1, the slope as the forward difference
+  (L(h) - L(0)) / h of the mean hinge loss on V_t, the accuracies from the beta = 1 fit.
+
+Reported: medians and min/max of each member, ratios of medians (with min/max of the per-round
+ratios), and the largest difference between our accuracies and the naive ones (they should agree
+up to points on the decision boundary; scikit-learn's default tolerance is 1e-3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
+
+import backdoor_curves._threads as bc_threads
+from backdoor_curves import RBFSVMLearner
+from backdoor_curves._io import atomic_write
+from backdoor_curves.grid import grid_study
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_core import (  # noqa: E402
+    _fmt_ratio,
+    _hinge_loss,
+    _json_default,
+    _log,
+    _ratio,
+    interleaved,
+    load_mnist,
+    machine_info,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "grid.json"
+C_GRID = np.geomspace(0.1, 100.0, 10)
+GAMMA_GRID = np.geomspace(5e-4, 5e-2, 5)
+FD_STEP = 1e-3
+
+
+def naive_point(data, C: float, gamma: float) -> dict:
+    """One grid point the naive way: three scikit-learn SVC fits and a forward difference."""
+    X, y = data.X_train, data.y_train
+    pos = np.unique(y)[1]
+    y_bd = np.where(data.y_test_bd == pos, 1.0, -1.0)
+    losses = {}
+    for beta in (0.0, FD_STEP, 1.0):
+        svc = SVC(kernel="rbf", C=C, gamma=gamma).fit(X, y, sample_weight=data.sample_weight(beta))
+        losses[beta] = float(np.mean(_hinge_loss(y_bd, svc.decision_function(data.X_test_bd))))
+    derivative = (losses[FD_STEP] - losses[0.0]) / FD_STEP
+    return {
+        "derivative": derivative,
+        "clean_accuracy": float(np.mean(svc.predict(data.X_test) == data.y_test)),
+        "backdoor_accuracy": float(np.mean(svc.predict(data.X_test_bd) == data.y_test_bd)),
+    }
+
+
+def naive_grid(data, n_jobs: int = 1) -> list[dict]:
+    points = [(C, g) for C in C_GRID for g in GAMMA_GRID]
+    return Parallel(n_jobs=n_jobs)(delayed(naive_point)(data, C, g) for C, g in points)
+
+
+def ours(data, n_jobs: int):
+    return grid_study(RBFSVMLearner(), data, {"C": C_GRID, "gamma": GAMMA_GRID}, n_jobs=n_jobs)
+
+
+def ours_blas2(data):
+    saved = bc_threads.BLAS_THREADS
+    bc_threads.BLAS_THREADS = 0  # the package's pin steps aside ...
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):  # ... and BLAS may use 2 threads
+            return ours(data, 1)
+    finally:
+        bc_threads.BLAS_THREADS = saved
+
+
+def markdown(result: dict) -> str:
+    t, r = result["timings"], result["ratios"]
+    lines = [
+        "# Grid benchmark: 10 C x 5 gamma RBF-SVM grid, MNIST 7 vs 1",
+        "",
+        f"Run {result['machine']['date']} on {result['machine']['nproc']} cores (load at start "
+        f"{result['machine']['loadavg_at_start']}); {result['repeats']} interleaved repeats; "
+        "ratios are of medians, [min-max] of the per-round ratios.",
+        "",
+        "| member | median s | min s | max s |",
+        "|---|---|---|---|",
+    ]
+    for name, s in t.items():
+        lines.append(f"| {name} | {s['median']:.2f} | {s['min']:.2f} | {s['max']:.2f} |")
+    lines += [
+        "",
+        "| ratio | value |",
+        "|---|---|",
+        f"| ours n_jobs=1 / ours n_jobs=2 (parallel speed-up) | {_fmt_ratio(r['n1_over_n2'])} |",
+        f"| naive n_jobs=1 / ours n_jobs=1 | {_fmt_ratio(r['naive_over_ours'])} |",
+        f"| naive n_jobs=1 / ours n_jobs=2 | {_fmt_ratio(r['naive_over_ours_n2'])} |",
+        f"| ours with 2 BLAS threads / ours pinned to 1 | {_fmt_ratio(r['blas2_over_blas1'])} |",
+        "",
+        f"Accuracy agreement with the naive re-fits: {result['agreement']['accuracy_max_abs']:.4f} "
+        "largest absolute difference (clean or backdoor) over the 50 points; slope score "
+        f"difference {result['agreement']['score_max_abs']:.3f} at most (the naive slope is a "
+        f"forward difference at h = {FD_STEP:g} of default-tolerance fits).",
+        "",
+        f"Points without an exact slope (recorded in the table's `error` column): "
+        f"{len(result['failed_points'])}"
+        + "".join(
+            f"; C = {p['C']:.3g}, gamma = {p['gamma']:.3g}: {p['error'].split(' (')[0]}"
+            for p in result["failed_points"]
+        )
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    data = load_mnist()
+    machine = machine_info()
+    _log(f"grid benchmark: {len(C_GRID) * len(GAMMA_GRID)} points, {args.repeats} repeats")
+    start = time.perf_counter()
+    stats, values = interleaved(
+        {
+            "ours_n1": lambda: ours(data, 1),
+            "ours_n2": lambda: ours(data, 2),
+            "ours_n1_blas2": lambda: ours_blas2(data),
+            "naive_n1": lambda: naive_grid(data, 1),
+        },
+        args.repeats,
+    )
+    table, naive = values["ours_n1"], values["naive_n1"]
+    failed = table["error"] != ""  # e.g. no margin support vector at beta = 0: no exact slope
+    acc = max(
+        abs(row[c] - ref[c])
+        for (_, row), ref in zip(table.iterrows(), naive, strict=True)
+        for c in ("clean_accuracy", "backdoor_accuracy")
+    )
+    score = max(
+        abs(row["score"] - float(-2 / np.pi * np.arctan(ref["derivative"])))
+        for (_, row), ref in zip(table.iterrows(), naive, strict=True)
+        if np.isfinite(row["score"])
+    )
+    result = {
+        "machine": machine,
+        "repeats": args.repeats,
+        "grid": {"C": C_GRID.tolist(), "gamma": GAMMA_GRID.tolist(), "fd_step": FD_STEP},
+        "timings": stats,
+        "ratios": {
+            "n1_over_n2": _ratio(stats["ours_n1"], stats["ours_n2"]),
+            "naive_over_ours": _ratio(stats["naive_n1"], stats["ours_n1"]),
+            "naive_over_ours_n2": _ratio(stats["naive_n1"], stats["ours_n2"]),
+            "blas2_over_blas1": _ratio(stats["ours_n1_blas2"], stats["ours_n1"]),
+        },
+        "agreement": {"accuracy_max_abs": acc, "score_max_abs": score},
+        "failed_points": table.loc[failed, ["C", "gamma", "error"]].to_dict("records"),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out, lambda f: json.dump(result, f, indent=1, default=_json_default))
+    text = markdown(result)
+    atomic_write(args.out.with_suffix(".md"), lambda f: f.write(text))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
