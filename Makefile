@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= demo_output
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench bench-extract lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,9 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
+# The tests need torch + torchvision (the `torch` extra, pinned in pyproject.toml) for extractors/.
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,torch]"
 	touch $@
 
 $(VENV)/.installed-bench: pyproject.toml | $(PY)
@@ -31,6 +32,9 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_core.py --out benchmarks/results/core.json
+
+bench-extract: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_extract.py --out benchmarks/results/extract.json
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check backdoor_curves extractors tests benchmarks
