@@ -105,8 +105,8 @@ def load_backdoor_data(
     root : str or Path
         Data folder (required except for ``"mnist"``).
     extractor : {"alexnet", "resnet18", "resnet50", "none"}, optional
-        ``"none"``: flattened pixels. Default: ``"none"`` for MNIST, ``"alexnet"`` otherwise (the
-        paper's settings).
+        ``"none"``: flattened pixels. Default: ``"none"`` for both MNIST data sets, ``"alexnet"``
+        otherwise (the paper's settings).
     weights : "imagenet", None or path, default="imagenet"
         Extractor weights (:func:`extractors.weights.resolve_weights`); never downloaded.
     trigger : {"badnets", "invisible"}, default="badnets"
@@ -154,13 +154,10 @@ def load_backdoor_data(
         )
     check_choice(dataset, "dataset", DATASETS)
     classes = _DEFAULT_CLASSES[dataset] if classes is None else classes
-    if dataset == "mnist":
-        if extractor is None:
-            extractor = "none"
-    else:
-        if root is None:
-            raise ValueError(f"root is required for dataset={dataset!r}: the data folder")
-        extractor = "alexnet" if extractor is None else extractor
+    if root is None and dataset != "mnist":
+        raise ValueError(f"root is required for dataset={dataset!r}: the data folder")
+    if extractor is None:  # the paper's settings: pixels for MNIST, AlexNet fc7 otherwise
+        extractor = "none" if dataset in ("mnist", "mnist-full") else "alexnet"
     check_choice(extractor, "extractor", (*EXTRACTORS, "none"))
     fraction = check_fraction(fraction, "fraction")
     params = {
