@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from extractor_helpers import empty_torch_home, offline  # noqa: F401
 
 from extractors.cache import CacheCorruptionWarning, FeatureCache, cache_key
 

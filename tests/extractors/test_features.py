@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from extractor_helpers import empty_torch_home, offline  # noqa: F401
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -156,19 +159,23 @@ def test_local_pth_of_another_architecture_is_rejected(tmp_path, rng):
         ("resnet50", "resnet50-0676ba61.pth"),
     ],
 )
-def test_missing_pretrained_weights_fail_fast(empty_torch_home, offline, name, file):
+@pytest.mark.usefixtures("offline")
+def test_missing_pretrained_weights_fail_fast(name, file):
+    torch_home = Path(os.environ["TORCH_HOME"])
     start = time.perf_counter()
     with pytest.raises(FileNotFoundError) as info:
         make_extractor(name).fit()
     assert time.perf_counter() - start < 5
     msg = str(info.value)
-    assert file in msg and str(empty_torch_home / "hub" / "checkpoints") in msg
+    assert file in msg and str(torch_home / "hub" / "checkpoints") in msg
 
 
-def test_pretrained_weights_read_from_cache_without_network(empty_torch_home, offline, rng):
+@pytest.mark.usefixtures("offline")
+def test_pretrained_weights_read_from_cache_without_network(rng):
+    torch_home = Path(os.environ["TORCH_HOME"])
     import torchvision
 
-    folder = empty_torch_home / "hub" / "checkpoints"
+    folder = torch_home / "hub" / "checkpoints"
     folder.mkdir(parents=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(11)

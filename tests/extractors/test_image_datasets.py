@@ -6,7 +6,14 @@ import time
 
 import numpy as np
 import pytest
-from image_files import cifar_like, write_cifar, write_idx, write_imagenette
+from extractor_helpers import (  # noqa: F401
+    cifar_like,
+    empty_torch_home,
+    offline,
+    write_cifar,
+    write_idx,
+    write_imagenette,
+)
 
 from extractors.datasets import (
     DatasetUnavailableError,
@@ -78,7 +85,8 @@ def test_mnist_full_from_idx_files(tmp_path):
     assert np.sum(sub_y == 7) in (9, 10, 11)
 
 
-def test_mnist_full_offline_fails_fast(tmp_path, offline):
+@pytest.mark.usefixtures("offline")
+def test_mnist_full_offline_fails_fast(tmp_path):
     start = time.perf_counter()
     with pytest.raises(DatasetUnavailableError, match="MNIST/raw") as info:
         load_mnist_full(tmp_path / "empty", download=True)
@@ -101,7 +109,8 @@ def test_cifar10_from_pickle_batches(tmp_path, monkeypatch):
     np.testing.assert_allclose(images, x[mask] / 255.0, rtol=1e-6)
 
 
-def test_cifar10_offline_or_corrupted_fails_fast(tmp_path, offline):
+@pytest.mark.usefixtures("offline")
+def test_cifar10_offline_or_corrupted_fails_fast(tmp_path):
     start = time.perf_counter()
     with pytest.raises(DatasetUnavailableError, match="cifar-10-batches-py"):
         load_cifar10(tmp_path, download=True)
@@ -139,7 +148,8 @@ def test_imagenette_resize_and_centre_crop(tmp_path):
     assert row[:105].max() < 0.1 and row[120:].min() > 0.9
 
 
-def test_imagenette_missing_class_and_offline(tmp_path, offline):
+@pytest.mark.usefixtures("offline")
+def test_imagenette_missing_class_and_offline(tmp_path):
     write_imagenette(tmp_path, per_class=2)
     with pytest.raises(ValueError, match="church"):
         load_imagenette(tmp_path, ("tench", "church"), download=False)

@@ -6,7 +6,12 @@ import time
 
 import numpy as np
 import pytest
-from image_files import write_idx, write_imagenette
+from extractor_helpers import (  # noqa: F401
+    empty_torch_home,
+    offline,
+    write_idx,
+    write_imagenette,
+)
 
 import backdoor_curves as bc
 from extractors import DATA_KEYS, load_backdoor_data
@@ -72,7 +77,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
 
-def test_missing_weights_fail_before_loading_data(tmp_path, offline):
+@pytest.mark.usefixtures("offline")
+def test_missing_weights_fail_before_loading_data(tmp_path):
     start = time.perf_counter()
     with pytest.raises(FileNotFoundError, match="alexnet-owt-7be5be79.pth"):
         load_backdoor_data(dataset="cifar10", classes=("airplane", "frog"), root=tmp_path)

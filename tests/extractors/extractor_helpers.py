@@ -1,16 +1,42 @@
-"""Writers of small real image sets in the layouts torchvision reads (from the embedded MNIST)."""
+"""Helpers of the extractor tests (imported: a conftest.py here would shadow tests/conftest).
+
+Fixtures: an empty TORCH_HOME (no weights, so no download) and a network that refuses every
+connection. Writers: small real image sets (the embedded MNIST digits) in the layouts torchvision
+reads.
+"""
 
 from __future__ import annotations
 
 import pickle
+import socket
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from backdoor_curves import load_mnist_digits
 
 IMAGENETTE_PAIR = {"n01440764": 0, "n03417042": 6}  # tench, garbage truck
+
+
+@pytest.fixture(autouse=True)
+def empty_torch_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every extractor test sees an empty torchvision weight cache."""
+    home = tmp_path_factory.mktemp("torch_home")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Make every network connection fail at once, as on a machine without network."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
