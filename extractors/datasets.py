@@ -183,14 +183,21 @@ def _pick(labels: np.ndarray, pair: tuple[int, int], dataset: str) -> np.ndarray
     return keep
 
 
-def _torchvision_split(dataset: str, cls_name: str, root: Path, train: bool, download: bool):
+def _torchvision_pair(dataset, cls_name, root, classes, split, n, random_state, download):
+    """Images (float32 in [0, 1]) and class indices of the subsampled pair (torchvision set)."""
+    root = _check_root(root)
+    pair = resolve_classes(classes, dataset)
+    train = _check_split(split)
     tv = require_torchvision()
-    cls = getattr(tv.datasets, cls_name)
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT):
-            return cls(str(root), train=train, download=download)
+            ds = getattr(tv.datasets, cls_name)(str(root), train=train, download=download)
     except (RuntimeError, OSError) as exc:
         raise _unavailable(dataset, root, exc) from None
+    labels = np.asarray(ds.targets, dtype=np.int64)
+    keep = _pick(labels, pair, dataset)
+    keep = keep[stratified_subsample(labels[keep], n, random_state)]
+    return np.asarray(ds.data)[keep].astype(np.float32) / 255.0, labels[keep]
 
 
 def load_mnist_full(
@@ -211,14 +218,10 @@ def load_mnist_full(
     labels : ndarray of int64, shape (n,)
         The digits.
     """
-    root = _check_root(root)
-    pair = resolve_classes(classes, "mnist-full")
-    ds = _torchvision_split("mnist-full", "MNIST", root, _check_split(split), download)
-    labels = ds.targets.numpy().astype(np.int64)
-    keep = _pick(labels, pair, "mnist-full")
-    keep = keep[stratified_subsample(labels[keep], n, random_state)]
-    images = ds.data.numpy()[keep].astype(np.float32) / 255.0
-    return images, labels[keep]
+    images, labels = _torchvision_pair(
+        "mnist-full", "MNIST", root, classes, split, n, random_state, download
+    )
+    return images, labels
 
 
 def load_cifar10(
@@ -239,15 +242,10 @@ def load_cifar10(
     labels : ndarray of str, shape (n,)
         Class names, e.g. ``"airplane"``.
     """
-    root = _check_root(root)
-    pair = resolve_classes(classes, "cifar10")
-    ds = _torchvision_split("cifar10", "CIFAR10", root, _check_split(split), download)
-    labels = np.asarray(ds.targets, dtype=np.int64)
-    keep = _pick(labels, pair, "cifar10")
-    keep = keep[stratified_subsample(labels[keep], n, random_state)]
-    images = np.asarray(ds.data)[keep].astype(np.float32) / 255.0
-    names = np.asarray(CLASS_NAMES["cifar10"])
-    return images, names[labels[keep]]
+    images, labels = _torchvision_pair(
+        "cifar10", "CIFAR10", root, classes, split, n, random_state, download
+    )
+    return images, np.asarray(CLASS_NAMES["cifar10"])[labels]
 
 
 def _imagenette_folder(root: Path, train: bool, download: bool) -> Path:

@@ -51,6 +51,27 @@ def _check_int(value, name: str, minimum: int) -> int:
 class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared machinery; subclasses fix the architecture through :meth:`_arch`."""
 
+    def __init__(
+        self,
+        weights="imagenet",
+        *,
+        device="cpu",
+        batch_size: int = 64,
+        resize: int | None = 224,
+        normalize: bool = True,
+        image_shape=None,
+        cache_dir=None,
+        random_state: int = 0,
+    ):
+        self.weights = weights
+        self.device = device
+        self.batch_size = batch_size
+        self.resize = resize
+        self.normalize = normalize
+        self.image_shape = image_shape
+        self.cache_dir = cache_dir
+        self.random_state = random_state
+
     def _arch(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -236,27 +257,6 @@ class AlexNetFeatures(_TorchvisionFeatures):
     """
     )
 
-    def __init__(
-        self,
-        weights="imagenet",
-        *,
-        device="cpu",
-        batch_size: int = 64,
-        resize: int | None = 224,
-        normalize: bool = True,
-        image_shape=None,
-        cache_dir=None,
-        random_state: int = 0,
-    ):
-        self.weights = weights
-        self.device = device
-        self.batch_size = batch_size
-        self.resize = resize
-        self.normalize = normalize
-        self.image_shape = image_shape
-        self.cache_dir = cache_dir
-        self.random_state = random_state
-
     def _arch(self) -> str:
         return "alexnet"
 
@@ -294,14 +294,10 @@ class ResNetFeatures(_TorchvisionFeatures):
         random_state: int = 0,
     ):
         self.arch = arch
-        self.weights = weights
-        self.device = device
-        self.batch_size = batch_size
-        self.resize = resize
-        self.normalize = normalize
-        self.image_shape = image_shape
-        self.cache_dir = cache_dir
-        self.random_state = random_state
+        super().__init__(
+            weights, device=device, batch_size=batch_size, resize=resize, normalize=normalize,
+            image_shape=image_shape, cache_dir=cache_dir, random_state=random_state,
+        )  # fmt: skip
 
     def _arch(self) -> str:
         if self.arch not in ("resnet18", "resnet50"):
