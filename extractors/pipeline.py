@@ -34,6 +34,8 @@ _DEFAULT_CLASSES = {
 }
 _PAPER_SIZES = (1500, 500)  # training / test images per pair (paper 001)
 _TRIGGER_CHUNK = 256  # images triggered at a time (bounds the float64 copies for Imagenette)
+# Triggered images keep the loader's dtype: float64 for the embedded MNIST (so "none" equals
+# backdoor_curves.poison bit for bit), float32 for the torchvision / Imagenette loaders.
 
 #: The keys of the TOML ``[data]`` table, i.e. the keyword arguments of :func:`load_backdoor_data`.
 DATA_KEYS = (
@@ -59,7 +61,7 @@ def _load_images(dataset, classes, root, n_train, n_test, random_state, download
 
 
 def _triggered(trigger, images, labels, classes) -> np.ndarray:
-    out = np.empty(images.shape, dtype=np.float32)
+    out = np.empty(images.shape, dtype=np.result_type(images.dtype, np.float32))
     for s in range(0, len(images), _TRIGGER_CHUNK):
         out[s : s + _TRIGGER_CHUNK] = trigger.apply(
             images[s : s + _TRIGGER_CHUNK], labels[s : s + _TRIGGER_CHUNK], classes
