@@ -10,6 +10,7 @@ class; every test image is triggered and relabelled for the backdoor test set. W
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,13 @@ from backdoor_curves._validation import check_choice, check_fraction
 from backdoor_curves.poisoning import choose_poison_indices, flip_labels, n_poison_points
 from backdoor_curves.triggers import make_trigger
 
-from .datasets import load_cifar10, load_imagenette, load_mnist_full, stratified_subsample
+from .datasets import (
+    load_cifar10,
+    load_imagenette,
+    load_mnist_full,
+    resolve_classes,
+    stratified_subsample,
+)
 from .features import EXTRACTORS, make_extractor
 
 __all__ = ["DATA_KEYS", "DATASETS", "load_backdoor_data"]
@@ -45,9 +52,20 @@ DATA_KEYS = (
 )  # fmt: skip
 
 
+def _check_size(value, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {value!r}")
+    if value < 2:
+        raise ValueError(f"{name} must be at least 2 (one image per class), got {value}")
+    return int(value)
+
+
 def _load_images(dataset, classes, root, n_train, n_test, random_state, download):
+    n_train, n_test = _check_size(n_train, "n_train"), _check_size(n_test, "n_test")
     if dataset == "mnist":
-        X_tr, y_tr, X_te, y_te = load_mnist_pair(tuple(classes))
+        X_tr, y_tr, X_te, y_te = load_mnist_pair(resolve_classes(classes, "mnist-full"))
         i_tr = stratified_subsample(y_tr, n_train, random_state)
         i_te = stratified_subsample(y_te, n_test, random_state)
         return X_tr[i_tr], y_tr[i_tr], X_te[i_te], y_te[i_te]

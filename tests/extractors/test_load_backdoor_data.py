@@ -45,6 +45,13 @@ def test_pixels_equal_poison(trigger):
     assert data.image_shape == (28, 28)
 
 
+def test_mnist_digits_as_strings():
+    a = load_backdoor_data(dataset="mnist", classes=("3", "0"), n_train=40, n_test=10)
+    b = load_backdoor_data(dataset="mnist", classes=(3, 0), n_train=40, n_test=10)
+    np.testing.assert_array_equal(a.X_poison, b.X_poison)
+    assert a.classes.tolist() == [0, 3]
+
+
 def test_subsample_sizes_and_seed():
     data = load_backdoor_data(dataset="mnist", n_train=100, n_test=40, fraction=0.1)
     assert (data.n_clean, data.n_poison, len(data.y_test)) == (90, 10, 40)
@@ -66,6 +73,9 @@ def test_subsample_sizes_and_seed():
         ({"n_train": 5000}, ValueError, "n=5000"),
         ({"classes": (7, 7)}, ValueError, "different"),
         ({"dataset": "cifar10"}, ValueError, "root"),
+        ({"n_train": 10.5}, TypeError, "n_train"),
+        ({"n_test": 1}, ValueError, "n_test"),
+        ({"classes": ("7", "eight")}, ValueError, "eight"),
     ],
 )
 def test_bad_keys(kwargs, error, match):
