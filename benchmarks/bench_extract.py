@@ -15,8 +15,11 @@
     logistic regression at three Cs), once with a cold cache and once with a warm one; reported:
     the share of the total time spent loading + extracting.
 
-torch runs with ``--threads`` intra-op threads (default 2, this machine's core count); BLAS in
-backdoor_curves stays pinned to one thread as usual.
+(d) Threads: ResNet-18 on one batch of ``--thread-images`` images with 1 and 2 torch threads,
+    interleaved ``--repeats`` times.
+
+torch runs with ``--threads`` intra-op threads (default 2, this machine's core count) outside
+(d); BLAS in backdoor_curves stays pinned to one thread as usual.
 
 Run:  python benchmarks/bench_extract.py --out benchmarks/results/extract.json  (make bench-extract)
 """
@@ -92,6 +95,28 @@ def bench_model(
     }
     _log(f"{name} cache ({len(Xc)} images): miss {miss:.2f} s, hit {hit:.4f} s ({miss / hit:.0f}x)")
     return out
+
+
+def bench_threads(X: np.ndarray, threads: list[int], repeats: int) -> dict:
+    """ResNet-18 on one batch of ``len(X)`` images with each torch thread count, interleaved."""
+    import torch
+
+    before = torch.get_num_threads()
+    ext = make_extractor("resnet18", weights=None, batch_size=len(X)).fit()
+    ext.transform(X[:2])
+    samples = {t: [] for t in threads}
+    try:
+        for _ in range(repeats):
+            for t in threads:
+                torch.set_num_threads(t)
+                samples[t].append(_timed(lambda: ext.transform(X))[0])
+    finally:
+        torch.set_num_threads(before)
+    out = {
+        t: {"seconds": v, "images_per_s": len(X) / statistics.median(v)} for t, v in samples.items()
+    }
+    _log("threads: " + ", ".join(f"{t}: {r['images_per_s']:.1f} images/s" for t, r in out.items()))
+    return {"n_images": len(X), "by_threads": out}
 
 
 def grid_study(data) -> None:
@@ -189,6 +214,16 @@ def markdown(result: dict) -> str:
         "",
         f"Loading and poisoning the pixels alone takes {g['load_pixels_only_seconds']:.2f} s.",
         "",
+        "## torch threads",
+        "",
+        f"ResNet-18, one batch of {result['threads']['n_images']} images, median of "
+        f"{len(next(iter(result['threads']['by_threads'].values()))['seconds'])} interleaved "
+        "repeats:",
+        "",
+        "| threads | images/s |",
+        "|---|---|",
+        *(f"| {t} | {r['images_per_s']:.1f} |" for t, r in result["threads"]["by_threads"].items()),
+        "",
     ]
     return "\n".join(lines)
 
@@ -205,6 +240,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--grid-train", type=int, default=200)
     p.add_argument("--grid-test", type=int, default=50)
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--thread-images", type=int, default=32, help="images of the 1-vs-2 test")
     p.add_argument("--quick", action="store_true", help="smoke run: batches 4 8, few images")
     return p.parse_args(argv)
 
@@ -215,7 +251,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.quick:
         args.batch_sizes, args.loop_images, args.cache_images = [4, 8], 2, 8
-        args.grid_train, args.grid_test = 40, 10
+        args.grid_train, args.grid_test, args.thread_images = 40, 10, 4
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     X = np.random.default_rng(0).random((max(args.batch_sizes + [args.cache_images]), 32, 32, 3))
@@ -237,6 +273,7 @@ def main(argv=None) -> int:
             for m in args.models
         },
         "grid": bench_grid(args.grid_train, args.grid_test),
+        "threads": bench_threads(X[: args.thread_images], [1, 2], args.repeats),
     }
     result["meta"]["wall_seconds"] = time.perf_counter() - start
     out = args.out
