@@ -127,8 +127,9 @@ def load_backdoor_data(
     extractor : {"alexnet", "resnet18", "resnet50", "none"}, optional
         ``"none"``: flattened pixels. Default: ``"none"`` for both MNIST data sets, ``"alexnet"``
         otherwise (the paper's settings).
-    weights : "imagenet", None or path, default="imagenet"
+    weights : "imagenet", None, "random" or path, default="imagenet"
         Extractor weights (:func:`extractors.weights.resolve_weights`); never downloaded.
+        ``"random"`` (TOML has no null) is the same as None: seeded random weights.
     trigger : {"badnets", "invisible"}, default="badnets"
     size : int, optional
         BadNets patch side in pixels (default 3), of the *original* image before resizing.

@@ -36,6 +36,7 @@ ARCHITECTURES = {
     "resnet50": "ResNet50_Weights",
 }
 _ALIASES = {"imagenet": "IMAGENET1K_V1"}
+_RANDOM = ("random", "none")  # spellings of weights=None for TOML, which has no null
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def resolve_weights(arch: str, weights, random_state: int = 0) -> ResolvedWeight
     ----------
     arch : {"alexnet", "resnet18", "resnet50"}
     weights : "imagenet", a torchvision enum name such as "IMAGENET1K_V1", None, or a path
-        ``None``: random initialisation, seeded by ``random_state``. A path (``str`` containing a
+        ``None`` (or the strings ``"random"`` / ``"none"``, for TOML files, which have no null):
+        random initialisation, seeded by ``random_state``. A path (``str`` containing a
         path separator or ending in ``.pth``/``.pt``, or a ``pathlib.Path``): a local state dict of
         the full torchvision model.
     random_state : int
@@ -119,7 +121,7 @@ def resolve_weights(arch: str, weights, random_state: int = 0) -> ResolvedWeight
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
-    if weights is None:
+    if weights is None or (isinstance(weights, str) and weights.lower() in _RANDOM):
         return ResolvedWeights(None, f"random:{int(random_state)}")
     if isinstance(weights, str) and not (
         os.sep in weights or "/" in weights or weights.endswith((".pth", ".pt"))

@@ -105,6 +105,11 @@ def test_matches_torchvision_by_hand(rng):
     np.testing.assert_allclose(F, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_random_spelled_as_a_string():
+    assert AlexNetFeatures(weights="random").fit().weights_id_ == "random:0"
+    assert ResNetFeatures(weights="none", random_state=4).fit().weights_id_ == "random:4"
+
+
 def test_random_state_controls_random_weights(rng):
     X = rng.random((2, 16, 16))
     a = small("resnet18", random_state=1).fit().transform(X)
