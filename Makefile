@@ -15,8 +15,9 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-# The tests need torch + torchvision (the `torch` extra, pinned in pyproject.toml) for extractors/.
-$(VENV)/.installed-test: pyproject.toml | $(PY)
+# The tests need torch + torchvision (the `torch` extra, pinned in pyproject.toml) for extractors/;
+# the stamp also depends on the Makefile so that venvs made before this rule re-install.
+$(VENV)/.installed-test: pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install --quiet -e ".[test,torch]"
 	touch $@
 
