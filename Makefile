@@ -4,10 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= demo_output
-# the folders that exist (extractors/ arrives with its own branch)
-LINT_DIRS := $(wildcard backdoor_curves extractors tests benchmarks)
+LINT_DIRS := backdoor_curves extractors tests benchmarks
 
-.PHONY: demo test bench bench-peers bench-grid lint format clean
+.PHONY: demo test bench bench-peers bench-grid bench-extract lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +16,10 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[test]"
+# The tests need torch + torchvision (the `torch` extra, pinned in pyproject.toml) for extractors/;
+# the stamp also depends on the Makefile so that venvs made before this rule re-install.
+$(VENV)/.installed-test: pyproject.toml Makefile | $(PY)
+	$(PY) -m pip install --quiet -e ".[test,torch]"
 	touch $@
 
 $(VENV)/.installed-bench: pyproject.toml | $(PY)
@@ -64,6 +65,9 @@ bench-peers: $(PEERS_TORCH)/.installed $(PEERS_SECML)/.installed
 
 bench-grid: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_grid.py --out benchmarks/results/grid.json
+
+bench-extract: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_extract.py --out benchmarks/results/extract.json
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check $(LINT_DIRS)

@@ -429,7 +429,9 @@ def _point_data(resolver: _Resolver, point: dict) -> BackdoorData:
 
 
 def _run_point(index: int, resolver: _Resolver, point: dict, betas) -> tuple[int, dict]:
-    """Worker task: the row of one point (never raises; errors go to ``error``)."""
+    """Worker task: the row of one point; errors go to ``error``, except OSError and ImportError
+    while getting the data (an environment without the data, weights or packages), which stop
+    the study."""
     start = time.perf_counter()
     row: dict[str, Any] = {"learner": resolver.name(point), **point}
     try:
@@ -437,6 +439,10 @@ def _run_point(index: int, resolver: _Resolver, point: dict, betas) -> tuple[int
         row["estimator"] = repr(learner)
         row["lambda"] = float(learner.regularization)
         data = _point_data(resolver, point)
+    except (OSError, ImportError):
+        # missing data files, weights or packages: every point would fail the same way, so the
+        # study stops (finished points stay in the store) instead of filling rows with it
+        raise
     except Exception as exc:
         row.update(dict.fromkeys(RESULT_COLUMNS, math.nan))
         row.update(estimator="", error="setup: " + _describe(exc), warning="")
@@ -574,6 +580,13 @@ def grid_study(
         ``seconds`` (wall time of the point, the only column that varies between runs) and, with
         ``betas``, ``curve_*`` tuples (see :func:`curves_frame`). ``table.attrs["betas"]`` holds
         the betas.
+
+    Raises
+    ------
+    OSError, ImportError
+        When a point's data cannot be had at all (missing data files or pretrained weights, a
+        missing package): the study stops at once rather than record the same failure for
+        every point. Points finished before are kept in ``store``.
     """
     n_jobs = _check_n_jobs(n_jobs)
     seed = _check_seed(random_state, "random_state")

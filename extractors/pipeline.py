@@ -1,0 +1,224 @@
+"""``load -> poison images -> extract features -> BackdoorData`` in one call (issue #5, item 5).
+
+The trigger is stamped on the *images*, and only then are features extracted, so the extractor
+sits between poisoning and learning (paper 001, transfer-learning setting). Poisoning follows
+:func:`backdoor_curves.poison` exactly (same helpers, same seeds): ``floor(fraction * n)`` training
+images, chosen by ``random_state``, leave the clean set, are triggered and relabelled to the other
+class; every test image is triggered and relabelled for the backdoor test set. With
+``extractor="none"`` the result equals ``backdoor_curves.poison`` on the same images.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from backdoor_curves import BackdoorData, load_mnist_pair
+from backdoor_curves._validation import check_choice, check_fraction
+from backdoor_curves.poisoning import choose_poison_indices, flip_labels, n_poison_points
+from backdoor_curves.triggers import make_trigger
+
+from .datasets import (
+    load_cifar10,
+    load_imagenette,
+    load_mnist_full,
+    resolve_classes,
+    stratified_subsample,
+)
+from .features import EXTRACTORS, make_extractor
+
+__all__ = ["DATA_KEYS", "DATASETS", "load_backdoor_data"]
+
+DATASETS = ("mnist", "mnist-full", "cifar10", "imagenette")
+_LOADERS = {"mnist-full": load_mnist_full, "cifar10": load_cifar10, "imagenette": load_imagenette}
+_DEFAULT_CLASSES = {
+    "mnist": (7, 1),
+    "mnist-full": (7, 1),
+    "cifar10": ("airplane", "frog"),
+    "imagenette": ("tench", "garbage truck"),
+}
+_PAPER_SIZES = (1500, 500)  # training / test images per pair (paper 001)
+_TRIGGER_CHUNK = 256  # images triggered at a time (bounds the float64 copies for Imagenette)
+# Triggered images keep the loader's dtype: float64 for the embedded MNIST (so "none" equals
+# backdoor_curves.poison bit for bit), float32 for the torchvision / Imagenette loaders.
+
+#: The keys of the TOML ``[data]`` table, i.e. the keyword arguments of :func:`load_backdoor_data`.
+DATA_KEYS = (
+    "dataset", "classes", "root", "extractor", "weights", "trigger", "size", "intensity",
+    "trigger_seed", "fraction", "n_train", "n_test", "random_state", "cache_dir", "device",
+    "batch_size", "download",
+)  # fmt: skip
+
+
+def _check_size(value, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {value!r}")
+    if value < 2:
+        raise ValueError(f"{name} must be at least 2 (one image per class), got {value}")
+    return int(value)
+
+
+def _load_images(dataset, classes, root, n_train, n_test, random_state, download):
+    n_train, n_test = _check_size(n_train, "n_train"), _check_size(n_test, "n_test")
+    if dataset == "mnist":
+        X_tr, y_tr, X_te, y_te = load_mnist_pair(resolve_classes(classes, "mnist-full"))
+        i_tr = stratified_subsample(y_tr, n_train, random_state)
+        i_te = stratified_subsample(y_te, n_test, random_state)
+        return X_tr[i_tr], y_tr[i_tr], X_te[i_te], y_te[i_te]
+    load = _LOADERS[dataset]
+    n_train = _PAPER_SIZES[0] if n_train is None else n_train
+    n_test = _PAPER_SIZES[1] if n_test is None else n_test
+    kw = {"n": None, "random_state": random_state, "download": download}
+    X_tr, y_tr = load(root, classes, split="train", **{**kw, "n": n_train})
+    X_te, y_te = load(root, classes, split="test", **{**kw, "n": n_test})
+    return X_tr, y_tr, X_te, y_te
+
+
+def _triggered(trigger, images, labels, classes) -> np.ndarray:
+    out = np.empty(images.shape, dtype=np.result_type(images.dtype, np.float32))
+    for s in range(0, len(images), _TRIGGER_CHUNK):
+        out[s : s + _TRIGGER_CHUNK] = trigger.apply(
+            images[s : s + _TRIGGER_CHUNK], labels[s : s + _TRIGGER_CHUNK], classes
+        )
+    return out
+
+
+def load_backdoor_data(
+    *,
+    dataset: str = "mnist",
+    classes=None,
+    root=None,
+    extractor: str | None = None,
+    weights: Any = "imagenet",
+    trigger: str = "badnets",
+    size: int | None = None,
+    intensity: float | None = None,
+    trigger_seed: int | None = None,
+    fraction: float = 0.1,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    random_state: int = 0,
+    cache_dir=None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    download: bool = True,
+    **unknown: Any,
+) -> BackdoorData:
+    """Load a two-class image problem, poison it, extract features and build a BackdoorData.
+
+    The keyword arguments are exactly the keys of a study's TOML ``[data]`` table
+    (:data:`DATA_KEYS`).
+
+    Parameters
+    ----------
+    dataset : {"mnist", "mnist-full", "cifar10", "imagenette"}, default="mnist"
+        ``"mnist"``: the embedded 5,000 digits (:func:`backdoor_curves.load_mnist_pair`, 750
+        train / 250 test per pair, no ``root``); the others need ``root``
+        (see :mod:`extractors.datasets`).
+    classes : pair of names or indices, optional
+        Default: (7, 1) for MNIST, ("airplane", "frog") for CIFAR-10, ("tench", "garbage truck")
+        for Imagenette.
+    root : str or Path
+        Data folder (required except for ``"mnist"``).
+    extractor : {"alexnet", "resnet18", "resnet50", "none"}, optional
+        ``"none"``: flattened pixels. Default: ``"none"`` for both MNIST data sets, ``"alexnet"``
+        otherwise (the paper's settings).
+    weights : "imagenet", None, "random" or path, default="imagenet"
+        Extractor weights (:func:`extractors.weights.resolve_weights`); never downloaded.
+        ``"random"`` (TOML has no null) is the same as None: seeded random weights.
+    trigger : {"badnets", "invisible"}, default="badnets"
+    size : int, optional
+        BadNets patch side in pixels (default 3), of the *original* image before resizing.
+    intensity : float, optional
+        Invisible-grid brightness in (0, 1] (default 75/255).
+    trigger_seed : int, optional
+        Seed of the BadNets patches (default 0).
+    fraction : float, default=0.1
+        Poisoning fraction p in (0, 1) of the training images.
+    n_train, n_test : int, optional
+        Stratified, seeded subsample sizes. Default: 1,500 and 500 (the paper's) for the full
+        data sets, all 750 and 250 images for ``"mnist"``.
+    random_state : int, default=0
+        Seed of the subsample and of the choice of poisoned images.
+    cache_dir : str or Path, optional
+        Feature cache directory (:class:`extractors.cache.FeatureCache`); None: no cache.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    batch_size : int, default=64
+        Images per forward pass of the extractor.
+    download : bool, default=True
+        Try to download missing data sets (with a timeout; failure raises at once).
+
+    Returns
+    -------
+    BackdoorData
+        Features of D, P, V and V_t (float64 after BackdoorData's checks): 4096 columns for
+        AlexNet, 512 / 2048 for ResNet-18/50, H*W*C pixels (with ``image_shape``) for ``"none"``.
+        Labels: digits (int) for MNIST, class names (str) otherwise.
+
+    Raises
+    ------
+    ValueError
+        Naming the key: an unknown key, an unknown dataset / extractor / trigger / class, a
+        fraction outside (0, 1) or leaving P empty, sizes larger than the data.
+    FileNotFoundError
+        Missing data files (:class:`extractors.datasets.DatasetUnavailableError`) or missing
+        pretrained weights; the message says which file to put where.
+    """
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) {sorted(unknown)} in the [data] table; valid keys: {list(DATA_KEYS)}"
+        )
+    check_choice(dataset, "dataset", DATASETS)
+    classes = _DEFAULT_CLASSES[dataset] if classes is None else classes
+    if root is None and dataset != "mnist":
+        raise ValueError(f"root is required for dataset={dataset!r}: the data folder")
+    if extractor is None:  # the paper's settings: pixels for MNIST, AlexNet fc7 otherwise
+        extractor = "none" if dataset in ("mnist", "mnist-full") else "alexnet"
+    check_choice(extractor, "extractor", (*EXTRACTORS, "none"))
+    fraction = check_fraction(fraction, "fraction")
+    params = {
+        k: v
+        for k, v in (("size", size), ("intensity", intensity), ("random_state", trigger_seed))
+        if v is not None
+    }
+    check_choice(trigger, "trigger", ("badnets", "invisible"))
+    try:
+        trig = make_trigger(trigger, **params)
+    except TypeError as exc:
+        raise ValueError(str(exc).replace("random_state", "trigger_seed")) from None
+    if extractor != "none":  # fail fast on missing weights / bad device before loading data
+        ext = make_extractor(
+            extractor, weights=weights, device=device, batch_size=batch_size, cache_dir=cache_dir
+        ).fit()
+
+    X_tr, y_tr, X_te, y_te = _load_images(
+        dataset, classes, root, n_train, n_test, random_state, download
+    )
+    labels = np.unique(y_tr)
+    n = len(y_tr)
+    n_poison = n_poison_points(fraction, n)
+    if n_poison == 0:
+        raise ValueError(f"fraction={fraction!r} of {n} training images leaves P empty")
+    idx = choose_poison_indices(n, n_poison, random_state)
+    keep = np.ones(n, dtype=bool)
+    keep[idx] = False
+    if np.unique(y_tr[keep]).size != 2:
+        raise ValueError(f"fraction={fraction!r} poisons every training image of one class")
+    sets = [X_tr[keep], _triggered(trig, X_tr[idx], y_tr[idx], labels), X_te]
+    sets.append(_triggered(trig, X_te, y_te, labels))
+    if extractor == "none":
+        feats = [s.reshape(len(s), -1) for s in sets]
+        image_shape = X_tr.shape[1:]
+    else:
+        feats = [ext.transform(s) for s in sets]
+        image_shape = None
+    return BackdoorData(
+        feats[0], y_tr[keep], feats[1], flip_labels(y_tr[idx], labels),
+        feats[2], y_te, feats[3], flip_labels(y_te, labels),
+        image_shape=image_shape,
+    )  # fmt: skip
