@@ -112,21 +112,22 @@ class BlockIdentitySolver:
 
     Parameters
     ----------
-    solver : CholeskySolver
+    solver : CholeskySolver or another solver with ``solve`` and ``condition_number``
         Factorization of the active block.
     active : bool ndarray of shape (n,)
         Which rows/columns form the active block.
     """
 
-    def __init__(self, solver: CholeskySolver, active: np.ndarray):
+    def __init__(self, solver, active: np.ndarray):
         self._solver = solver
         self._active = active
         self.inner, self.active = solver, active
-        anorm = max(solver.anorm, 1.0)
-        inv_norm = max(solver.condition_number / solver.anorm, 1.0)
-        self.condition_number = (
-            float(anorm * inv_norm) if active.size > active.sum() else (solver.condition_number)
-        )
+        if not hasattr(solver, "anorm") or active.all():  # e.g. a dual solver: its own estimate
+            self.condition_number = solver.condition_number
+        else:
+            anorm = max(solver.anorm, 1.0)
+            inv_norm = max(solver.condition_number / solver.anorm, 1.0)
+            self.condition_number = float(anorm * inv_norm)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Return ``A^{-1} b`` (identity on the inactive rows)."""

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import random_backdoor_data
+from sklearn.linear_model import LogisticRegression
 
 from backdoor_curves import (
     LinearSVMLearner,
@@ -137,3 +138,22 @@ def test_extrapolating_predictor_is_exact_on_polynomials():
     betas = [0.01, 0.02, 0.05, 0.1]
     history = [(b, coef.T @ b ** np.arange(4)) for b in betas]
     np.testing.assert_allclose(_extrapolate(history, 0.2), coef.T @ 0.2 ** np.arange(4))
+
+
+def test_logistic_path_with_more_features_than_samples():
+    """p > |D| + |P|: Newton solves through the dual system; the optima are those of re-fits."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(36, 90)) + 0.2
+    y = np.where(X[:, 0] > 0.2, 1.0, -1.0)
+    Xa = augment(X)
+    betas = np.r_[0.0, 0.05, 0.5, 1.0]
+    thetas, _ = logistic_path(Xa[:30], y[:30], Xa[30:], -y[30:], 2.0, betas)
+    for k, beta in enumerate(betas):
+        sw = np.r_[np.ones(30), np.full(6, beta)]
+        y_all = np.r_[y[:30], -y[30:]]
+        expected = LogisticRegression(
+            C=2.0, solver="newton-cholesky", tol=1e-13, max_iter=1000
+        ).fit(X[sw > 0], y_all[sw > 0], sample_weight=sw[sw > 0])
+        np.testing.assert_allclose(
+            thetas[k], np.r_[expected.coef_[0], expected.intercept_], rtol=1e-7, atol=1e-9
+        )

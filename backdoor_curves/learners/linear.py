@@ -81,11 +81,78 @@ def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
 SINGLE_PRECISION_MAX_COND = 1e5
 
 
-def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool):
-    """Cholesky factorization of the Hessian, in single precision if asked and well-conditioned.
+class DualHessianSolver:
+    """Solve with the Hessian of J through an n x n system, for more features than samples.
+
+    H = [[I + X^T D X, X^T d], [d^T X, sum(d)]] with d = C s l'' (X without the intercept
+    column). Eliminating the intercept centres X with the weights d (x_bar = X^T d / sum(d),
+    Xc = X - 1 x_bar^T): the w-block is I + A^T A with A = D^{1/2} Xc, and by Woodbury
+
+        (I + A^T A)^{-1} = I - A^T (I + A A^T)^{-1} A,
+
+    one Cholesky factorization of the n x n matrix I + A A^T (O(n^3) instead of O(p^3)). A A^T
+    comes from the Gram matrix K = X X^T (O(n^2 p), computed once and reused while the rows stay
+    the same) as D^{1/2} (K - k 1^T - 1 k^T + |x_bar|^2 1 1^T) D^{1/2}, k = X x_bar = K d / sum(d).
+    A solve costs three products with X.
+
+    Parameters
+    ----------
+    Xa : ndarray of shape (n, p + 1)
+        Inputs with the intercept column last.
+    d : ndarray of shape (n,)
+        Non-negative curvature weights C s_i l''_i (zero rows are allowed).
+    gram : ndarray of shape (n, n), optional
+        ``X X^T`` if already computed for these rows.
+    """
+
+    single = False
+
+    def __init__(self, Xa: np.ndarray, d: np.ndarray, gram: np.ndarray | None = None):
+        X = Xa[:, :-1]
+        total = float(d.sum())
+        if not total > 0:
+            raise SingularSystemError("the Hessian's intercept block is zero (all l'' = 0)")
+        self.Xa, self.X, self.d, self.total = Xa, X, d, total
+        self.n = Xa.shape[1]
+        self.gram = X @ X.T if gram is None else gram
+        k = self.gram @ d / total
+        root = np.sqrt(d)
+        M = self.gram - k[:, None] - k[None, :] + (d @ k) / total
+        M *= root[:, None] * root[None, :]
+        M[np.diag_indices_from(M)] += 1.0
+        self.inner = CholeskySolver(M, "dual Hessian I + A A^T")
+        self.condition_number = self.inner.condition_number
+        self.root, self.x_bar = root, X.T @ d / total
+
+    def reusable_gram(self, Xa: np.ndarray) -> np.ndarray | None:
+        """This solver's ``X X^T`` if ``Xa`` has the same rows, else None."""
+        same = Xa.shape == self.Xa.shape and (Xa is self.Xa or np.array_equal(Xa, self.Xa))
+        return self.gram if same else None
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        """Return ``H^{-1} r`` for a vector r of length p + 1."""
+        X, root, x_bar = self.X, self.root, self.x_bar
+        q = r[:-1] - x_bar * r[-1]
+        Aq = root * (X @ q - x_bar @ q)
+        v = root * self.inner.solve(Aq)
+        u = q - (X.T @ v - x_bar * v.sum())
+        return np.append(u, (r[-1] - self.d @ (X @ u)) / self.total)
+
+
+def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None):
+    """Factorization of the Hessian: in the dual (:class:`DualHessianSolver`) when there are
+    more features than samples, else a Cholesky factorization, in single precision if asked and
+    well-conditioned. ``previous`` is the last solver (its Gram matrix may be reused).
 
     Returns the solver and whether single precision may be tried again.
     """
+    n, p = Xa.shape
+    if p - 1 > n and not loss.quadratic:
+        d = C * sw * loss.d2(y, Xa @ theta)
+        gram = previous.reusable_gram(Xa) if isinstance(previous, DualHessianSolver) else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
+            return DualHessianSolver(Xa, d, gram), single
     if single and not loss.quadratic:
         d = (C * sw * loss.d2(y, Xa @ theta)).astype(np.float32)
         A = Xa.astype(np.float32) * np.sqrt(d)[:, None]
@@ -229,7 +296,7 @@ def newton_fit(
                 if np.isfinite(size) and J_new <= J + 1e-12 * abs(J):
                     theta, J, last = theta + p, J_new, size
                     continue
-        solver, single = _factorize_hessian(theta, Xa, y, sw, C, loss, single)
+        solver, single = _factorize_hessian(theta, Xa, y, sw, C, loss, single, solver)
         p = -solver.solve(g)
         size = np.max(np.abs(p))
         if loss.quadratic or size <= tol * (1.0 + np.max(np.abs(theta))):

@@ -94,6 +94,7 @@ def test_cifar_study_runs_end_to_end_from_the_cli_with_cached_weights(tmp_path, 
 
     folder = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints"
     folder.mkdir(parents=True)
+    torch.manual_seed(0)  # the stand-in weights, hence the features, are the same every run
     torch.save(tv.models.resnet18(weights=None).state_dict(), folder / "resnet18-f37072fd.pth")
     write_cifar(tmp_path / "data", per_batch=40)
     monkeypatch.setattr(tv.datasets.CIFAR10, "_check_integrity", lambda self: True)
@@ -105,7 +106,7 @@ def test_cifar_study_runs_end_to_end_from_the_cli_with_cached_weights(tmp_path, 
     config = tmp_path / "study.toml"
     config.write_text(
         data + '[[learner]]\nkind = "ridge"\nalpha = [1.0, 100.0]\n\n'
-        '[[learner]]\nkind = "linear_svm"\nC = [0.1]\n'
+        '[[learner]]\nkind = "logistic"\nC = [0.1]\n'
     )
     monkeypatch.chdir(tmp_path)
     assert main(["grid", str(config), "--out", "out", "--no-progress"]) == 0

@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from backdoor_curves import LogisticLearner, RidgeLearner
 from backdoor_curves.learners.linear import (
     SINGLE_PRECISION_MAX_COND,
+    DualHessianSolver,
     _factorize_hessian,
     augment,
     newton_fit,
@@ -193,3 +194,34 @@ def test_ill_conditioned_hessian_is_factorized_in_double_precision(mnist_small):
     assert solver.condition_number > SINGLE_PRECISION_MAX_COND
     solver, again = _factorize_hessian(zero, Xa, y, sw, 1e-3, LOGISTIC, True)
     assert solver.single and again
+
+
+def test_dual_hessian_solver_matches_the_primal_hessian():
+    """More features than samples: solves through the n x n system equal H^{-1} r."""
+    rng = np.random.default_rng(5)
+    n, p, C = 30, 80, 1.3
+    Xa = augment(rng.normal(size=(n, p)) + 0.3)
+    y = rng.choice([-1.0, 1.0], n)
+    sw = rng.uniform(0.0, 2.0, n)
+    sw[:4] = 0.0  # zero-weight rows (e.g. P at beta = 0) have no curvature
+    theta = 0.1 * rng.normal(size=p + 1)
+    H = smooth_hessian(theta, Xa, y, sw, C, LOGISTIC)
+    solver = DualHessianSolver(Xa, C * sw * LOGISTIC.d2(y, Xa @ theta))
+    r = rng.normal(size=p + 1)
+    np.testing.assert_allclose(solver.solve(r), np.linalg.solve(H, r), rtol=1e-10, atol=1e-12)
+    assert solver.reusable_gram(Xa.copy()) is solver.gram
+    assert solver.reusable_gram(Xa[1:]) is None
+
+
+@pytest.mark.parametrize("C", [0.1, 10.0])
+def test_logistic_with_more_features_than_samples_matches_sklearn(C):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 120)) + 0.2
+    y = np.where(X[:, 0] + 0.5 * rng.normal(size=40) > 0.2, "b", "a")
+    sw = rng.uniform(0.5, 1.5, 40)
+    ours = LogisticLearner(C).fit(X, y, sw)
+    ref = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-13, max_iter=1000)
+    ref.fit(X, y, sample_weight=sw)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(ours.coef_, ref.coef_[0], rtol=1e-7, atol=1e-9 * scale)
+    assert ours.intercept_ == pytest.approx(ref.intercept_[0], rel=1e-7, abs=1e-9 * scale)
