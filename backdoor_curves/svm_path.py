@@ -288,18 +288,18 @@ class _Walker:
             margin = status == _MARGIN
             # time to each possible event; inf where a point cannot move
             t = np.full(alpha.shape, np.inf)
-            to = np.full(alpha.shape, _MARGIN)
             with np.errstate(divide="ignore", invalid="ignore"):
-                down = margin & (dalpha < 0)
+                down = margin & (dalpha < 0)  # a margin dual falls to 0
                 t[down] = -alpha[down] / dalpha[down]
-                to[down] = _ZERO
-                up = margin & (dalpha > dcap)
-                t[up] = (self.cap(self.beta)[up] - alpha[up]) / (dalpha[up] - dcap[up])
-                to[up] = _BOUND
+                up = margin & (dalpha > dcap)  # ... or reaches its (growing) box
+                if up.any():
+                    cap = np.where(dcap[up] > 0, self.beta * dcap[up], self.C)
+                    t[up] = (cap - alpha[up]) / (dalpha[up] - dcap[up])
                 hits = ((status == _ZERO) & (dg < 0)) | ((status == _BOUND) & (dg > 0))
-                t[hits] = -g[hits] / dg[hits]
+                t[hits] = -g[hits] / dg[hits]  # a zero or bound point reaches the margin
             np.maximum(t, 0.0, out=t)
             who = int(np.argmin(t))
+            to = _MARGIN if not margin[who] else _ZERO if down[who] else _BOUND
             step = min(float(t[who]), target - self.beta)
             alpha += step * dalpha
             g += step * dg
@@ -313,10 +313,10 @@ class _Walker:
                     "beta": self.beta,
                     "index": who,
                     "from": _NAMES[status[who]],
-                    "to": _NAMES[to[who]],
+                    "to": _NAMES[to],
                 }
             )
-            self._move(who, int(to[who]))
+            self._move(who, to)
 
 
 def _certified(y, alpha, g, cap) -> bool:
