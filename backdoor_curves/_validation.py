@@ -18,9 +18,29 @@ __all__ = [
     "check_positive",
     "check_betas",
     "check_fraction",
+    "check_real_array",
     "check_choice",
     "check_random_state",
 ]
+
+
+def check_real_array(X, name: str, what: str) -> np.ndarray:
+    """Return ``np.asarray(X)`` if it holds real numbers (integers, floats or booleans).
+
+    Raises a TypeError naming ``name``: ``"{name} must be {what}, got None"`` for None,
+    ``"{name} must hold real numbers, got dtype ..."`` otherwise. Shape and value checks are the
+    caller's.
+    """
+    if X is None:
+        raise TypeError(f"{name} must be {what}, got None")
+    arr = np.asarray(X)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.floating)
+        or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr
 
 
 def check_matrix(X, name: str, *, n_features: int | None = None, allow_empty: bool = False):

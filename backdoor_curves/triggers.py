@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ._validation import check_positive, check_vector
+from ._validation import check_positive, check_real_array, check_vector
 
 __all__ = [
     "Trigger",
@@ -72,15 +72,7 @@ def check_images(images, name: str = "images") -> np.ndarray:
         If it has the wrong number of dimensions, an empty image axis, NaN/inf, or values outside
         [0, 1] (e.g. 0..255 integers, which must be divided by 255 first).
     """
-    if images is None:
-        raise TypeError(f"{name} must be an array of shape (n, H, W) or (n, H, W, C), got None")
-    arr = np.asarray(images)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.integer)
-        or np.issubdtype(arr.dtype, np.floating)
-        or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = check_real_array(images, name, "an array of shape (n, H, W) or (n, H, W, C)")
     if arr.ndim not in (3, 4):
         raise ValueError(
             f"{name} must have shape (n, H, W) or (n, H, W, C), got an array of shape {arr.shape}"

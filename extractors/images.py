@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from backdoor_curves._validation import check_real_array
+
 __all__ = ["as_image_batch"]
 
 
@@ -47,15 +49,7 @@ def as_image_batch(X, name: str = "X", image_shape=None) -> np.ndarray:
         Naming ``X``: wrong number of dimensions, no channel axis of size 1 or 3, no image,
         NaN/inf, values outside [0, 1] (8-bit images must be divided by 255 first).
     """
-    if X is None:
-        raise TypeError(f"{name} must be an array of images, got None")
-    arr = np.asarray(X)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.integer)
-        or np.issubdtype(arr.dtype, np.floating)
-        or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = check_real_array(X, name, "an array of images")
     if arr.ndim == 2:
         if image_shape is None:
             raise ValueError(
