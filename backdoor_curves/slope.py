@@ -45,7 +45,10 @@ class BackdoorSlope:
     score : float
         ``-(2/pi) * arctan(derivative)`` in (-1, 1).
     condition_number : float
-        1-norm condition number of the factorized Hessian H0 (or SVM KKT matrix).
+        1-norm condition number of the factorized Hessian H0 (or SVM KKT matrix). With more
+        features than training points H0 is solved through the n x n dual matrix I + A A^T
+        (:class:`~backdoor_curves.learners.linear.DualHessianSolver`) and that matrix's condition
+        number is reported.
     backdoor_loss : float
         L(V_t, theta0), the mean backdoor loss of the clean model.
     second_derivative : float

@@ -8,6 +8,7 @@ from oracle import learner_and_estimator, refit
 from backdoor_curves import (
     BackdoorData,
     LogisticLearner,
+    RidgeLearner,
     backdoor_slope,
     learning_curve,
     slope_score,
@@ -153,3 +154,23 @@ def test_svm_second_derivative_is_zero_on_the_first_linear_piece(mnist_small):
     np.testing.assert_allclose(
         result.taylor([0.0, 0.5])["first"], result.taylor([0.0, 0.5])["second"]
     )
+
+
+@pytest.mark.parametrize("make", [lambda: LogisticLearner(C=2.0), lambda: RidgeLearner(alpha=0.3)])
+def test_slope_with_more_features_than_points_equals_the_primal_formula(make):
+    """p > |D|: the slope solves through the dual system; it equals -g_t^T H0^{-1} g_P."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 70)) + 0.2
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=40) > 0.2, 1, 0)
+    data = BackdoorData(X[:30], y[:30], X[30:34] + 1.0, 1 - y[30:34], X[34:], y[34:],
+                        X[34:] + 1.0, 1 - y[34:])  # fmt: skip
+    learner = make()
+    slope = backdoor_slope(learner, data)
+    model = make().fit(data.X_clean, data.y_clean)
+    Xa_D, Xa_P, Xa_t = augment(data.X_clean), augment(data.X_poison), augment(data.X_test_bd)
+    y_D, y_P, y_t = (data.encode(v) for v in (data.y_clean, data.y_poison, data.y_test_bd))
+    theta, C, loss = model.params_, model._C, model.loss
+    H0 = smooth_hessian(theta, Xa_D, y_D, np.ones(30), C, loss)
+    g_P = C * Xa_P.T @ loss.d1(y_P, Xa_P @ theta)
+    g_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / len(y_t)
+    assert slope.derivative == pytest.approx(-g_t @ np.linalg.solve(H0, g_P), rel=1e-9)

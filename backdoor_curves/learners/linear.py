@@ -120,7 +120,7 @@ class DualHessianSolver:
         M = self.gram - k[:, None] - k[None, :] + (d @ k) / total
         M *= root[:, None] * root[None, :]
         M[np.diag_indices_from(M)] += 1.0
-        self.inner = CholeskySolver(M, "dual Hessian I + A A^T")
+        self.inner = CholeskySolver(M, "dual Hessian matrix I + A A^T")
         self.condition_number = self.inner.condition_number
         self.root, self.x_bar = root, X.T @ d / total
 
@@ -147,7 +147,7 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None):
     Returns the solver and whether single precision may be tried again.
     """
     n, p = Xa.shape
-    if p - 1 > n and not loss.quadratic:
+    if p - 1 > n:  # exact for any loss: a quadratic still converges in one step
         d = C * sw * loss.d2(y, Xa @ theta)
         gram = previous.reusable_gram(Xa) if isinstance(previous, DualHessianSolver) else None
         with warnings.catch_warnings():
@@ -354,7 +354,9 @@ def smooth_slope(
         dL(V_t)/dbeta |_0 = - grad L(V_t, theta0)^T  H0^{-1}  grad [C sum_{j in P} l(y_j, f(x_j))]
 
     ``theta`` must be the optimum on D (weights ``sw_D``); H0 is the Hessian of J on D with the
-    regularizer; L(V_t) is the *mean* loss over the backdoor test set. One Cholesky factorization.
+    regularizer; L(V_t) is the *mean* loss over the backdoor test set. One Cholesky factorization:
+    of H0, or with more features than points of the n x n dual matrix of
+    :class:`DualHessianSolver` (whose condition number is then the one reported).
 
     Returns
     -------
@@ -363,8 +365,13 @@ def smooth_slope(
         from the same factorization) and ``dtheta_dbeta`` (= -H0^{-1} grad_P).
     """
     active = active_columns(Xa_D[sw_D > 0])  # all-zero columns of D: identity block of H0
-    H0_active = smooth_hessian(theta[active], Xa_D[:, active], y_D, sw_D, C, loss)
-    solver = BlockIdentitySolver(CholeskySolver(H0_active, "Hessian H0"), active)
+    Xa_active = Xa_D[:, active]
+    if Xa_active.shape[1] - 1 > Xa_active.shape[0]:  # more features than points: dual system
+        inner = DualHessianSolver(Xa_active, C * sw_D * loss.d2(y_D, Xa_active @ theta[active]))
+    else:
+        H0 = smooth_hessian(theta[active], Xa_active, y_D, sw_D, C, loss)
+        inner = CholeskySolver(H0, "Hessian H0")
+    solver = BlockIdentitySolver(inner, active)
     grad_P = C * (Xa_P.T @ loss.d1(y_P, Xa_P @ theta))
     grad_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / Xa_t.shape[0]
     dtheta = -solver.solve(grad_P)
