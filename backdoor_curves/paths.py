@@ -21,10 +21,12 @@ is eliminated by centring D, and (I + 2C Xc^T Xc)^{-1} = I - Xc^T (I / 2C + Xc X
 only a |D| x |D| Cholesky (O(|D|^2 p) instead of O(p^3): 4096 AlexNet features, 675 points).
 
 Logistic — predictor-corrector path following. From the optimum at the previous beta the
-tangent d theta / d beta = -H^{-1} grad [C sum_P l] (reusing the last factorization) predicts
-the next point; simplified-Newton steps with that factorization correct it while they contract,
-full Newton steps with the closed-form Hessian otherwise, always to the re-fit's tolerance.
-Points are visited in increasing beta.
+tangent d theta / d beta = -H^{-1} grad [C sum_P l] (reusing the last factorization) or, on
+dense grids, the polynomial through the last six optima predicts the next point;
+simplified-Newton steps with that factorization correct it while they contract, full Newton
+steps with the closed-form Hessian otherwise (factorized in single precision while it is
+well-conditioned, through the n x n dual system when there are more features than points),
+always to the re-fit's tolerance. Points are visited in increasing beta.
 """
 
 from __future__ import annotations
@@ -125,8 +127,10 @@ def logistic_path(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logistic optima theta(beta) by predictor-corrector path following.
 
-    Predictor: the tangent step ``theta - dbeta H^{-1} grad [C sum_P l]`` with the last
-    factorized Hessian. Corrector: :func:`~backdoor_curves.learners.linear.newton_fit` started
+    Predictor: whichever has the lowest objective at the new beta of the tangent step
+    ``theta - dbeta H^{-1} grad [C sum_P l]`` (last factorized Hessian), the polynomial through
+    the last six optima, and the previous optimum. Corrector:
+    :func:`~backdoor_curves.learners.linear.newton_fit` started
     with that factorization, so it takes simplified-Newton steps (one gradient and two
     triangular solves each) while they contract fast and re-factorizes only when they do not.
     Every point is converged to the re-fit's criterion.
@@ -155,7 +159,7 @@ def logistic_path(
         single=True,
     )  # fmt: skip
     current = 0.0
-    history = [(0.0, theta)]  # the last three optima, for the extrapolating predictor
+    history = [(0.0, theta)]  # the last _HISTORY optima, for the extrapolating predictor
     for k in order:
         beta = betas[k]
         if beta != current:
@@ -165,8 +169,9 @@ def logistic_path(
             if len(history) == _HISTORY:
                 candidates.append(_extrapolate(history, beta))
             # the candidate with the lowest objective under the new weights: the tangent (its
-            # factorization may be stale), the quadratic through the last three optima (error
-            # O(dbeta^3) on dense grids), or a plain warm start (a long step can overshoot)
+            # factorization may be stale), the polynomial through the last _HISTORY optima
+            # (error O(dbeta^_HISTORY) on dense grids), or a plain warm start (a long step
+            # can overshoot)
             predicted = min(candidates, key=lambda t: smooth_objective(t, Xa, y, sw, C, LOGISTIC))
             theta, n_iter[k], solver = newton_fit(
                 Xa, y, sw, C, LOGISTIC, predicted, tol=tol, max_iter=max_iter,
