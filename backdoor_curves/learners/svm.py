@@ -4,7 +4,8 @@ Objective (DESIGN §3), exactly ``sklearn.svm.SVC(kernel=..., C=C)`` with sample
 
     min  C * sum_i s_i max(0, 1 - y_i f(x_i)) + 1/2 ||w||^2,   f(x) = sum_k y_k a_k K(x_k, x) + b
 
-solved in the dual (0 <= a_i <= C s_i, sum_i y_i a_i = 0) by libsvm, then *polished*: with the
+solved in the dual (0 <= a_i <= C s_i, sum_i y_i a_i = 0) by libsvm on the precomputed kernel
+matrix (:func:`solve_svm_dual`; the SVM path reuses the same matrix), then *polished*: with the
 margin set M = {0 < a_i < C s_i} and the bound set B = {a_i = C s_i} read off libsvm's answer,
 the KKT equalities y_i f(x_i) = 1 (i in M) and y^T a = 0 are a linear system whose solution is
 exact to round-off; it is kept when it satisfies every KKT condition (else libsvm's answer is).
