@@ -10,7 +10,7 @@ from .config import GridConfig, load_config
 from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
 from .data import BackdoorData
 from .deviation import parameter_deviation
-from .grid import curves_frame, evaluate_point, grid_study
+from .grid import curves_frame, grid_study
 from .learners import (
     BaseLearner,
     LinearSVMLearner,
@@ -21,6 +21,7 @@ from .learners import (
 from .learners.svm import DegenerateKKTError
 from .linalg import IllConditionedWarning, SingularSystemError
 from .mnist import load_mnist_digits, load_mnist_pair
+from .point import evaluate_point
 from .poisoning import poison
 from .robust import RobustRegion, robust_region
 from .slope import BackdoorSlope, backdoor_slope, slope_score

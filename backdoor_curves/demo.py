@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from ._io import atomic_write, output_dir, save_figure
 from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
 from .data import BackdoorData
-from .grid import RESULT_COLUMNS, _check_n_jobs, _describe, _warning_text, evaluate_point
+from .grid import _check_n_jobs
 from .learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
 from .learners.base import BaseLearner
 from .mnist import load_mnist_pair
@@ -49,6 +49,7 @@ from .plots import (
     plot_slope_vs_accuracy,
     plot_taylor,
 )
+from .point import RESULT_COLUMNS, _describe, _warning_text, evaluate_point
 from .poisoning import poison
 from .report import ReportSetup, build_report, console_summary, summary_table
 from .robust import robust_summary
@@ -218,7 +219,7 @@ def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dic
 def _grid_unit(spec: LearnerSpec, data: BackdoorData) -> dict:
     """One grid point: the slope at beta = 0 and the accuracies at beta = 1.
 
-    :func:`backdoor_curves.grid.evaluate_point` (one beta = 0 fit shared by the slope and the
+    :func:`backdoor_curves.point.evaluate_point` (one beta = 0 fit shared by the slope and the
     deviation reference). The parts fail independently: a failed slope (e.g.
     ``DegenerateKKTError`` for an SVM without margin support vectors) still leaves the
     accuracies, and vice versa. Every failure is described in ``error``; warnings (e.g.

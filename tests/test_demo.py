@@ -24,7 +24,7 @@ import pytest
 import backdoor_curves
 from backdoor_curves import DegenerateKKTError
 from backdoor_curves import demo as demo_module
-from backdoor_curves import grid as grid_module
+from backdoor_curves import point as point_module
 from backdoor_curves.cli import build_parser, main
 from backdoor_curves.demo import (
     CURVE_TABLE_COLUMNS,
@@ -190,7 +190,7 @@ def test_failed_slope_keeps_its_row_with_the_error(tiny, monkeypatch):
     def fail(model, data, learner=None):
         raise DegenerateKKTError("no margin support vector at beta = 0")
 
-    monkeypatch.setattr(grid_module, "slope_of_clean_model", fail)
+    monkeypatch.setattr(point_module, "slope_of_clean_model", fail)
     grid = compute_grid(tiny, SPECS[:2])
     assert len(grid) == 2
     for _, row in grid.iterrows():
