@@ -16,9 +16,10 @@ Xa_P T = V diag(s) V^T, the Woodbury identity gives, with z = u_D + beta u_P,
     theta(beta) = z - T V diag(2C beta / (1 + 2C beta s)) V^T Xa_P z,
 
 so any number of betas costs |P| + 2 solves with H0 plus O(p |P|) per beta (p = n_features + 1).
-H0 is factorized in the primal (a p x p Cholesky) when p <= |D|, else in the dual: the intercept
-is eliminated by centring D, and (I + 2C Xc^T Xc)^{-1} = I - Xc^T (I / 2C + Xc Xc^T)^{-1} Xc needs
-only a |D| x |D| Cholesky (O(|D|^2 p) instead of O(p^3): 4096 AlexNet features, 675 points).
+H0 is factorized in the primal (a p x p Cholesky) when p - 1 <= |D|, else in the dual
+(:class:`~backdoor_curves.learners.linear.DualHessianSolver`: the intercept is eliminated by
+centring D, and Woodbury needs only a |D| x |D| Cholesky, O(|D|^2 p) instead of O(p^3): 4096
+AlexNet features, 675 points).
 
 Logistic — predictor-corrector path following. From the optimum at the previous beta the
 tangent d theta / d beta = -H^{-1} grad [C sum_P l] (reusing the last factorization) or, on
@@ -33,8 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .learners.linear import active_columns, newton_fit, smooth_objective
-from .linalg import CholeskySolver
+from .learners.linear import active_columns, hessian_solver, newton_fit, smooth_objective
 from .losses import LOGISTIC
 
 __all__ = ["ridge_path", "logistic_path"]
@@ -74,7 +74,8 @@ def ridge_path(
         return thetas
     n_P = Xa_P.shape[0]
     rhs = np.column_stack([Xa_P.T, 2.0 * C * (Xa_D.T @ y_D), 2.0 * C * (Xa_P.T @ y_P)])
-    solved = _ridge_h0_solver(Xa_D, C)(rhs)
+    # H0 = Xa_D^T (2C I) Xa_D + diag(1, .., 1, 0): squared loss, l'' = 2
+    solved = hessian_solver(Xa_D, np.full(Xa_D.shape[0], 2.0 * C), "ridge Hessian H0").solve(rhs)
     T, u_D, u_P = solved[:, :n_P], solved[:, n_P], solved[:, n_P + 1]
     G = Xa_P @ T
     s, V = np.linalg.eigh(0.5 * (G + G.T))  # symmetric PSD up to round-off
@@ -83,35 +84,6 @@ def ridge_path(
     Z = u_D[:, None] + u_P[:, None] * betas[None, :]
     shrink = 2.0 * C * betas[None, :] / (1.0 + 2.0 * C * s[:, None] * betas[None, :])
     return (Z - TV @ (shrink * (XV.T @ Z))).T
-
-
-def _ridge_h0_solver(Xa_D: np.ndarray, C: float):
-    """``R -> H0^{-1} R`` for H0 = 2C Xa_D^T Xa_D + diag(1, .., 1, 0), from one Cholesky.
-
-    Primal (p x p) when p <= n_D. Dual otherwise: with x_bar the mean row of X_D and
-    Xc = X_D - 1 x_bar^T, the second block row gives b = r_b / (2C n_D) - x_bar^T w and the
-    first (I + 2C Xc^T Xc) w = r_w - x_bar r_b, solved by Woodbury with the n_D x n_D matrix
-    I / 2C + Xc Xc^T.
-    """
-    n, p = Xa_D.shape
-    if p <= n:
-        H0 = 2.0 * C * (Xa_D.T @ Xa_D)
-        H0[np.arange(p - 1), np.arange(p - 1)] += 1.0
-        return CholeskySolver(H0, "ridge Hessian H0").solve
-    X = Xa_D[:, :-1]
-    x_bar = X.mean(axis=0)
-    Xc = X - x_bar
-    K = Xc @ Xc.T
-    K[np.arange(n), np.arange(n)] += 0.5 / C
-    inner = CholeskySolver(K, "ridge dual matrix I / 2C + Xc Xc^T")
-
-    def solve(R: np.ndarray) -> np.ndarray:
-        r_w, r_b = R[:-1], R[-1]
-        q = r_w - np.outer(x_bar, r_b)
-        w = q - Xc.T @ inner.solve(Xc @ q)
-        return np.vstack([w, r_b / (2.0 * C * n) - x_bar @ w])
-
-    return solve
 
 
 def logistic_path(

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg import lapack
 
-from .learners.svm import ALPHA_TOL, MARGIN_TOL
+from .learners.svm import MARGIN_TOL, _sets
 
 __all__ = ["svm_path", "SVMPathWarning"]
 
@@ -48,10 +48,9 @@ class _Degenerate(Exception):
 def _status(alpha, cap, g):
     """Set membership from duals (and margins for the zero-cap points of P at beta = 0)."""
     status = np.full(alpha.shape, _ZERO)
-    margin = (alpha > ALPHA_TOL * cap) & (alpha < cap * (1 - ALPHA_TOL))
+    margin, bound = _sets(alpha, cap)
     status[margin] = _MARGIN
-    status[(cap > 0) & (alpha >= cap * (1 - ALPHA_TOL))] = _BOUND
-    status[(cap == 0) & (g < 0)] = _BOUND  # a = cap = 0, will grow with beta
+    status[bound | ((cap == 0) & (g < 0))] = _BOUND  # a = cap = 0: it grows with beta
     return status
 
 
@@ -321,8 +320,7 @@ class _Walker:
 
 def _certified(y, alpha, g, cap) -> bool:
     """The KKT conditions at the duals ``alpha`` with margins ``g = y f - 1``."""
-    margin = (alpha > ALPHA_TOL * cap) & (alpha < cap * (1 - ALPHA_TOL))
-    bound = (cap > 0) & (alpha >= cap * (1 - ALPHA_TOL))
+    margin, bound = _sets(alpha, cap)
     zero = ~(margin | bound)
     return bool(
         np.all(alpha >= -1e-12 * max(cap.max(), 1.0))

@@ -12,9 +12,9 @@ from backdoor_curves import (
     default_betas,
     learning_curve,
 )
-from backdoor_curves.learners.linear import augment, newton_fit, smooth_hessian
+from backdoor_curves.learners.linear import augment, hessian_solver, newton_fit, smooth_hessian
 from backdoor_curves.losses import LOGISTIC, SQUARED
-from backdoor_curves.paths import _extrapolate, _ridge_h0_solver, logistic_path, ridge_path
+from backdoor_curves.paths import _extrapolate, logistic_path, ridge_path
 
 DENSE = np.r_[0.0, np.geomspace(1e-4, 1.0, 200)]
 
@@ -116,7 +116,7 @@ def test_ridge_path_closed_form_in_primal_and_dual(n_features):
     R = rng.normal(size=(n_features + 1, 3))
     active = Xa.any(axis=0)
     np.testing.assert_allclose(
-        _ridge_h0_solver(Xa[:n_D][:, active], C)(R[active]),
+        hessian_solver(Xa[:n_D][:, active], np.full(n_D, 2 * C)).solve(R[active]),
         np.linalg.solve(H0[np.ix_(active, active)], R[active]),
         rtol=1e-9,
         atol=1e-12,

@@ -34,6 +34,9 @@ __all__ = [
     "smooth_objective",
     "smooth_gradient",
     "smooth_hessian",
+    "curvature_hessian",
+    "hessian_solver",
+    "DualHessianSolver",
     "newton_fit",
     "smooth_slope",
 ]
@@ -67,14 +70,32 @@ def smooth_gradient(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
     return g
 
 
-def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
-    """Hess J(theta) = C Xa^T diag(s * l'') Xa + diag(1, ..., 1, 0)."""
-    d = C * sw * loss.d2(y, Xa @ theta)  # >= 0 for convex losses and non-negative weights
+def curvature_hessian(Xa: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``Xa^T diag(d) Xa + diag(1, ..., 1, 0)`` for curvature weights d >= 0, in Xa's dtype."""
     A = Xa * np.sqrt(d)[:, None]
     H = A.T @ A  # numpy recognises A.T @ A and calls the symmetric rank-k update (syrk)
     idx = np.arange(Xa.shape[1] - 1)
     H[idx, idx] += 1.0
     return H
+
+
+def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
+    """Hess J(theta) = C Xa^T diag(s * l'') Xa + diag(1, ..., 1, 0)."""
+    # d >= 0 for convex losses and non-negative weights
+    return curvature_hessian(Xa, C * sw * loss.d2(y, Xa @ theta))
+
+
+def hessian_solver(Xa: np.ndarray, d: np.ndarray, what: str = "Hessian"):
+    """A solver (``.solve``, ``.condition_number``) for ``H = Xa^T diag(d) Xa + diag(1,..,1,0)``.
+
+    A Cholesky factorization of H when there are at most as many features as samples, else
+    :class:`DualHessianSolver` (an n x n factorization). Both are exact; ``what`` names the
+    matrix in messages.
+    """
+    n, p = Xa.shape
+    if p - 1 > n:
+        return DualHessianSolver(Xa, d, what=what)
+    return CholeskySolver(curvature_hessian(Xa, d), what)
 
 
 #: Condition number up to which :func:`newton_fit` may factorize its Hessian in single precision.
@@ -107,7 +128,9 @@ class DualHessianSolver:
 
     single = False
 
-    def __init__(self, Xa: np.ndarray, d: np.ndarray, gram: np.ndarray | None = None):
+    def __init__(
+        self, Xa: np.ndarray, d: np.ndarray, gram: np.ndarray | None = None, *, what="Hessian"
+    ):
         X = Xa[:, :-1]
         total = float(d.sum())
         if not total > 0:
@@ -120,7 +143,7 @@ class DualHessianSolver:
         M = self.gram - k[:, None] - k[None, :] + (d @ k) / total
         M *= root[:, None] * root[None, :]
         M[np.diag_indices_from(M)] += 1.0
-        self.inner = CholeskySolver(M, "dual Hessian matrix I + A A^T")
+        self.inner = CholeskySolver(M, f"dual matrix I + A A^T of the {what}")
         self.condition_number = self.inner.condition_number
         self.root, self.x_bar = root, X.T @ d / total
 
@@ -130,13 +153,16 @@ class DualHessianSolver:
         return self.gram if same else None
 
     def solve(self, r: np.ndarray) -> np.ndarray:
-        """Return ``H^{-1} r`` for a vector r of length p + 1."""
-        X, root, x_bar = self.X, self.root, self.x_bar
-        q = r[:-1] - x_bar * r[-1]
-        Aq = root * (X @ q - x_bar @ q)
+        """Return ``H^{-1} r`` for a vector of length p + 1 or a (p + 1, k) matrix of them."""
+        X, x_bar = self.X, self.x_bar[:, None]
+        R = np.asarray(r, dtype=float).reshape(r.shape[0], -1)
+        root = self.root[:, None]
+        q = R[:-1] - x_bar * R[-1]
+        Aq = root * (X @ q - x_bar.T @ q)
         v = root * self.inner.solve(Aq)
-        u = q - (X.T @ v - x_bar * v.sum())
-        return np.append(u, (r[-1] - self.d @ (X @ u)) / self.total)
+        u = q - (X.T @ v - x_bar * v.sum(axis=0))
+        out = np.vstack([u, (R[-1] - self.d @ (X @ u)) / self.total])
+        return out.reshape(r.shape)
 
 
 def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None):
@@ -155,12 +181,8 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None):
             return DualHessianSolver(Xa, d, gram), single
     if single and not loss.quadratic:
         d = (C * sw * loss.d2(y, Xa @ theta)).astype(np.float32)
-        A = Xa.astype(np.float32) * np.sqrt(d)[:, None]
-        H = A.T @ A  # syrk in float32
-        idx = np.arange(Xa.shape[1] - 1)
-        H[idx, idx] += 1.0
         try:
-            solver = CholeskySolver(H, single=True)
+            solver = CholeskySolver(curvature_hessian(Xa.astype(np.float32), d), single=True)
             if solver.condition_number <= SINGLE_PRECISION_MAX_COND:
                 return solver, True
         except SingularSystemError:
@@ -366,12 +388,8 @@ def smooth_slope(
     """
     active = active_columns(Xa_D[sw_D > 0])  # all-zero columns of D: identity block of H0
     Xa_active = Xa_D[:, active]
-    if Xa_active.shape[1] - 1 > Xa_active.shape[0]:  # more features than points: dual system
-        inner = DualHessianSolver(Xa_active, C * sw_D * loss.d2(y_D, Xa_active @ theta[active]))
-    else:
-        H0 = smooth_hessian(theta[active], Xa_active, y_D, sw_D, C, loss)
-        inner = CholeskySolver(H0, "Hessian H0")
-    solver = BlockIdentitySolver(inner, active)
+    d = C * sw_D * loss.d2(y_D, Xa_active @ theta[active])
+    solver = BlockIdentitySolver(hessian_solver(Xa_active, d, "Hessian H0"), active)
     grad_P = C * (Xa_P.T @ loss.d1(y_P, Xa_P @ theta))
     grad_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / Xa_t.shape[0]
     dtheta = -solver.solve(grad_P)

@@ -62,8 +62,9 @@ def kkt_matrix(K_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
 
 
 def _sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Margin (0 < a_i < c_i) and bound (a_i = c_i > 0) duals, to ALPHA_TOL of the box."""
     margin = (alpha > ALPHA_TOL * cap) & (alpha < cap * (1.0 - ALPHA_TOL))
-    bound = alpha >= cap * (1.0 - ALPHA_TOL)
+    bound = (cap > 0) & (alpha >= cap * (1.0 - ALPHA_TOL))
     return margin, bound
 
 
