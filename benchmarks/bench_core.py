@@ -581,6 +581,17 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
+def write_results(out, result: dict, table: str) -> None:
+    """Write ``result`` as JSON to ``out`` and ``table`` to ``out`` with ``.md`` (both atomic),
+    print the table and log where they went."""
+    out = Path(out)
+    _write_text(out, json.dumps(result, indent=2, default=_json_default) + "\n")
+    _write_text(out.with_suffix(".md"), table)
+    print(table)
+    seconds = result.get("meta", result).get("wall_seconds", float("nan"))
+    _log(f"wrote {out} and {out.with_suffix('.md')} in {seconds:.0f} s")
+
+
 # ---------------------------------------------------------------------------------- main
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -681,12 +692,7 @@ def main(argv=None) -> int:
     result["meta"]["loadavg_at_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     result["meta"]["wall_seconds"] = time.perf_counter() - t_start
 
-    table = markdown(result)
-    out = Path(args.out)
-    _write_text(out, json.dumps(result, indent=2, default=_json_default) + "\n")
-    _write_text(out.with_suffix(".md"), table)
-    print(table)
-    _log(f"wrote {out} and {out.with_suffix('.md')} in {result['meta']['wall_seconds']:.0f} s")
+    write_results(args.out, result, markdown(result))
     return 0
 
 

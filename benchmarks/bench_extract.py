@@ -27,7 +27,6 @@ Run:  python benchmarks/bench_extract.py --out benchmarks/results/extract.json  
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -40,7 +39,7 @@ import backdoor_curves as bc
 from extractors import load_backdoor_data, make_extractor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import _json_default, _log, _write_text, machine_info  # noqa: E402
+from bench_core import _log, machine_info, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "extract.json"
@@ -276,12 +275,7 @@ def main(argv=None) -> int:
         "threads": bench_threads(X[: args.thread_images], [1, 2], args.repeats),
     }
     result["meta"]["wall_seconds"] = time.perf_counter() - start
-    out = args.out
-    _write_text(out, json.dumps(result, indent=1, default=_json_default))
-    table = markdown(result)
-    _write_text(out.with_suffix(".md"), table)
-    print(table)
-    _log(f"wrote {out} and {out.with_suffix('.md')} in {result['meta']['wall_seconds']:.0f} s")
+    write_results(args.out, result, markdown(result))
     return 0
 
 

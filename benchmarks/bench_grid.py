@@ -25,7 +25,6 @@ up to points on the decision boundary; scikit-learn's default tolerance is 1e-3)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -37,19 +36,18 @@ from threadpoolctl import threadpool_limits
 
 import backdoor_curves._threads as bc_threads
 from backdoor_curves import RBFSVMLearner
-from backdoor_curves._io import atomic_write
 from backdoor_curves.grid import grid_study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import (  # noqa: E402
     _fmt_ratio,
     _hinge_loss,
-    _json_default,
     _log,
     _ratio,
     interleaved,
     load_mnist,
     machine_info,
+    write_results,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,11 +178,7 @@ def main(argv=None) -> int:
         "failed_points": table.loc[failed, ["C", "gamma", "error"]].to_dict("records"),
         "wall_seconds": time.perf_counter() - start,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out, lambda f: json.dump(result, f, indent=1, default=_json_default))
-    text = markdown(result)
-    atomic_write(args.out.with_suffix(".md"), lambda f: f.write(text))
-    print(text)
+    write_results(args.out, result, markdown(result))
     return 0
 
 

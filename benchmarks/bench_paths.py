@@ -39,7 +39,6 @@ Run:  python benchmarks/bench_paths.py --out benchmarks/results/paths.json   (ab
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -66,15 +65,14 @@ from bench_core import (  # noqa: E402
     SklearnOracle,
     _fmt_ratio,
     _hinge_loss,
-    _json_default,
     _log,
     _logistic_loss,
     _ratio,
     _squared_loss,
-    _write_text,
     interleaved,
     load_mnist,
     machine_info,
+    write_results,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -377,12 +375,7 @@ def main(argv=None) -> int:
     result["meta"]["loadavg_at_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     result["meta"]["wall_seconds"] = time.perf_counter() - t_start
 
-    table = markdown(result)
-    out = Path(args.out)
-    _write_text(out, json.dumps(result, indent=2, default=_json_default) + "\n")
-    _write_text(out.with_suffix(".md"), table)
-    print(table)
-    _log(f"wrote {out} and {out.with_suffix('.md')} in {result['meta']['wall_seconds']:.0f} s")
+    write_results(args.out, result, markdown(result))
     return 0
 
 
