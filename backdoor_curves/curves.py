@@ -202,10 +202,12 @@ def _follow_svm_path(model, data, unique, gram) -> tuple[dict, list]:
         vectors = coef @ X
         F_bd = data.X_test_bd @ vectors.T + bs
         F_cl = data.X_test @ vectors.T + bs
-    else:
+    else:  # one test kernel, on the points that are support vectors at some beta
         vectors = coef
-        F_bd = model._kernel(data.X_test_bd, X) @ coef.T + bs
-        F_cl = model._kernel(data.X_test, X) @ coef.T + bs
+        used = np.flatnonzero(np.any(coef != 0.0, axis=0))
+        tests = np.vstack([data.X_test_bd, data.X_test])
+        F = model._kernel(tests, X[used]) @ coef[:, used].T + bs
+        F_bd, F_cl = F[: len(data.X_test_bd)], F[len(data.X_test_bd) :]
     return {b: (F_bd[:, k], F_cl[:, k], vectors[k]) for k, b in enumerate(unique)}, events
 
 

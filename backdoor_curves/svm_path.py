@@ -69,7 +69,7 @@ def _lu(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     :class:`~backdoor_curves.linalg.LUSolver`; a rejected matrix makes the caller re-fit.
     """
     lu, piv, _ = lapack.dgetrf(A)
-    pivots = np.abs(np.diag(lu))
+    pivots = np.abs(lu.diagonal())
     # NaN pivots fail the comparison as well
     if not pivots.min() > 1e-13 * max(pivots.max(), 1.0):
         raise _Degenerate(f"the {what} is singular")
@@ -93,6 +93,11 @@ class _MarginSystem:
     change then costs O(m k) instead of an O(m^3) factorization; after ``max_changes`` changes
     (or if S is numerically singular) the current set becomes the new base and is factorized
     afresh. It is a direct method: its accuracy does not degrade along the path.
+
+    The system also owns the rows of Q of its points, contiguous in *slot* order: the base
+    points, then one slot per change (:attr:`ids`, :attr:`rows`; :attr:`live` is False for a
+    removed base point and for the slot of a removal). :meth:`solve_slots` returns the solution
+    in that order, so ``x @ rows`` is ``Q[:, M] x_M`` without gathering.
     """
 
     def __init__(self, Q: np.ndarray, y: np.ndarray, M: np.ndarray, max_changes: int = 32):
@@ -102,40 +107,60 @@ class _MarginSystem:
     def _rebase(self, M: np.ndarray) -> None:
         if M.size == 0:
             raise _Degenerate("no margin support vector")
+        m, cap, n = M.size, self.max_changes + 1, self.Q.shape[0]
         self.base = M
         self.position = {int(i): k for k, i in enumerate(M)}
         self.lu, self.piv = _lu(_bordered(self.Q[np.ix_(M, M)], self.y[M]), "bordered KKT matrix")
         self.changes, self.is_added = [], []  # W's columns: point, and whether it was added
-        size, cap = M.size + 1, self.max_changes + 1
-        self.W, self.Z, self.S = np.empty((size, cap)), np.empty((size, cap)), np.empty((cap, cap))
+        self.W, self.Z, self.S = (
+            np.empty((m + 1, cap)),
+            np.empty((m + 1, cap)),
+            np.empty((cap, cap)),
+        )
         self.S_lu = None
+        self.rows = np.empty((m + cap, n))
+        self.rows[:m] = self.Q[M]
+        self.ids = np.empty(m + cap, dtype=np.intp)
+        self.ids[:m] = M
+        self.live = np.zeros(m + cap)  # 1.0 where the slot holds a member of M
+        self.live[:m] = 1.0
+        self._cache = (None, None)  # (key, z) of the last keyed solve
+
+    @property
+    def n_slots(self) -> int:
+        return self.base.size + len(self.changes)
 
     def members(self) -> np.ndarray:
         """The current margin set."""
-        removed = [
-            self.position[i] for i, a in zip(self.changes, self.is_added, strict=True) if not a
-        ]
-        added = [i for i, a in zip(self.changes, self.is_added, strict=True) if a]
-        return np.r_[np.delete(self.base, removed), np.array(added, dtype=int)]
+        n = self.n_slots
+        return self.ids[:n][self.live[:n] > 0]
 
     def _append(self, i: int, w: np.ndarray, added: bool) -> None:
-        k = len(self.changes)
+        k, m, slot = len(self.changes), self.base.size, self.n_slots
         z = lapack.dgetrs(self.lu, self.piv, w)[0]
         self.W[:, k], self.Z[:, k] = w, z
         s_col = -(self.W[:, :k].T @ z)
         if added and k:  # D: Q between added points, nothing involving a removed one
-            s_col += np.where(self.is_added, self.Q[i, self.changes], 0.0)
+            s_col += self.Q[i, self.ids[m:slot]] * self.live[m:slot]
         self.S[k, :k] = self.S[:k, k] = s_col
         self.S[k, k] = (self.Q[i, i] if added else 0.0) - w @ z
         self.changes.append(i)
         self.is_added.append(added)
+        self.ids[slot], self.live[slot] = i, float(added)
+        if added:
+            self.rows[slot] = self.Q[i]
 
     def _undo(self, i: int) -> None:
         k, n = self.changes.index(i), len(self.changes)
+        m = self.base.size
         for A in (self.W, self.Z):
             A[:, k : n - 1] = A[:, k + 1 : n]
         self.S[k : n - 1, :n] = self.S[k + 1 : n, :n]
         self.S[:n, k : n - 1] = self.S[:n, k + 1 : n]
+        for A in (self.rows, self.ids, self.live):
+            A[m + k : m + n - 1] = A[m + k + 1 : m + n]
+        if not self.is_added[k]:  # a removed base point is back
+            self.live[self.position[i]] = 1.0
         del self.changes[k], self.is_added[k]
 
     def _refactor(self) -> None:
@@ -154,8 +179,8 @@ class _MarginSystem:
         """Point ``i`` joins the margin set."""
         if i in self.changes:  # a removed base point comes back
             self._undo(i)
-        else:
-            self._append(i, np.append(self.Q[i, self.base], self.y[i]), True)  # Q symmetric: row
+        else:  # Q symmetric: the column of Q is a slice of the base rows
+            self._append(i, np.append(self.rows[: self.base.size, i], self.y[i]), True)
         self._refactor()
 
     def remove(self, i: int) -> None:
@@ -163,94 +188,113 @@ class _MarginSystem:
         if i in self.changes:  # an added point leaves again
             self._undo(i)
         else:
+            p = self.position[i]
             e = np.zeros(self.base.size + 1)
-            e[self.position[i]] = 1.0
+            e[p] = 1.0
+            self.live[p] = 0.0
             self._append(i, e, False)
         self._refactor()
 
-    def solve(self, r: np.ndarray, r_b: float) -> tuple[np.ndarray, float]:
+    def solve_slots(self, r: np.ndarray, r_b: float, key=None) -> tuple[np.ndarray, float]:
         """Solve for right-hand sides ``r`` (an n-vector, read on M) and ``r_b``.
 
-        Returns x as an n-vector (zero off M) and x_b.
+        Returns x in slot order (length :attr:`n_slots`, zero on dead slots) and x_b. A
+        ``key`` names the right-hand side: while it and the set's factorization are unchanged,
+        ``z = H0^{-1} r0`` is reused.
         """
-        x0 = lapack.dgetrs(self.lu, self.piv, np.append(r[self.base], r_b))[0]
-        x = np.zeros(r.shape[0])
-        k = len(self.changes)
+        key_z, z = self._cache
+        if key is None or key != key_z:
+            z = lapack.dgetrs(self.lu, self.piv, np.append(r[self.base], r_b))[0]
+            if key is not None:
+                self._cache = (key, z)
+        m, k = self.base.size, len(self.changes)
+        x = np.empty(m + k)
         if k:
-            changes, added = np.array(self.changes), np.array(self.is_added)
-            rk = np.where(added, r[changes], 0.0)
-            xk = lapack.dgetrs(*self.S_lu, rk - self.W[:, :k].T @ x0)[0]
-            x0 = x0 - self.Z[:, :k] @ xk
-            x[self.base] = x0[:-1]
-            x[changes[~added]] = 0.0  # removed from M: their duals are no longer unknowns
-            x[changes[added]] = xk[added]
+            slots = self.ids[m : m + k]
+            rk = r[slots] * self.live[m : m + k]  # a removed point's equation: its dual is 0
+            xk = lapack.dgetrs(*self.S_lu, rk - self.W[:, :k].T @ z)[0]
+            x0 = z - self.Z[:, :k] @ xk
+            x[m:] = xk
         else:
-            x[self.base] = x0[:-1]
+            x0 = z
+        x[:m] = x0[:-1]
+        x *= self.live[: m + k]
         return x, float(x0[-1])
+
+    def solve(self, r: np.ndarray, r_b: float) -> tuple[np.ndarray, float]:
+        """As :meth:`solve_slots`, with x as an n-vector (zero off M)."""
+        xs, x_b = self.solve_slots(r, r_b)
+        x = np.zeros(r.shape[0])
+        live = self.live[: xs.size] > 0
+        x[self.ids[: xs.size][live]] = xs[live]
+        return x, x_b
 
 
 class _Walker:
     """The dual along the path: sets, duals, intercept and margins, moved event by event.
 
     Between events the duals, the intercept and the margins g = y f - 1 are linear in beta, so
-    they move by their rates instead of being recomputed. Per event: the new rates from the
-    :class:`_MarginSystem`, one product of the margin rows of Q with the rates of their duals
-    (O(|M| n)) and a few O(n) scans. The bound points of P (boxes growing at rate C) enter the
-    rates only through ``v = Q[:, B_P] dcap[B_P]`` and ``s = y[B_P]^T dcap[B_P]``, updated as
-    points join or leave that set. :meth:`settle` re-solves the duals from the sets at a
-    requested beta, so round-off does not accumulate.
+    they move by their rates instead of being recomputed. Per event: the new rates of the
+    margin duals from the :class:`_MarginSystem` (in its slot order), one product with the
+    system's rows of Q (O(|M| n)) and a few O(n) scans. The bound points of P (boxes growing at
+    rate C) enter the rates only through ``v = Q[:, B_P] dcap[B_P]`` and
+    ``s = y[B_P]^T dcap[B_P]``, updated as points join or leave that set. Duals are walked on M
+    only: a point joining M from B starts at its box, and :meth:`settle` re-solves all duals
+    from the sets at a requested beta, so round-off does not accumulate.
     """
 
     def __init__(self, Q, y, C, dcap, alpha, b, beta):
         self.Q, self.y, self.C, self.dcap = Q, y, C, dcap
         self.beta = beta
         self.status = _status(alpha, self.cap(beta), self._margins(alpha, b))
-        M = np.flatnonzero(self.status == _MARGIN)
-        self.system = _MarginSystem(Q, y, M)
-        # the rows of Q of the margin set, kept contiguous (row j belongs to point rows[j]) so
-        # that each event's O(|M| n) product reads them without gathering
-        self.rows = list(M)
-        self.Q_M = np.empty((max(2 * M.size, 16), Q.shape[0]))
-        self.Q_M[: M.size] = Q[M]
-        self._set(alpha, b)
+        # +1 on B (a margin reached as g rises to 0), -1 on Z (as g falls to 0), 0 on M
+        self.side = np.select([self.status == _BOUND, self.status == _ZERO], [1.0, -1.0], 0.0)
+        self.system = _MarginSystem(Q, y, np.flatnonzero(self.status == _MARGIN))
+        self.version = 0  # of v and s, the rates' right-hand side (keys the system's cache)
+        self.v = Q @ self._growing()
+        self.u_D = Q @ np.where((self.status == _BOUND) & (dcap == 0), C, 0.0)
+        self._set(alpha, b, self._margins(alpha, b))
 
     def cap(self, beta: float) -> np.ndarray:
         """Boxes c_i(beta): C on D, beta C on P."""
         return np.where(self.dcap > 0, beta * self.dcap, self.C)
 
     def _margins(self, alpha, b):
-        """y f - 1 for every point, from the non-zero duals only (Q symmetric)."""
-        S = np.flatnonzero(alpha)
-        return alpha[S] @ self.Q[S] + self.y * b - 1.0
+        """y f - 1 for every point (Q symmetric)."""
+        return self.Q @ alpha + self.y * b - 1.0
 
-    def _set(self, alpha, b):
-        self.alpha, self.b = alpha, b
-        self.g = self._margins(alpha, b)
-        growing = np.flatnonzero((self.status == _BOUND) & (self.dcap > 0))
-        self.v = self.dcap[growing] @ self.Q[growing]  # Q symmetric: rows instead of columns
-        self.s = float(self.y[growing] @ self.dcap[growing])
+    def _growing(self) -> np.ndarray:
+        """Rates of the bound duals of P (their boxes), zero elsewhere."""
+        return np.where((self.status == _BOUND) & (self.dcap > 0), self.dcap, 0.0)
+
+    def _set(self, alpha, b, g):
+        self.alpha, self.b, self.g = alpha, b, g
+        self.s = float(self.y @ self._growing())
+        self.version += 1
 
     def settle(self) -> None:
-        """Re-solve the duals and intercept at the current beta from the sets; certify them."""
-        status, cap = self.status, self.cap(self.beta)
-        B = np.flatnonzero(status == _BOUND)
-        alpha = np.zeros_like(cap)
-        alpha[B] = cap[B]
-        r = 1.0 - cap[B] @ self.Q[B]
-        x, b = self.system.solve(r, -float(self.y[B] @ cap[B]))
-        M = status == _MARGIN
-        alpha[M] = x[M]
-        self._set(alpha, b)
+        """Re-solve the duals and intercept at the current beta from the sets; certify them.
+
+        With the bound duals a_B (C on D, beta C on P), r = 1 - Q a_B = 1 - u_D - beta v, where
+        u_D = C Q 1_{B_D} and v are kept up to date as points join or leave B (no product with
+        all of Q); then g = Q a + y b - 1 = Q_M a_M - r + y b from the margin rows.
+        """
+        status, cap, system = self.status, self.cap(self.beta), self.system
+        alpha = np.where(status == _BOUND, cap, 0.0)
+        r = 1.0 - self.u_D - self.beta * self.v
+        x, b = system.solve_slots(r, -float(self.y @ alpha))
+        live = system.live[: x.size] > 0
+        alpha[system.ids[: x.size][live]] = x[live]
+        self._set(alpha, b, x @ system.rows[: x.size] - r + self.y * b)
         if not _certified(self.y, alpha, self.g, cap):
             raise _Degenerate("the KKT certificate failed")
 
     def _rates(self):
-        status = self.status
-        dalpha, db = self.system.solve(-self.v, -self.s)
-        dg = dalpha[self.rows] @ self.Q_M[: len(self.rows)] + self.v + self.y * db
-        bound = status == _BOUND
-        dalpha[bound] = self.dcap[bound]
-        return dalpha, db, dg
+        """Rates of the margin duals (slot order), of b and of the margins g."""
+        system = self.system
+        dx, db = system.solve_slots(-self.v, -self.s, key=self.version)
+        dg = dx @ system.rows[: dx.size] + self.v + self.y * db
+        return dx, db, dg
 
     def _move(self, who: int, to: int) -> None:
         status, dcap = self.status, self.dcap
@@ -258,52 +302,41 @@ class _Walker:
             self.alpha[who] = 0.0
         elif to == _MARGIN:
             self.g[who] = 0.0
+            if status[who] == _BOUND:  # it leaves its box: its dual starts there
+                self.alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
         elif to == _BOUND:
             self.alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
         if to == _MARGIN:
             self.system.add(who)
-            if len(self.rows) == self.Q_M.shape[0]:  # grow the row buffer
-                self.Q_M = np.vstack([self.Q_M, np.empty_like(self.Q_M)])
-            self.Q_M[len(self.rows)] = self.Q[who]
-            self.rows.append(who)
         elif status[who] == _MARGIN:
             self.system.remove(who)
-            j, last = self.rows.index(who), len(self.rows) - 1
-            self.Q_M[j], self.rows[j] = self.Q_M[last], self.rows[last]  # the last row fills j
-            self.rows.pop()
-        if dcap[who] > 0 and _BOUND in (status[who], to):  # a growing box joins or leaves B
+        if _BOUND in (status[who], to):  # a box joins or leaves B
             sign = 1.0 if to == _BOUND else -1.0
-            self.v += sign * dcap[who] * self.Q[who]
-            self.s += sign * dcap[who] * self.y[who]
+            if dcap[who] > 0:  # a growing one: it changes the rates
+                self.v += sign * dcap[who] * self.Q[who]
+                self.s += sign * dcap[who] * self.y[who]
+                self.version += 1
+            else:
+                self.u_D += sign * self.C * self.Q[who]
         status[who] = to
+        self.side[who] = 1.0 if to == _BOUND else -1.0 if to == _ZERO else 0.0
 
     def advance(self, target: float, events: list, max_events: int) -> None:
         """Walk to ``target``, appending the events met to ``events``."""
-        status, alpha, g, dcap = self.status, self.alpha, self.g, self.dcap
+        from ._svm_step import event_step  # numba: imported and compiled on the first path
+
+        status, system = self.status, self.system
         while self.beta < target:
             if len(events) >= max_events:
                 raise _Degenerate(f"more than {max_events} events")
-            dalpha, db, dg = self._rates()
-            margin = status == _MARGIN
-            # time to each possible event; inf where a point cannot move
-            t = np.full(alpha.shape, np.inf)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                down = margin & (dalpha < 0)  # a margin dual falls to 0
-                t[down] = -alpha[down] / dalpha[down]
-                up = margin & (dalpha > dcap)  # ... or reaches its (growing) box
-                if up.any():
-                    cap = np.where(dcap[up] > 0, self.beta * dcap[up], self.C)
-                    t[up] = (cap - alpha[up]) / (dalpha[up] - dcap[up])
-                hits = ((status == _ZERO) & (dg < 0)) | ((status == _BOUND) & (dg > 0))
-                t[hits] = -g[hits] / dg[hits]  # a zero or bound point reaches the margin
-            np.maximum(t, 0.0, out=t)
-            who = int(np.argmin(t))
-            to = _MARGIN if not margin[who] else _ZERO if down[who] else _BOUND
-            step = min(float(t[who]), target - self.beta)
-            alpha += step * dalpha
-            g += step * dg
+            dx, db, dg = self._rates()
+            n_slots, remaining = dx.size, target - self.beta
+            t, step, who, to = event_step(
+                dg, self.side, self.g, dx, system.ids[:n_slots], system.live[:n_slots],
+                self.alpha, self.dcap, self.beta, self.C, remaining,
+            )  # fmt: skip
             self.b += step * db
-            if step == target - self.beta and t[who] >= step:
+            if step == remaining and t >= step:
                 self.beta = target
                 break
             self.beta += step
