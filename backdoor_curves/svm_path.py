@@ -135,10 +135,12 @@ class _MarginSystem:
         n = self.n_slots
         return self.ids[:n][self.live[:n] > 0]
 
-    def _append(self, i: int, w: np.ndarray, added: bool) -> None:
+    def _append(self, i: int, added: bool) -> None:
+        """Record change ``i`` whose column of W has been written to ``W[:, k]``."""
         k, m, slot = len(self.changes), self.base.size, self.n_slots
+        w = self.W[:, k]
         z = lapack.dgetrs(self.lu, self.piv, w)[0]
-        self.W[:, k], self.Z[:, k] = w, z
+        self.Z[:, k] = z
         s_col = -(self.W[:, :k].T @ z)
         if added and k:  # D: Q between added points, nothing involving a removed one
             s_col += self.Q[i, self.ids[m:slot]] * self.live[m:slot]
@@ -179,8 +181,10 @@ class _MarginSystem:
         """Point ``i`` joins the margin set."""
         if i in self.changes:  # a removed base point comes back
             self._undo(i)
-        else:  # Q symmetric: the column of Q is a slice of the base rows
-            self._append(i, np.append(self.rows[: self.base.size, i], self.y[i]), True)
+        else:  # W's column [Q_{M0,i}; y_i]; Q symmetric: a column of the base rows
+            m, w = self.base.size, self.W[:, len(self.changes)]
+            w[:m], w[m] = self.rows[:m, i], self.y[i]
+            self._append(i, True)
         self._refactor()
 
     def remove(self, i: int) -> None:
@@ -188,11 +192,11 @@ class _MarginSystem:
         if i in self.changes:  # an added point leaves again
             self._undo(i)
         else:
-            p = self.position[i]
-            e = np.zeros(self.base.size + 1)
-            e[p] = 1.0
+            p, w = self.position[i], self.W[:, len(self.changes)]
+            w[:] = 0.0  # W's column e_p
+            w[p] = 1.0
             self.live[p] = 0.0
-            self._append(i, e, False)
+            self._append(i, False)
         self._refactor()
 
     def solve_slots(self, r: np.ndarray, r_b: float, key=None) -> tuple[np.ndarray, float]:
