@@ -120,6 +120,13 @@ def logistic_path(
         Corrector steps per beta (simplified-Newton and full Newton steps).
     """
     betas = np.asarray(betas, dtype=float)
+    active = active_columns(np.vstack([Xa_D, Xa_P]))
+    if not active.all():  # w_j = 0 where D and P are both zero: drop those columns once
+        thetas = np.zeros((len(betas), Xa_D.shape[1]))
+        thetas[:, active], n_iter = logistic_path(
+            Xa_D[:, active], y_D, Xa_P[:, active], y_P, C, betas, tol=tol, max_iter=max_iter
+        )
+        return thetas, n_iter
     order = np.argsort(betas, kind="stable")
     Xa = np.vstack([Xa_D, Xa_P])
     y = np.r_[y_D, y_P]

@@ -276,7 +276,7 @@ def newton_fit(
     """
     if single and getattr(getattr(solver0, "inner", solver0), "single", True) is False:
         single = False  # the previous fit of a path needed double precision: so will this one
-    active = active_columns(Xa[sw > 0])
+    active = active_columns(Xa if sw.min() > 0 else Xa[sw > 0])
     if not active.all():  # w_j = 0 exactly on all-zero columns: solve the active block only
         inner0 = None
         if isinstance(solver0, BlockIdentitySolver) and np.array_equal(solver0.active, active):
