@@ -59,13 +59,23 @@ def active_columns(Xa: np.ndarray) -> np.ndarray:
 
 def smooth_objective(theta, Xa, y, sw, C: float, loss: Loss) -> float:
     """J(theta) = C sum_i s_i l(y_i, Xa_i theta) + 1/2 ||w||^2 (intercept unpenalized)."""
-    w = theta[:-1]
-    return float(C * (sw @ loss.value(y, Xa @ theta)) + 0.5 * (w @ w))
+    return _objective(theta, Xa @ theta, y, sw, C, loss)
 
 
 def smooth_gradient(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
     """grad J(theta) = C Xa^T (s * l') + [w, 0]."""
-    g = C * (Xa.T @ (sw * loss.d1(y, Xa @ theta)))
+    return _gradient(theta, Xa @ theta, Xa, y, sw, C, loss)
+
+
+def _objective(theta, f, y, sw, C, loss) -> float:
+    """J at theta, given its decision values ``f = Xa theta``."""
+    w = theta[:-1]
+    return float(C * (sw @ loss.value(y, f)) + 0.5 * (w @ w))
+
+
+def _gradient(theta, f, Xa, y, sw, C, loss) -> np.ndarray:
+    """grad J at theta, given ``f = Xa theta``."""
+    g = C * (Xa.T @ (sw * loss.d1(y, f)))
     g[:-1] += theta[:-1]
     return g
 
@@ -165,7 +175,7 @@ class DualHessianSolver:
         return out.reshape(r.shape)
 
 
-def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None):
+def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None, f=None):
     """Factorization of the Hessian: in the dual (:class:`DualHessianSolver`) when there are
     more features than samples, else a Cholesky factorization, in single precision if asked and
     well-conditioned. ``previous`` is the last solver (its Gram matrix may be reused).
@@ -173,14 +183,15 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None):
     Returns the solver and whether single precision may be tried again.
     """
     n, p = Xa.shape
+    f = Xa @ theta if f is None else f
     if p - 1 > n:  # exact for any loss: a quadratic still converges in one step
-        d = C * sw * loss.d2(y, Xa @ theta)
+        d = C * sw * loss.d2(y, f)
         gram = previous.reusable_gram(Xa) if isinstance(previous, DualHessianSolver) else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
             return DualHessianSolver(Xa, d, gram), single
     if single and not loss.quadratic:
-        d = (C * sw * loss.d2(y, Xa @ theta)).astype(np.float32)
+        d = (C * sw * loss.d2(y, f)).astype(np.float32)
         try:
             solver = CholeskySolver(curvature_hessian(Xa.astype(np.float32), d), single=True)
             if solver.condition_number <= SINGLE_PRECISION_MAX_COND:
@@ -189,7 +200,7 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None):
             pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
-        return CholeskySolver(smooth_hessian(theta, Xa, y, sw, C, loss)), False
+        return CholeskySolver(curvature_hessian(Xa, C * sw * loss.d2(y, f))), False
 
 
 #: A cold Newton fit first runs L-BFGS until the gradient is this much smaller than at 0 ...
@@ -299,7 +310,8 @@ def newton_fit(
     if theta0 is None and not loss.quadratic:
         theta0, warmup = _quasi_newton_start(Xa, y, sw, C, loss)
     theta = np.zeros(Xa.shape[1]) if theta0 is None else np.array(theta0, dtype=float)
-    J = smooth_objective(theta, Xa, y, sw, C, loss)
+    f = Xa @ theta  # decision values, kept with theta
+    J = _objective(theta, f, y, sw, C, loss)
     solver, reuse, last = solver0, solver0 is not None, np.inf
 
     def done(theta, it):
@@ -307,18 +319,19 @@ def newton_fit(
         return (theta, it, solver) if return_solver else (theta, it)
 
     for it in range(1, max_iter + 1):
-        g = smooth_gradient(theta, Xa, y, sw, C, loss)
+        g = _gradient(theta, f, Xa, y, sw, C, loss)
         if reuse and not loss.quadratic:
             p = -solver.solve(g)
             size = np.max(np.abs(p))
             if size <= tol * (1.0 + np.max(np.abs(theta))) and np.isfinite(last):
                 return done(theta + p, it)
             if size <= 0.25 * last or not np.isfinite(last):
-                J_new = smooth_objective(theta + p, Xa, y, sw, C, loss)
+                f_new = Xa @ (theta + p)
+                J_new = _objective(theta + p, f_new, y, sw, C, loss)
                 if np.isfinite(size) and J_new <= J + 1e-12 * abs(J):
-                    theta, J, last = theta + p, J_new, size
+                    theta, f, J, last = theta + p, f_new, J_new, size
                     continue
-        solver, single = _factorize_hessian(theta, Xa, y, sw, C, loss, single, solver)
+        solver, single = _factorize_hessian(theta, Xa, y, sw, C, loss, single, solver, f)
         p = -solver.solve(g)
         size = np.max(np.abs(p))
         if loss.quadratic or size <= tol * (1.0 + np.max(np.abs(theta))):
@@ -330,12 +343,14 @@ def newton_fit(
             # Newton decrement below what J resolves: inside the quadratic-convergence region,
             # where a line search on J would only see round-off; take the full step
             theta = theta + p
-            J = smooth_objective(theta, Xa, y, sw, C, loss)
+            f = Xa @ theta
+            J = _objective(theta, f, y, sw, C, loss)
             reuse, last = True, size
             continue
+        Xp = Xa @ p
         while step >= 1e-10:
-            candidate = theta + step * p
-            J_new = smooth_objective(candidate, Xa, y, sw, C, loss)
+            candidate, f_new = theta + step * p, f + step * Xp
+            J_new = _objective(candidate, f_new, y, sw, C, loss)
             if J_new <= J + 1e-4 * step * slope:
                 break
             step *= 0.5
@@ -349,7 +364,7 @@ def newton_fit(
                 stacklevel=2,
             )
             return done(theta, it)
-        theta, J = candidate, J_new
+        theta, f, J = candidate, f_new, J_new
         reuse, last = step == 1.0, step * size  # full steps: local regime, try the chord next
     warnings.warn(
         f"Newton's method did not converge in {max_iter} iterations (C={C:g}); increase max_iter",
