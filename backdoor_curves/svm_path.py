@@ -149,8 +149,9 @@ class _MarginSystem:
         self.changes.append(i)
         self.is_added.append(added)
         self.ids[slot], self.live[slot] = i, float(added)
-        if added:
-            self.rows[slot] = self.Q[i]
+        # a removal's slot has weight 0 in every product with the rows: zeros, not stale memory
+        # (0 * NaN would be NaN)
+        self.rows[slot] = self.Q[i] if added else 0.0
 
     def _undo(self, i: int) -> None:
         k, n = self.changes.index(i), len(self.changes)

@@ -90,3 +90,13 @@ def test_margin_system_updates_match_a_direct_solve(max_changes):
         np.testing.assert_allclose(x[M], expected[:-1], rtol=1e-9, atol=1e-9)
         assert x_b == pytest.approx(expected[-1], rel=1e-9, abs=1e-9)
         assert np.all(np.delete(x, M) == 0.0)
+        # the rows it owns, in slot order: Q's rows of its points, zeros on a removal's slot
+        # (never stale memory: 0 * NaN is NaN), so x @ rows = Q[:, M] x_M
+        xs, _ = system.solve_slots(r, r_b)
+        m, n_slots = system.base.size, xs.size
+        slots = system.ids[:n_slots]
+        live = system.live[:n_slots] > 0
+        removals = ~live & (np.arange(n_slots) >= m)
+        np.testing.assert_array_equal(system.rows[:n_slots][~removals], Q[slots[~removals]])
+        assert np.all(system.rows[:n_slots][removals] == 0.0)
+        np.testing.assert_allclose(xs @ system.rows[:n_slots], Q[:, M] @ x[M], atol=1e-9)
