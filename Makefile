@@ -34,6 +34,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_core.py --out benchmarks/results/core.json
+	$(PY) benchmarks/bench_paths.py --out benchmarks/results/paths.json
 
 # Peer influence-function libraries (issue #3): two venvs of their own, because pyDVL pins
 # numpy<2 and secml 0.15.6 needs numpy<2 and scikit-learn<=1.7.2. Each is built once (stamp file)

@@ -16,9 +16,10 @@ certified by the full KKT conditions. Where the bordered matrix is singular (e.g
 vector) or a certificate fails, the point is re-fitted instead (warm start of the path from
 there) and a warning says so.
 
-Cost: one O(|M| n) product and a few O(n) scans per event, plus O(|M| k) for the k <= 32 changes
-of M since the last factorization (an O(|M|^3) LU every 32 changes); O(|support| n) per
-requested beta.
+Cost: one O(|M| n) product, one O(|M|^2) triangular-solve pair and one compiled O(n) scan
+(:mod:`._svm_step`) per event, plus O(|M| k) for the k <= 32 changes of M since the last
+factorization (an O(|M|^3) LU every 32 changes); O(|M| n) per requested beta. On MNIST 7 vs 1
+(750 points, about 300 events on [0, 1]) an event costs about 0.1 ms.
 """
 
 from __future__ import annotations
@@ -241,9 +242,11 @@ class _Walker:
     Between events the duals, the intercept and the margins g = y f - 1 are linear in beta, so
     they move by their rates instead of being recomputed. Per event: the new rates of the
     margin duals from the :class:`_MarginSystem` (in its slot order), one product with the
-    system's rows of Q (O(|M| n)) and a few O(n) scans. The bound points of P (boxes growing at
-    rate C) enter the rates only through ``v = Q[:, B_P] dcap[B_P]`` and
-    ``s = y[B_P]^T dcap[B_P]``, updated as points join or leave that set. Duals are walked on M
+    system's rows of Q (O(|M| n)) and one compiled scan for the next event. The bound points of
+    P (boxes growing at rate C) enter the rates only through ``v = Q[:, B_P] dcap[B_P]`` and
+    ``s = y[B_P]^T dcap[B_P]``, and the bound points of D the requested betas' right-hand sides
+    through ``u_D = C Q[:, B_D] 1``; both are updated as points join or leave B (each update
+    adds one row of Q, so round-off grows by about one ulp per event). Duals are walked on M
     only: a point joining M from B starts at its box, and :meth:`settle` re-solves all duals
     from the sets at a requested beta, so round-off does not accumulate.
     """
