@@ -13,8 +13,9 @@ margins move along their rates; the rates come from the bordered system, whose f
 updated as single points join or leave M (:class:`_MarginSystem`). At every requested beta the
 duals are re-solved from the sets (so round-off does not accumulate along the path) and
 certified by the full KKT conditions. Where the bordered matrix is singular (e.g. no margin
-vector) or a certificate fails, the point is re-fitted instead (warm start of the path from
-there) and a warning says so.
+vector), a certificate fails, or no margin dual lies strictly inside its box (then every b in an
+interval is optimal, and the re-fit takes libsvm's choice, the same as ``method="refit"``), the
+point is re-fitted instead (the path starts again from there) and a warning says so.
 
 Cost: one O(|M| n) product, one O(|M|^2) triangular-solve pair and one compiled O(n) scan
 (:mod:`._svm_step`) per event, plus O(|M| k) for the k <= 32 changes of M since the last
@@ -296,6 +297,9 @@ class _Walker:
         self._set(alpha, b, x @ system.rows[: x.size] - r + self.y * b)
         if not _certified(self.y, alpha, self.g, cap):
             raise _Degenerate("the KKT certificate failed")
+        if not _sets(alpha, cap)[0].any():  # every margin dual sits at 0 or its box
+            # then any b in an interval is optimal: re-fit, which takes libsvm's choice
+            raise _Degenerate("no margin dual inside its box, so the intercept is not unique")
 
     def _rates(self):
         """Rates of the margin duals (slot order), of b and of the margins g."""

@@ -1,11 +1,21 @@
 """The SVM's piecewise-linear dual path against re-fits, event by event."""
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import random_backdoor_data
 from oracle import learner_and_estimator, refit
 
-from backdoor_curves import LinearSVMLearner, RBFSVMLearner, default_betas, learning_curve
+from backdoor_curves import (
+    LinearSVMLearner,
+    RBFSVMLearner,
+    default_betas,
+    learning_curve,
+    load_mnist_pair,
+    poison,
+)
+from backdoor_curves.svm_path import SVMPathWarning
 
 CASES = [("linear_svm", 0.02), ("linear_svm", 1.0), ("rbf_svm", 0.5), ("rbf_svm", 10.0)]
 
@@ -100,3 +110,29 @@ def test_margin_system_updates_match_a_direct_solve(max_changes):
         np.testing.assert_array_equal(system.rows[:n_slots][~removals], Q[slots[~removals]])
         assert np.all(system.rows[:n_slots][removals] == 0.0)
         np.testing.assert_allclose(xs @ system.rows[:n_slots], Q[:, M] @ x[M], atol=1e-9)
+
+
+def test_a_non_unique_intercept_is_libsvms_choice_on_both_methods():
+    """With no margin dual strictly inside its box, every b in an interval is optimal.
+
+    On MNIST 7 vs 1 at C = 0.01 the walk reaches beta = 1 with its last margin dual at its box,
+    an optimum whose b (and so 12 of 250 backdoor predictions) differs from libsvm's midpoint
+    choice; the path then re-fits there, so "path" and "refit" report the same accuracies.
+    """
+    X_train, y_train, X_test, y_test = load_mnist_pair((7, 1))
+    data = poison(
+        X_train, y_train, X_test, y_test, trigger="badnets", fraction=0.1, random_state=0, size=3
+    )
+    learner = RBFSVMLearner(0.01, gamma=5e-3)
+    betas = np.r_[default_betas(), 0.37, 1e-3]
+    with warnings.catch_warnings(record=True) as caught:  # also "no margin support vector"
+        warnings.simplefilter("always")
+        path = learning_curve(learner, data, betas, method="path").to_frame()
+    assert any(
+        issubclass(w.category, SVMPathWarning) and "intercept is not unique" in str(w.message)
+        for w in caught
+    )
+    refit = learning_curve(learner, data, betas, method="refit").to_frame()
+    for col in ("clean_accuracy", "backdoor_accuracy"):
+        np.testing.assert_array_equal(path[col], refit[col])
+    np.testing.assert_allclose(path["backdoor_loss"], refit["backdoor_loss"], rtol=1e-9)
