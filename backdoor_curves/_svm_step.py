@@ -4,7 +4,7 @@ Between events every quantity of the path is linear in beta, so the next event i
 non-negative time at which
 
 - a zero point's margin g = y f - 1 falls to 0, or a bound point's rises to 0
-  (``side * dg > 0``, time ``-g / dg``);
+  (time ``-g / dg``);
 - a margin dual reaches 0 (rate ``dx < 0``, time ``-a / dx``) or its box, which grows at rate
   ``dcap`` (rate ``dx > dcap``, time ``(cap - a) / (dx - dcap)``).
 
@@ -18,17 +18,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_ZERO, _MARGIN, _BOUND = 0, 1, 2
+from .svm_path import _BOUND, _MARGIN, _ZERO
 
 
 @numba.njit(cache=True, nogil=True)
-def event_step(dg, side, g, dx, ids, live, alpha, dcap, beta, C, remaining):  # pragma: no cover
+def event_step(dg, status, g, dx, ids, live, alpha, dcap, beta, C, remaining):  # pragma: no cover
     """Find the first event and move the duals and margins to it, or by ``remaining``.
 
     Parameters
     ----------
-    dg, side, g : ndarray of shape (n,)
-        Rates of the margins, +1 / -1 / 0 for bound / zero / margin points, and the margins
+    dg, status, g : ndarray of shape (n,)
+        Rates of the margins, the set of each point (zero, margin or bound) and the margins
         (updated in place).
     dx, ids, live : ndarray of shape (n_slots,)
         Rates of the margin duals in slot order, the point of each slot, and 1.0 where the slot
@@ -55,7 +55,7 @@ def event_step(dg, side, g, dx, ids, live, alpha, dcap, beta, C, remaining):  # 
     """
     best, who, to = np.inf, -1, _MARGIN
     for i in range(dg.shape[0]):
-        if dg[i] * side[i] > 0.0:
+        if (status[i] == _BOUND and dg[i] > 0.0) or (status[i] == _ZERO and dg[i] < 0.0):
             t = -g[i] / dg[i]
             if t < best:
                 best, who, to = t, i, _MARGIN

@@ -256,8 +256,6 @@ class _Walker:
         self.Q, self.y, self.C, self.dcap = Q, y, C, dcap
         self.beta = beta
         self.status = _status(alpha, self.cap(beta), self._margins(alpha, b))
-        # +1 on B (a margin reached as g rises to 0), -1 on Z (as g falls to 0), 0 on M
-        self.side = np.select([self.status == _BOUND, self.status == _ZERO], [1.0, -1.0], 0.0)
         self.system = _MarginSystem(Q, y, np.flatnonzero(self.status == _MARGIN))
         self.version = 0  # of v and s, the rates' right-hand side (keys the system's cache)
         self.v = Q @ self._growing()
@@ -312,13 +310,10 @@ class _Walker:
         status, dcap = self.status, self.dcap
         if to == _ZERO:
             self.alpha[who] = 0.0
-        elif to == _MARGIN:
-            self.g[who] = 0.0
-            if status[who] == _BOUND:  # it leaves its box: its dual starts there
-                self.alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
-        elif to == _BOUND:
+        elif _BOUND in (status[who], to):  # it reaches its box, or leaves it for M from there
             self.alpha[who] = self.beta * dcap[who] if dcap[who] > 0 else self.C
         if to == _MARGIN:
+            self.g[who] = 0.0
             self.system.add(who)
         elif status[who] == _MARGIN:
             self.system.remove(who)
@@ -331,7 +326,6 @@ class _Walker:
             else:
                 self.u_D += sign * self.C * self.Q[who]
         status[who] = to
-        self.side[who] = 1.0 if to == _BOUND else -1.0 if to == _ZERO else 0.0
 
     def advance(self, target: float, events: list, max_events: int) -> None:
         """Walk to ``target``, appending the events met to ``events``."""
@@ -344,7 +338,7 @@ class _Walker:
             dx, db, dg = self._rates()
             n_slots, remaining = dx.size, target - self.beta
             t, step, who, to = event_step(
-                dg, self.side, self.g, dx, system.ids[:n_slots], system.live[:n_slots],
+                dg, status, self.g, dx, system.ids[:n_slots], system.live[:n_slots],
                 self.alpha, self.dcap, self.beta, self.C, remaining,
             )  # fmt: skip
             self.b += step * db
