@@ -183,24 +183,24 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None, f
     Returns the solver and whether single precision may be tried again.
     """
     n, p = Xa.shape
-    f = Xa @ theta if f is None else f
+    d = C * sw * loss.d2(y, Xa @ theta if f is None else f)  # curvature weights
     if p - 1 > n:  # exact for any loss: a quadratic still converges in one step
-        d = C * sw * loss.d2(y, f)
         gram = previous.reusable_gram(Xa) if isinstance(previous, DualHessianSolver) else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
             return DualHessianSolver(Xa, d, gram), single
     if single and not loss.quadratic:
-        d = (C * sw * loss.d2(y, f)).astype(np.float32)
         try:
-            solver = CholeskySolver(curvature_hessian(Xa.astype(np.float32), d), single=True)
+            solver = CholeskySolver(
+                curvature_hessian(Xa.astype(np.float32), d.astype(np.float32)), single=True
+            )
             if solver.condition_number <= SINGLE_PRECISION_MAX_COND:
                 return solver, True
         except SingularSystemError:
             pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
-        return CholeskySolver(curvature_hessian(Xa, C * sw * loss.d2(y, f))), False
+        return CholeskySolver(curvature_hessian(Xa, d)), False
 
 
 #: A cold Newton fit first runs L-BFGS until the gradient is this much smaller than at 0 ...
@@ -326,10 +326,11 @@ def newton_fit(
             if size <= tol * (1.0 + np.max(np.abs(theta))) and np.isfinite(last):
                 return done(theta + p, it)
             if size <= 0.25 * last or not np.isfinite(last):
-                f_new = Xa @ (theta + p)
-                J_new = _objective(theta + p, f_new, y, sw, C, loss)
+                candidate = theta + p
+                f_new = Xa @ candidate
+                J_new = _objective(candidate, f_new, y, sw, C, loss)
                 if np.isfinite(size) and J_new <= J + 1e-12 * abs(J):
-                    theta, f, J, last = theta + p, f_new, J_new, size
+                    theta, f, J, last = candidate, f_new, J_new, size
                     continue
         solver, single = _factorize_hessian(theta, Xa, y, sw, C, loss, single, solver, f)
         p = -solver.solve(g)
