@@ -4,13 +4,11 @@ Exact backdoor learning curves, the backdoor learning slope (influence-function 
 beta = 0) and parameter deviation for convex learners that match scikit-learn with sample weights.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-from .config import GridConfig, load_config
-from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
+from ._version import __version__
+from .attacks.poisoning import poison
+from .attacks.triggers import BadNetsPatch, InvisibleGrid, make_trigger
 from .data import BackdoorData
-from .deviation import parameter_deviation
-from .grid import curves_frame, grid_study
+from .datasets.mnist import load_mnist_digits, load_mnist_pair
 from .learners import (
     BaseLearner,
     LinearSVMLearner,
@@ -20,17 +18,13 @@ from .learners import (
 )
 from .learners.svm import DegenerateKKTError
 from .linalg import IllConditionedWarning, SingularSystemError
-from .mnist import load_mnist_digits, load_mnist_pair
-from .point import evaluate_point
-from .poisoning import poison
-from .robust import RobustRegion, robust_region
-from .slope import BackdoorSlope, backdoor_slope, slope_score
-from .triggers import BadNetsPatch, InvisibleGrid, make_trigger
-
-try:
-    __version__ = version("backdoor-curves")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+from .measures.curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
+from .measures.deviation import parameter_deviation
+from .measures.slope import BackdoorSlope, backdoor_slope, slope_score
+from .study.config import GridConfig, load_config
+from .study.grid import curves_frame, grid_study
+from .study.point import evaluate_point
+from .study.robust import RobustRegion, robust_region
 
 __all__ = [
     "BackdoorData",

@@ -8,7 +8,7 @@ demo
 
 grid CONFIG.toml
     Run the grid study a TOML configuration describes
-    (:func:`backdoor_curves.grid_run.run_grid_config`) and write ``table.csv``, the resumable
+    (:func:`backdoor_curves.study.run.run_grid_config`) and write ``table.csv``, the resumable
     store ``study.sqlite``, figures and ``report.md`` into ``--out`` (default ``grid_output``).
     ``--n-jobs`` workers, or a Dask cluster with ``--scheduler ADDRESS``. Re-running with the
     same ``--out`` resumes an interrupted study.
@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from ._version import __version__
 
 __all__ = ["main", "build_parser"]
 
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_grid(args) -> int:
-    from .grid_run import run_grid_config  # imported here: keeps --version and --help fast
+    from .study.run import run_grid_config  # imported here: keeps --version and --help fast
 
     try:
         result = run_grid_config(

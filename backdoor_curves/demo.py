@@ -15,8 +15,8 @@ Every unit of work (one curve, one grid point) is independent and runs through j
 (figures, CSV tables and a Markdown report) are written atomically into one directory.
 
 This module holds the demo's configuration, its units of work, their joblib run and
-:func:`run_demo`; the text is rendered by :mod:`backdoor_curves.report`, the robust region
-selected by :mod:`backdoor_curves.robust` and the files written by :mod:`backdoor_curves._io`.
+:func:`run_demo`; the text is rendered by :mod:`backdoor_curves.viz.report`, the robust region
+selected by :mod:`backdoor_curves.study.robust` and the files written by :mod:`backdoor_curves._io`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,17 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from ._io import atomic_write, output_dir, save_figure
-from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
+from .attacks.poisoning import poison
 from .data import BackdoorData
-from .grid import _check_n_jobs
+from .datasets.mnist import load_mnist_pair
 from .learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
 from .learners.base import BaseLearner
-from .mnist import load_mnist_pair
-from .plots import (
+from .measures.curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
+from .measures.slope import _check_data, backdoor_slope
+from .study.grid import _check_n_jobs
+from .study.point import RESULT_COLUMNS, _describe, _warning_text, evaluate_point
+from .study.robust import robust_summary
+from .viz.plots import (
     format_number,
     learner_label,
     plot_accuracy_vs_regularization,
@@ -49,11 +53,7 @@ from .plots import (
     plot_slope_vs_accuracy,
     plot_taylor,
 )
-from .point import RESULT_COLUMNS, _describe, _warning_text, evaluate_point
-from .poisoning import poison
-from .report import ReportSetup, build_report, console_summary, summary_table
-from .robust import robust_summary
-from .slope import _check_data, backdoor_slope
+from .viz.report import ReportSetup, build_report, console_summary, summary_table
 
 __all__ = [
     "run_demo",
@@ -219,7 +219,7 @@ def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dic
 def _grid_unit(spec: LearnerSpec, data: BackdoorData) -> dict:
     """One grid point: the slope at beta = 0 and the accuracies at beta = 1.
 
-    :func:`backdoor_curves.point.evaluate_point` (one beta = 0 fit shared by the slope and the
+    :func:`backdoor_curves.study.point.evaluate_point` (one beta = 0 fit shared by the slope and the
     deviation reference). The parts fail independently: a failed slope (e.g.
     ``DegenerateKKTError`` for an SVM without margin support vectors) still leaves the
     accuracies, and vice versa. Every failure is described in ``error``; warnings (e.g.
@@ -436,7 +436,7 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     dict with keys
         ``curves`` (DataFrame, the rows of ``curves.csv``), ``grid`` (DataFrame, ``grid.csv``),
         ``summary`` (the printed table), ``robust_region`` (DataFrame, see
-        :func:`backdoor_curves.robust.robust_summary`), ``curve_objects`` (list of LearningCurve,
+        :func:`backdoor_curves.study.robust.robust_summary`), ``curve_objects`` (list of LearningCurve,
         None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and
         ``paths`` (dict of name -> Path of every written file).
     """

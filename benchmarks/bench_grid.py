@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 
 import backdoor_curves._threads as bc_threads
 from backdoor_curves import RBFSVMLearner
-from backdoor_curves.grid import grid_study
+from backdoor_curves.study.grid import grid_study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import (  # noqa: E402

@@ -17,8 +17,8 @@ import numpy as np
 
 from backdoor_curves import BackdoorData, load_mnist_pair
 from backdoor_curves._validation import check_choice, check_fraction
-from backdoor_curves.poisoning import choose_poison_indices, flip_labels, n_poison_points
-from backdoor_curves.triggers import make_trigger
+from backdoor_curves.attacks.poisoning import choose_poison_indices, flip_labels, n_poison_points
+from backdoor_curves.attacks.triggers import make_trigger
 
 from .datasets import (
     load_cifar10,

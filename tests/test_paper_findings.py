@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backdoor_curves.config import parse_config
-from backdoor_curves.robust import robust_points, robust_region
+from backdoor_curves.study.config import parse_config
+from backdoor_curves.study.robust import robust_points, robust_region
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,6 @@
+"""Backdoor attacks: triggers stamped on images and the poisoning of a training set with them."""
+
+from .poisoning import poison
+from .triggers import TRIGGERS, BadNetsPatch, InvisibleGrid, Trigger, make_trigger
+
+__all__ = ["TRIGGERS", "BadNetsPatch", "InvisibleGrid", "Trigger", "make_trigger", "poison"]

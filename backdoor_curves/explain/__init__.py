@@ -1,0 +1,1 @@
+"""Explanations of single predictions: influential training points and input-gradient maps."""

@@ -1,0 +1,398 @@
+"""Grid-study configuration files (TOML): parsing, validation and the data they name.
+
+A configuration names the data, the trigger, the learners and the grids::
+
+    [study]                      # optional
+    title = "MNIST 7 vs 1: regularization grid"
+    betas = 21                   # optional: also the whole curve (n: default_betas(n), or a list)
+
+    [data]
+    dataset = "mnist"            # default; any other name goes to extractors.load_backdoor_data
+    digits = [7, 1]
+    trigger = "badnets"          # "badnets" (size) or "invisible" (intensity)
+    size = 3
+    fraction = 0.1
+    random_state = 0             # poisoning seed (default 0)
+
+    [grid]                       # optional: data parameters swept for every learner
+    fraction = [0.01, 0.1, 0.2]
+    digits = [[7, 1], [3, 0]]    # class pairs (a list of pairs)
+
+    [[learner]]
+    kind = "logistic"            # logistic | ridge | linear_svm | rbf_svm
+    C = { geomspace = [1e-4, 100, 10] }
+
+    [[learner]]
+    kind = "rbf_svm"
+    C = { geomspace = [0.1, 100, 10] }
+    gamma = [5e-4, 5e-3]
+
+A learner parameter or a ``[grid]`` entry is a number (or string), a list of them, or a table
+``{ geomspace | linspace | logspace = [start, stop, num] }`` (numpy's functions). Every error —
+an unknown key, a wrong type, an empty grid — is a ``ValueError`` naming the key.
+
+``dataset = "mnist"`` uses the embedded MNIST digits (:func:`backdoor_curves.load_mnist_pair` and
+:func:`backdoor_curves.poison`). Any other dataset is handed, as keyword arguments (the whole
+``[data]`` table with the point's swept values and ``random_state``), to
+``extractors.load_backdoor_data``, which needs the ``torch`` extra.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import BackdoorData
+from ..learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
+from ..learners.base import BaseLearner
+from ..measures.curves import default_betas
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["GridConfig", "load_config", "parse_config", "make_data", "LEARNER_KINDS"]
+
+#: Learner kinds of ``[[learner]] kind = ...``, their classes and default display names.
+LEARNER_KINDS = {
+    "logistic": (LogisticLearner, "logistic"),
+    "ridge": (RidgeLearner, "ridge"),
+    "linear_svm": (LinearSVMLearner, "linear SVM"),
+    "rbf_svm": (RBFSVMLearner, "RBF SVM"),
+}
+_STUDY_KEYS = {"title", "betas"}
+#: Keys of ``[data]`` for the embedded MNIST digits (other datasets: whatever their loader takes).
+MNIST_KEYS = {
+    "dataset",
+    "digits",
+    "split_seed",
+    "test_size",
+    "n_train",
+    "n_test",
+    "trigger",
+    "size",
+    "intensity",
+    "fraction",
+    "random_state",
+}
+_SPACES = {"geomspace": np.geomspace, "linspace": np.linspace, "logspace": np.logspace}
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """A validated grid-study configuration.
+
+    Attributes
+    ----------
+    learners : dict of str -> BaseLearner
+        One learner per ``[[learner]]`` entry, by name.
+    param_grid : list of dict
+        One grid per learner: ``learner`` (its name), its parameters, and the ``[grid]`` data
+        parameters — as :func:`backdoor_curves.study.grid.grid_study` takes it.
+    data : dict
+        The ``[data]`` table with defaults filled in (``dataset``; ``random_state`` excluded).
+    random_state : int
+        ``[data] random_state`` (the poisoning seed of points that do not sweep it).
+    betas : ndarray or None
+        Betas of the per-point curves (None: no curves).
+    title : str
+    """
+
+    learners: dict[str, BaseLearner]
+    param_grid: list[dict]
+    data: dict
+    random_state: int = 0
+    betas: np.ndarray | None = None
+    title: str = "Grid study"
+    source: str = field(default="", compare=False)
+
+    def data_factory(self):
+        """The picklable data factory ``make_data`` with this config's ``[data]`` table bound."""
+        return functools.partial(make_data, **self.data)
+
+    def run(self, **kwargs):
+        """:func:`backdoor_curves.study.grid.grid_study` on this configuration (kwargs: n_jobs,
+        backend, scheduler, store, progress)."""
+        from .grid import grid_study
+
+        if self.data["dataset"] != "mnist":
+            _load_backdoor_data(self.data["dataset"])  # fail fast, before any point runs
+        return grid_study(
+            self.learners,
+            self.data_factory(),
+            self.param_grid,
+            betas=self.betas,
+            random_state=self.random_state,
+            **kwargs,
+        )
+
+
+# ---------------------------------------------------------------------------- the data
+def make_data(*, random_state: int = 0, dataset: str = "mnist", **table) -> BackdoorData:
+    """The poisoned data set a ``[data]`` table describes.
+
+    ``dataset="mnist"``: the embedded MNIST digits ``digits`` (default (7, 1)), split with
+    ``split_seed`` (default 999) and ``test_size`` (0.25), optionally cut to the first
+    ``n_train`` / ``n_test`` points, poisoned with ``trigger`` (default "badnets", with ``size``
+    or ``intensity``) on a ``fraction`` (default 0.1) chosen with ``random_state``.
+    Any other dataset: ``extractors.load_backdoor_data(dataset=..., random_state=..., **table)``.
+    """
+    if dataset != "mnist":
+        return _extractor_data(dataset=dataset, random_state=random_state, **table)
+    from ..attacks.poisoning import poison
+    from ..datasets.mnist import load_mnist_pair
+
+    unknown = sorted(set(table) - MNIST_KEYS)
+    if unknown:
+        raise ValueError(f"unknown [data] key(s) {unknown} for dataset 'mnist'")
+    X_train, y_train, X_test, y_test = load_mnist_pair(
+        tuple(table.get("digits", (7, 1))),
+        test_size=table.get("test_size", 0.25),
+        random_state=table.get("split_seed", 999),
+    )
+    n_train, n_test = table.get("n_train"), table.get("n_test")
+    trigger = table.get("trigger", "badnets")
+    params = {k: table[k] for k in ("size", "intensity") if k in table}
+    return poison(
+        X_train[:n_train],
+        y_train[:n_train],
+        X_test[:n_test],
+        y_test[:n_test],
+        trigger=trigger,
+        fraction=table.get("fraction", 0.1),
+        random_state=random_state,
+        **params,
+    )
+
+
+def _load_backdoor_data(dataset: str):
+    """``extractors.load_backdoor_data``, or an ImportError saying the torch extra is needed."""
+    message = (
+        f"[data] dataset = {dataset!r} needs the feature extractors "
+        "(extractors.load_backdoor_data), which need the torch extra: "
+        "pip install 'backdoor-curves[torch]'"
+    )
+    try:
+        import extractors
+    except ImportError as exc:
+        raise ImportError(message) from exc
+    loader = getattr(extractors, "load_backdoor_data", None)
+    if loader is None:
+        raise ImportError(message + " (the installed extractors package lacks it)")
+    return loader
+
+
+def _extractor_data(**table) -> BackdoorData:
+    return _load_backdoor_data(table["dataset"])(**table)
+
+
+# ---------------------------------------------------------------------------- parsing
+def load_config(path) -> GridConfig:
+    """Read and validate a TOML configuration file (see the module docstring)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, source=str(path))
+
+
+def _fail(key: str, message: str) -> ValueError:
+    return ValueError(f"config key {key!r}: {message}")
+
+
+def _check_table(raw, key: str) -> dict:
+    if not isinstance(raw, Mapping):
+        raise _fail(key, f"must be a table, got {type(raw).__name__}")
+    return dict(raw)
+
+
+def _scalar(value, key: str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _fail(key, f"must be a number or a string, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _fail(key, f"must be finite, got {value!r}")
+    return value
+
+
+def _values(value, key: str) -> list:
+    """A grid entry: scalar, non-empty list, or {geomspace|linspace|logspace = [a, b, n]}."""
+    if isinstance(value, Mapping):
+        if len(value) != 1 or next(iter(value)) not in _SPACES:
+            raise _fail(
+                key, f"a table value must be one of {{{', '.join(_SPACES)} = [start, stop, num]}}"
+            )
+        ((name, spec),) = value.items()
+        if (
+            not isinstance(spec, list)
+            or len(spec) != 3
+            or any(isinstance(v, bool) or not isinstance(v, int | float) for v in spec)
+            or not isinstance(spec[2], int)
+            or spec[2] < 1
+        ):
+            raise _fail(
+                key, f"{name} needs [start, stop, num] with num a positive int, got {spec!r}"
+            )
+        try:
+            values = _SPACES[name](spec[0], spec[1], spec[2])
+        except ValueError as exc:
+            raise _fail(key, f"{name}{tuple(spec)}: {exc}") from exc
+        return [float(v) for v in values]
+    if isinstance(value, list):
+        if not value:
+            raise _fail(key, "is an empty grid: give at least one value")
+        return [_scalar(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return [_scalar(value, key)]
+
+
+def _learner(entry, index: int) -> tuple[str, BaseLearner, dict]:
+    where = f"learner[{index}]"
+    entry = _check_table(entry, where)
+    kind = entry.pop("kind", None)
+    if kind not in LEARNER_KINDS:
+        raise _fail(f"{where}.kind", f"must be one of {sorted(LEARNER_KINDS)}, got {kind!r}")
+    cls, default_name = LEARNER_KINDS[kind]
+    name = entry.pop("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise _fail(f"{where}.name", f"must be a non-empty string, got {name!r}")
+    allowed = set(cls().get_params()) - {"warm_start"}
+    grid = {}
+    for key, value in entry.items():
+        if key not in allowed:
+            raise _fail(
+                f"{where}.{key}", f"unknown parameter of {kind}; allowed: {sorted(allowed)}"
+            )
+        values = _values(value, f"{where}.{key}")
+        if any(isinstance(v, str) for v in values):
+            raise _fail(f"{where}.{key}", f"must be numbers, got {values!r}")
+        grid[key] = values
+    return name, cls(), grid
+
+
+def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
+    """Validate a parsed TOML document (a dict) into a :class:`GridConfig`.
+
+    Raises
+    ------
+    ValueError
+        Naming the key: unknown sections or keys, wrong types, empty grids, unknown learner
+        kinds or parameters, duplicate learner names, a ``[grid]`` key that is not a data key.
+    """
+    raw = _check_table(raw, "<root>")
+    unknown = sorted(set(raw) - {"study", "data", "grid", "learner"})
+    if unknown:
+        raise _fail(unknown[0], "unknown section; allowed: study, data, grid, learner")
+    study = _check_table(raw.get("study", {}), "study")
+    for key in study:
+        if key not in _STUDY_KEYS:
+            raise _fail(f"study.{key}", f"unknown key; allowed: {sorted(_STUDY_KEYS)}")
+    title = study.get("title", "Grid study")
+    if not isinstance(title, str):
+        raise _fail("study.title", f"must be a string, got {title!r}")
+    betas = _betas(study.get("betas"))
+
+    data = _check_table(raw.get("data", {}), "data")
+    data.setdefault("dataset", "mnist")
+    if not isinstance(data["dataset"], str):
+        raise _fail("data.dataset", f"must be a string, got {data['dataset']!r}")
+    if data["dataset"] == "mnist":
+        _check_mnist(data)
+    seed = data.pop("random_state", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise _fail("data.random_state", f"must be a non-negative int, got {seed!r}")
+
+    data_grid = {}
+    for key, value in _check_table(raw.get("grid", {}), "grid").items():
+        if key == "dataset" or (data["dataset"] == "mnist" and key not in MNIST_KEYS):
+            raise _fail(f"grid.{key}", "not a data parameter that can be swept")
+        if key == "digits" and data["dataset"] == "mnist":  # class pairs: a list of pairs
+            if not isinstance(value, list) or not value:
+                raise _fail("grid.digits", f"must be a non-empty list of pairs, got {value!r}")
+            values = value
+        else:
+            values = _values(value, f"grid.{key}")
+        if data["dataset"] == "mnist":
+            for i, v in enumerate(values):
+                _check_mnist({key: v}, f"grid.{key}[{i}]")
+        data_grid[key] = values
+
+    entries = raw.get("learner")
+    if entries is None:
+        raise _fail("learner", "missing: give at least one [[learner]] table")
+    if not isinstance(entries, list) or not entries:
+        raise _fail("learner", "must be a non-empty array of tables ([[learner]])")
+    learners, grids = {}, []
+    for i, entry in enumerate(entries):
+        name, learner, grid = _learner(entry, i)
+        if name in learners:
+            raise _fail(
+                f"learner[{i}].name", f"duplicate learner name {name!r}; set distinct names"
+            )
+        learners[name] = learner
+        grids.append({"learner": [name], **grid, **data_grid})
+    return GridConfig(learners, grids, data, seed, betas, title, source)
+
+
+def _betas(value):
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 2:
+            raise _fail("study.betas", f"an int must be >= 2 (number of betas), got {value}")
+        return default_betas(value)
+    if isinstance(value, list) and value:
+        if any(
+            isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1 for v in value
+        ):
+            raise _fail("study.betas", f"must hold numbers in [0, 1], got {value!r}")
+        return np.asarray(value, dtype=float)
+    raise _fail("study.betas", f"must be an int >= 2 or a non-empty list of numbers, got {value!r}")
+
+
+_MNIST_TYPES: dict[str, Any] = {
+    "digits": list,
+    "split_seed": int,
+    "test_size": float,
+    "n_train": int,
+    "n_test": int,
+    "trigger": str,
+    "size": int,
+    "intensity": float,
+    "fraction": float,
+    "random_state": int,
+}
+
+
+def _check_mnist(table: dict, where: str | None = None) -> None:
+    """Types of the MNIST ``[data]`` keys (values are checked by the loaders themselves)."""
+    for key, value in table.items():
+        name = where or f"data.{key}"
+        if key == "dataset":
+            continue
+        if key not in MNIST_KEYS:
+            raise _fail(name, f"unknown key for dataset 'mnist'; allowed: {sorted(MNIST_KEYS)}")
+        expected = _MNIST_TYPES[key]
+        if expected is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is list:
+            ok = (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            )
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            what = "a pair of ints" if expected is list else f"a {expected.__name__}"
+            raise _fail(name, f"must be {what}, got {value!r}")

