@@ -436,7 +436,8 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     dict with keys
         ``curves`` (DataFrame, the rows of ``curves.csv``), ``grid`` (DataFrame, ``grid.csv``),
         ``summary`` (the printed table), ``robust_region`` (DataFrame, see
-        :func:`backdoor_curves.study.robust.robust_summary`), ``curve_objects`` (list of LearningCurve,
+        :func:`backdoor_curves.study.robust.robust_summary`), ``curve_objects`` (list of
+        LearningCurve,
         None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and
         ``paths`` (dict of name -> Path of every written file).
     """

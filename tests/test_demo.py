@@ -24,7 +24,6 @@ import pytest
 import backdoor_curves
 from backdoor_curves import DegenerateKKTError
 from backdoor_curves import demo as demo_module
-from backdoor_curves.study import point as point_module
 from backdoor_curves.cli import build_parser, main
 from backdoor_curves.demo import (
     CURVE_TABLE_COLUMNS,
@@ -34,6 +33,7 @@ from backdoor_curves.demo import (
     compute_grid,
     run_demo,
 )
+from backdoor_curves.study import point as point_module
 
 FIGURES = [
     "curves.png",

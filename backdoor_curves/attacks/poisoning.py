@@ -164,7 +164,8 @@ def poison(
     X_test, y_test : array-like
         Test images (same image shape) and labels (each one of ``y_train``'s classes).
     trigger : str or trigger object, default="badnets"
-        A name for :func:`~backdoor_curves.attacks.triggers.make_trigger` ("badnets", "invisible") or an
+        A name for :func:`~backdoor_curves.attacks.triggers.make_trigger` ("badnets", "invisible")
+        or an
         object with ``apply(images, source_labels, classes)``.
     fraction : float, default=0.1
         Poisoning fraction p in (0, 1); ``n_poison = floor(p * n + 1e-9)`` points are poisoned.
@@ -175,7 +176,8 @@ def poison(
     return_indices : bool, default=False
         Also return the (sorted) indices into ``X_train`` of the poisoned points.
     **trigger_params
-        Passed to :func:`~backdoor_curves.attacks.triggers.make_trigger` (e.g. ``size``, ``intensity``)
+        Passed to :func:`~backdoor_curves.attacks.triggers.make_trigger` (e.g. ``size``,
+        ``intensity``)
         when ``trigger`` is a name.
 
     Returns

@@ -91,7 +91,8 @@ class LearningCurve:
         return frame
 
     def plot(self, ax=None, **kwargs):
-        """Plot the backdoor loss against beta (see :func:`backdoor_curves.viz.plots.plot_curves`)."""
+        """Plot the backdoor loss against beta (see
+        :func:`backdoor_curves.viz.plots.plot_curves`)."""
         from ..viz.plots import plot_curves
 
         return plot_curves([self], ax=ax, **kwargs)
@@ -120,7 +121,8 @@ def learning_curve(
     method : {"auto", "path", "refit"}, default="auto"
         "refit" fits the learner at every beta (warm-started); "path" follows the exact path
         without re-fitting (ridge: closed form; logistic: predictor-corrector, see
-        :mod:`backdoor_curves.paths.smooth`; SVMs: the piecewise-linear dual path event by event, see
+        :mod:`backdoor_curves.paths.smooth`; SVMs: the piecewise-linear dual path event by event,
+        see
         :mod:`backdoor_curves.paths.svm`); "auto" picks "path" where the learner has one, else
         "refit". Every method returns the same optima to solver tolerance.
     progress : bool, default=False

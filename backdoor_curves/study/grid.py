@@ -3,7 +3,8 @@
 :func:`grid_study` evaluates every point of a parameter grid — learner parameters (C, alpha,
 gamma, ...) crossed with data parameters (poisoning fraction, trigger size, seed, ...) — and
 returns a tidy table with one row per point, each computed by
-:func:`backdoor_curves.study.point.evaluate_point` (one clean fit shared by the slope and the deviation
+:func:`backdoor_curves.study.point.evaluate_point` (one clean fit shared by the slope and the
+deviation
 reference, one poisoned fit at beta = 1, optionally the whole curve).
 
 Points are independent and run through joblib (processes by default, or a Dask cluster through
@@ -12,7 +13,8 @@ never on the worker that computed it, so the table is the same whatever ``n_jobs
 only the ``seconds`` column (wall time) differs between runs. BLAS is limited to one thread inside
 every computation (:mod:`backdoor_curves._threads`), so parallel workers do not oversubscribe.
 
-With a ``store`` (:class:`backdoor_curves.study.store.GridStore`) every finished point is committed to
+With a ``store`` (:class:`backdoor_curves.study.store.GridStore`) every finished point is committed
+to
 disk at once and a re-run skips it.
 """
 

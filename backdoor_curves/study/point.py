@@ -1,7 +1,8 @@
 """One grid point: the slope, accuracies, losses and deviation of one learner on one data set.
 
 :func:`evaluate_point` fits the clean model theta0 once, on D (beta = 0): it gives the backdoor
-slope (derivative, score, condition number; :func:`backdoor_curves.measures.slope.slope_of_clean_model`)
+slope (derivative, score, condition number;
+:func:`backdoor_curves.measures.slope.slope_of_clean_model`)
 and the backdoor loss at beta = 0. The poisoned model theta*(1) is fitted on D and P (beta = 1;
 warm-started from theta0 where the learner supports it): it gives the clean and backdoor accuracy,
 the backdoor loss at beta = 1 and the parameter deviation rho_ratio and nu from theta0 to

@@ -144,7 +144,8 @@ def plot_grid_curves(
     Parameters
     ----------
     table : pandas.DataFrame
-        From :func:`backdoor_curves.study.grid.grid_study` with ``betas``; select the rows to compare
+        From :func:`backdoor_curves.study.grid.grid_study` with ``betas``; select the rows to
+        compare
         (e.g. one learner, several C; or several fractions or trigger sizes).
     by : list of str, optional
         Columns naming each line in the legend; default: the parameters that vary in ``table``.

@@ -174,7 +174,8 @@ def _check_labels(labels, curves: list[LearningCurve]) -> list[str]:
 def mark_region(ax: Axes, table: pd.DataFrame, region, x: str, y: str) -> list[Line2D]:
     """Ring the robust points of ``table`` at (``x``, ``y``) and star the recommended one.
 
-    ``region`` is a :class:`~backdoor_curves.study.robust.RobustRegion` of ``table`` (or None: nothing
+    ``region`` is a :class:`~backdoor_curves.study.robust.RobustRegion` of ``table`` (or None:
+    nothing
     drawn). Returns the legend handles of what was drawn.
     """
     if region is None:
@@ -264,7 +265,8 @@ def plot_curves(
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
     column : str, default="backdoor_loss"
-        Which curve column to draw (one of :data:`~backdoor_curves.measures.curves.CURVE_COLUMNS` but
+        Which curve column to draw (one of :data:`~backdoor_curves.measures.curves.CURVE_COLUMNS`
+        but
         ``beta``): the mean backdoor loss L(V_t) by default.
     labels : list of str, optional
         Legend labels, one per curve; default "<learner>, lambda=<1/C>".

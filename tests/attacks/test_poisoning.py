@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from backdoor_curves.data import BackdoorData
-from backdoor_curves.datasets.mnist import load_mnist_pair
 from backdoor_curves.attacks.poisoning import flip_labels, n_poison_points, poison
 from backdoor_curves.attacks.triggers import BadNetsPatch, InvisibleGrid
+from backdoor_curves.data import BackdoorData
+from backdoor_curves.datasets.mnist import load_mnist_pair
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Tests of backdoor_curves.attacks.triggers: exact trigger geometry, determinism and input checks."""
+"""Tests of backdoor_curves.attacks.triggers: exact trigger geometry, determinism and input
+checks."""
 
 import numpy as np
 import pytest

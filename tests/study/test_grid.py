@@ -1,4 +1,5 @@
-"""Grid studies (backdoor_curves.study.grid and .store): numbers against scikit-learn re-fits, the same
+"""Grid studies (backdoor_curves.study.grid and .store): numbers against scikit-learn re-fits, the
+same
 table whatever n_jobs and backend, failed points kept, and a store that survives SIGKILL."""
 
 from __future__ import annotations

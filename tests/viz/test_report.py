@@ -10,6 +10,7 @@ import pytest
 from conftest import random_backdoor_data
 
 from backdoor_curves import LearningCurve
+from backdoor_curves.study.robust import robust_summary
 from backdoor_curves.viz.report import (
     ReportSetup,
     build_report,
@@ -19,7 +20,6 @@ from backdoor_curves.viz.report import (
     reading,
     summary_table,
 )
-from backdoor_curves.study.robust import robust_summary
 
 BOTH_FAILED = "slope: DegenerateKKTError: no margin\nSV; fit at beta=1: ValueError: bad C"
 
