@@ -18,9 +18,16 @@ from .learners import (
 )
 from .learners.svm import DegenerateKKTError
 from .linalg import IllConditionedWarning, SingularSystemError
-from .measures.curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
+from .measures.curves import learning_curve
 from .measures.deviation import parameter_deviation
-from .measures.slope import BackdoorSlope, backdoor_slope, slope_score
+from .measures.results import (
+    CURVE_COLUMNS,
+    BackdoorSlope,
+    LearningCurve,
+    default_betas,
+    slope_score,
+)
+from .measures.slope import backdoor_slope
 from .study.config import GridConfig, load_config
 from .study.grid import curves_frame, grid_study
 from .study.point import evaluate_point

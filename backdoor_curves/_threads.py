@@ -2,10 +2,18 @@
 
 On 2-core machines shared with other work, OpenBLAS with 2 threads was measured 50-100x slower
 than with 1 thread on a 785 x 785 Cholesky factorization (1.0 s vs 0.010-0.018 s) whenever the
-other core was busy, and no faster when it was idle. The public entry points therefore run their
-linear algebra with BLAS limited to ``BLAS_THREADS`` threads (default 1; override with the
-environment variable ``BACKDOOR_CURVES_BLAS_THREADS``, where 0 means "leave BLAS alone").
-Parallelism comes from joblib across independent points instead.
+other core was busy, and no faster when it was idle. The package's own heavy computations
+therefore run inside :func:`blas_limit`, which limits BLAS to ``BLAS_THREADS`` threads (default 1;
+override with the environment variable ``BACKDOOR_CURVES_BLAS_THREADS``, where 0 means "leave BLAS
+alone"). Parallelism comes from joblib across independent points instead.
+
+The limit is shared between threads. Each thread that enters sets it (OpenBLAS keeps the count
+per thread when it is set from a thread other than the main one, so a limit set elsewhere need not
+apply); nested calls in one thread cost nothing more. The limits found by the first thread to
+enter are restored when the last thread inside leaves, whatever the order in which threads leave,
+so a thread still computing is never un-pinned by another one's exit, and no limit of the package
+outlives its calls in the process-wide setting. (Where the count is per thread, a thread that left
+while another was still inside keeps the limit in its own thread-local setting.)
 """
 
 from __future__ import annotations
@@ -13,12 +21,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
+from collections.abc import Iterator
 
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["BLAS_THREADS", "blas_limit"]
 
 BLAS_THREADS = int(os.environ.get("BACKDOOR_CURVES_BLAS_THREADS", "1"))
+
+_lock = threading.Lock()
+_active = 0  # threads currently inside blas_limit()
+_first = None  # the first entrant's threadpoolctl limiter: it restores the limits found then
+_local = threading.local()  # per thread: nesting depth
 
 
 @functools.lru_cache(maxsize=1)
@@ -27,8 +42,37 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def blas_limit():
-    """Context manager limiting BLAS to ``BLAS_THREADS`` threads (no-op when it is 0)."""
-    if BLAS_THREADS <= 0:
-        return contextlib.nullcontext()
-    return _controller().limit(limits=BLAS_THREADS, user_api="blas")
+@contextlib.contextmanager
+def blas_limit() -> Iterator[None]:
+    """Run the body with BLAS limited to ``BLAS_THREADS`` threads (no-op when it is 0).
+
+    Re-entrant and thread-safe: the limits in force before the first thread entered are
+    restored when the last thread inside leaves.
+
+    Yields
+    ------
+    None
+    """
+    global _active, _first
+    if BLAS_THREADS <= 0 or getattr(_local, "depth", 0):  # off, or nested in this thread
+        _local.depth = getattr(_local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            _local.depth -= 1
+        return
+    with _lock:
+        limiter = _controller().limit(limits=BLAS_THREADS, user_api="blas")
+        if _active == 0:
+            _first = limiter
+        _active += 1
+    _local.depth = 1
+    try:
+        yield
+    finally:
+        _local.depth = 0
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                _first.restore_original_limits()
+                _first = None

@@ -7,19 +7,26 @@ whose message starts with the argument's name, so a user sees at once which argu
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import type_of_target
 
 __all__ = [
     "check_matrix",
     "check_vector",
+    "check_binary_labels",
+    "check_sample_weight",
     "check_same_length",
     "check_positive",
     "check_betas",
     "check_fraction",
     "check_real_array",
     "check_choice",
+    "check_seed",
     "check_random_state",
 ]
 
@@ -43,44 +50,125 @@ def check_real_array(X, name: str, what: str) -> np.ndarray:
     return arr
 
 
-def check_matrix(X, name: str, *, n_features: int | None = None, allow_empty: bool = False):
-    """Return ``X`` as a finite 2-D float64 array, or raise naming ``name``."""
+def _reject_sparse(X, name: str) -> None:
+    if sparse.issparse(X):
+        raise TypeError(
+            f"{name} is a scipy sparse {type(X).__name__}: sparse input is not supported, "
+            f"pass a dense array (e.g. {name}.toarray())"
+        )
+
+
+def check_matrix(
+    X,
+    name: str,
+    *,
+    n_features: int | None = None,
+    allow_empty: bool = False,
+    estimator_name: str | None = None,
+):
+    """Return ``X`` as a finite 2-D float64 array (a copy), or raise naming ``name``.
+
+    Accepts arrays of integers, floats or booleans, and object arrays whose entries convert to
+    float (e.g. a pandas DataFrame with object columns). Refuses None, sparse matrices, complex
+    data, strings, NaN/inf, arrays that are not 2-D, no rows (unless ``allow_empty``) or no
+    columns, and ``n_features`` mismatches (naming ``estimator_name`` if given).
+    """
     if X is None:
         raise TypeError(f"{name} must be a 2-D array of numbers, got None")
+    _reject_sparse(X, name)
     try:
         arr = np.asarray(X)
     except Exception as exc:  # pragma: no cover - numpy raises many kinds
         raise TypeError(f"{name} must be a 2-D array of numbers: {exc}") from None
-    if (
-        arr.dtype == object
-        or np.issubdtype(arr.dtype, np.complexfloating)
-        or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_))
-    ):
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(
+            f"{name} must hold real numbers: Complex data not supported, got dtype {arr.dtype}"
+        )
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must be a 2-D array of numbers; its dtype-object entries do not "
+                f"convert to float: {exc}"
+            ) from None
+    elif not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
         raise TypeError(f"{name} must be a 2-D array of numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features), got an array of shape {arr.shape}"
+            f"{name} must be 2-D (n_samples, n_features), got an array of shape {arr.shape}. "
+            f"Reshape your data: {name}.reshape(-1, 1) if it has a single feature or "
+            f"{name}.reshape(1, -1) if it holds a single sample"
         )
     if arr.shape[0] == 0 and not allow_empty:
-        raise ValueError(f"{name} must contain at least one sample, got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must contain at least one sample: 0 sample(s) (shape={arr.shape}) while "
+            "a minimum of 1 is required."
+        )
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one feature, got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must have at least one feature: 0 feature(s) (shape={arr.shape}) while "
+            "a minimum of 1 is required."
+        )
     arr = np.array(arr, dtype=np.float64)  # a copy: callers may keep mutating their input
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
     if n_features is not None and arr.shape[1] != n_features:
+        if estimator_name is not None:
+            raise ValueError(
+                f"{name} has {arr.shape[1]} features, but {estimator_name} is expecting "
+                f"{n_features} features as input"
+            )
         raise ValueError(f"{name} has {arr.shape[1]} features, expected {n_features}")
     return arr
 
 
-def check_vector(y, name: str, *, allow_empty: bool = False):
-    """Return ``y`` as a 1-D array (labels or weights), or raise naming ``name``."""
+def _from_object(arr: np.ndarray, name: str) -> np.ndarray:
+    """An object array of labels or numbers (e.g. from a pandas column) in a uniform dtype.
+
+    All strings: kept as an object array of str. All real numbers: converted to a numeric array.
+    Anything else (mixed kinds, None, pd.NA, other objects) raises naming ``name``.
+    """
+    flat = arr.ravel()
+    if all(isinstance(v, str) for v in flat):
+        return arr
+    if all(isinstance(v, numbers.Real) for v in flat):
+        return np.array(flat.tolist()).reshape(arr.shape)
+    kinds = sorted({type(v).__name__ for v in flat})
+    raise TypeError(
+        f"{name} must hold strings or real numbers of one kind, got entries of types {kinds}"
+        + (" (missing values are not allowed)" if {"NoneType", "NAType"} & set(kinds) else "")
+    )
+
+
+def check_vector(y, name: str, *, allow_empty: bool = False, warn_column: bool = False):
+    """Return ``y`` as a 1-D array (labels or weights), or raise naming ``name``.
+
+    Accepts numbers, booleans or strings, including object arrays (pandas columns, categorical
+    Series) whose entries are all strings (kept as an object array) or all real numbers
+    (converted to a numeric array). A column vector of shape (n, 1) is flattened, with a
+    ``DataConversionWarning`` if ``warn_column``. Refuses None, sparse matrices, complex data,
+    mixed kinds of labels, other shapes, NaN/inf and, unless ``allow_empty``, no entries.
+    """
     if y is None:
         raise TypeError(f"{name} must be a 1-D array, got None")
+    _reject_sparse(y, name)
     arr = np.asarray(y)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(
+            f"{name} must hold real numbers or strings: Complex data not supported, "
+            f"got dtype {arr.dtype}"
+        )
     if arr.dtype == object:
-        raise TypeError(f"{name} must be a 1-D array of numbers or strings, got dtype object")
+        arr = _from_object(arr, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
+        if warn_column:
+            warnings.warn(
+                f"A column-vector {name} was passed when a 1d array was expected. Please "
+                f"change the shape of {name} to (n_samples,), for example using ravel().",
+                DataConversionWarning,
+                stacklevel=3,
+            )
         arr = arr.ravel()
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_samples,), got an array of shape {arr.shape}")
@@ -89,6 +177,57 @@ def check_vector(y, name: str, *, allow_empty: bool = False):
     if np.issubdtype(arr.dtype, np.number) and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+def check_binary_labels(y: np.ndarray, name: str = "y") -> np.ndarray:
+    """Return the two classes (sorted) of the labels ``y`` (a :func:`check_vector` result).
+
+    Raises a ``ValueError`` naming ``name`` for a continuous target (a regression target given
+    to a classifier; the message holds scikit-learn's "Unknown label type: continuous"), for
+    labels of unknown type, and for more or fewer than two classes (the message holds
+    scikit-learn's "Only binary classification is supported.").
+    """
+    kind = type_of_target(y, input_name=name)
+    if kind in ("continuous", "unknown"):
+        example = y[:3].tolist()
+        raise ValueError(
+            f"{name} must hold discrete class labels, got {kind} values such as {example} "
+            f"(Unknown label type: {kind}); a classifier cannot be fitted to a regression "
+            "target"
+        )
+    classes = np.unique(y)
+    if classes.size > 2:
+        raise ValueError(
+            f"{name} must contain exactly two classes (binary learner), got more than two "
+            f"classes: {classes.tolist()[:10]}. Only binary classification is supported."
+        )
+    if classes.size < 2:
+        raise ValueError(
+            f"{name} must contain exactly two classes (binary learner), got a single class: "
+            f"{classes.tolist()} (a classifier cannot be fitted to one class)"
+        )
+    return classes
+
+
+def check_sample_weight(sample_weight, n: int, name: str = "sample_weight") -> np.ndarray:
+    """Return per-sample weights as a float64 array of length ``n`` (ones if None).
+
+    Refuses non-numeric or boolean weights, a wrong length, negative or non-finite entries, and
+    weights that are all zero, each with a message naming ``name``.
+    """
+    if sample_weight is None:
+        return np.ones(n)
+    sw = check_vector(sample_weight, name)
+    if not np.issubdtype(sw.dtype, np.number) or np.issubdtype(sw.dtype, np.bool_):
+        raise TypeError(f"{name} must hold real numbers, got dtype {sw.dtype}")
+    if sw.shape[0] != n:
+        raise ValueError(f"{name} has {sw.shape[0]} entries, expected {n}")
+    sw = sw.astype(np.float64)
+    if np.any(sw < 0):
+        raise ValueError(f"{name} must be non-negative")
+    if not np.any(sw > 0):
+        raise ValueError(f"{name} must have at least one positive entry: all weights are zero")
+    return sw
 
 
 def check_same_length(a, b, name_a: str, name_b: str) -> None:
@@ -141,12 +280,37 @@ def check_choice(value, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def check_seed(seed, name: str = "random_state", *, allow_none: bool = False) -> int | None:
+    """Return ``seed`` as a Python int if it is a non-negative integer; the one check of a seed.
+
+    Raises a TypeError naming ``name`` for anything but an integer (a bool is no seed; numpy
+    integers are accepted) and a ValueError for a negative one. With ``allow_none``, None (the
+    caller's "no fixed seed") is returned as is.
+    """
+    if seed is None and allow_none:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        expected = "a non-negative int (a seed)" + (" or None" if allow_none else "")
+        raise TypeError(f"{name} must be {expected}, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative int (a seed), got {seed}")
+    return int(seed)
+
+
 def check_random_state(seed, name: str = "random_state") -> np.random.Generator:
-    """Return a ``numpy.random.Generator`` from ``None``, an int or a Generator."""
+    """Return a ``numpy.random.Generator`` from ``None``, a seed (:func:`check_seed`) or a
+    Generator (returned as is)."""
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{name} must be None, an int or a numpy Generator, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {seed}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check_seed(seed, name))
+
+
+def check_n_jobs(n_jobs) -> int:
+    """A joblib ``n_jobs``: a non-zero int (1 = serial, -1 = all CPUs), not a bool."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be a non-zero int (1 = serial, -1 = all CPUs), got 0")
+    return int(n_jobs)

@@ -8,7 +8,7 @@ demo
 
 grid CONFIG.toml
     Run the grid study a TOML configuration describes
-    (:func:`backdoor_curves.study.run.run_grid_config`) and write ``table.csv``, the resumable
+    (:func:`backdoor_curves.grid_run.run_grid_config`) and write ``table.csv``, the resumable
     store ``study.sqlite``, figures and ``report.md`` into ``--out`` (default ``grid_output``).
     ``--n-jobs`` workers, or a Dask cluster with ``--scheduler ADDRESS``. Re-running with the
     same ``--out`` resumes an interrupted study.
@@ -46,7 +46,14 @@ def _n_jobs(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``backdoor-curves``."""
+    """The argument parser of ``backdoor-curves``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With ``--version`` and the sub-commands ``demo`` and ``grid`` (required); the parsed
+        namespace has ``command`` and the chosen command's options.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Exact backdoor learning curves, slopes and parameter deviation.",
@@ -117,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_grid(args) -> int:
-    from .study.run import run_grid_config  # imported here: keeps --version and --help fast
+    from .grid_run import run_grid_config  # imported here: keeps --version and --help fast
 
     try:
         result = run_grid_config(
@@ -146,12 +153,19 @@ def _run_grid(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 1 failure, 2 usage error).
+    """Run the command line and return its exit status; errors are printed, not raised.
 
     Parameters
     ----------
     argv : list of str, optional
         Arguments without the program name; ``sys.argv[1:]`` when omitted.
+
+    Returns
+    -------
+    int
+        0 on success (``--help`` and ``--version`` included), 1 on a failure while running
+        (printed as ``backdoor-curves: error: ...``), 2 on a usage error, 130 when interrupted
+        (Ctrl-C).
     """
     parser = build_parser()
     try:

@@ -40,6 +40,17 @@ class BackdoorData:
     n_clean, n_poison, n_features : int
         Sizes of D, P and the feature dimension.
 
+    Raises
+    ------
+    TypeError
+        Naming the argument, if an array is None, sparse, or not numbers (labels: numbers or
+        strings).
+    ValueError
+        Naming the argument, for a wrong shape, NaN/inf, a feature count that differs from
+        ``X_clean``'s, labels and inputs of different lengths, an empty P, ``y_clean`` without
+        exactly two classes, a label outside ``y_clean``'s classes, or an ``image_shape`` that
+        does not hold ``n_features`` values.
+
     Examples
     --------
     >>> import numpy as np
@@ -131,7 +142,19 @@ class BackdoorData:
         return self.X_clean.shape[1]
 
     def encode(self, y) -> np.ndarray:
-        """Map labels to {-1.0, +1.0} (``classes[1]`` -> +1)."""
+        """Map labels to {-1.0, +1.0} (``classes[1]`` -> +1).
+
+        Parameters
+        ----------
+        y : array-like of shape (n,)
+            Labels from ``classes``; not checked: any label other than ``classes[1]``, unknown
+            ones included, maps to -1.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            +1.0 where ``y == classes[1]``, else -1.0.
+        """
         return np.where(np.asarray(y) == self.classes[1], 1.0, -1.0)
 
     @property
@@ -150,7 +173,24 @@ class BackdoorData:
         return np.r_[np.zeros(self.n_clean, bool), np.ones(self.n_poison, bool)]
 
     def sample_weight(self, beta: float) -> np.ndarray:
-        """Weights over ``X_train``: 1 on D, ``beta`` on P (beta in [0, 1])."""
+        """Per-sample weights over ``X_train``: 1 on D, ``beta`` on P.
+
+        Parameters
+        ----------
+        beta : float in [0, 1]
+            Weight of every poisoning point (0: the clean model's training set; 1: ordinary
+            training on D and P).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_clean + n_poison,)
+            The weights, D first (the layout of ``X_train``).
+
+        Raises
+        ------
+        ValueError
+            If ``beta`` is outside [0, 1], NaN or infinite.
+        """
         (beta,) = check_betas(beta, "beta")
         return np.r_[np.ones(self.n_clean), np.full(self.n_poison, beta)]
 
@@ -160,3 +200,25 @@ class BackdoorData:
             f"n_test={len(self.y_test)}, n_test_bd={len(self.y_test_bd)}, "
             f"n_features={self.n_features}, classes={self.classes.tolist()})"
         )
+
+
+def check_backdoor_data(data) -> BackdoorData:
+    """Refuse anything but a :class:`BackdoorData` with a ``TypeError`` naming ``data``.
+
+    Parameters
+    ----------
+    data : object
+
+    Returns
+    -------
+    BackdoorData
+        ``data`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a BackdoorData.
+    """
+    if not isinstance(data, BackdoorData):
+        raise TypeError(f"data must be a BackdoorData, got {type(data).__name__}")
+    return data

@@ -34,19 +34,19 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from ._io import atomic_write, output_dir, save_figure
+from ._validation import check_n_jobs
 from .attacks.poisoning import poison
-from .data import BackdoorData
+from .data import BackdoorData, check_backdoor_data
 from .datasets.mnist import load_mnist_pair
-from .learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
+from .learners import LogisticLearner, RidgeLearner, learner_kind
 from .learners.base import BaseLearner
-from .measures.curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
-from .measures.slope import _check_data, backdoor_slope
-from .study.grid import _check_n_jobs
-from .study.point import RESULT_COLUMNS, _describe, _warning_text, evaluate_point
+from .measures.curves import learning_curve
+from .measures.results import CURVE_COLUMNS, LearningCurve, default_betas
+from .measures.slope import backdoor_slope
+from .study.point import RESULT_COLUMNS, describe_error, evaluate_point, warning_text
 from .study.robust import robust_summary
 from .viz.plots import (
     format_number,
-    learner_label,
     plot_accuracy_vs_regularization,
     plot_curves,
     plot_deviation,
@@ -105,7 +105,9 @@ class LearnerSpec:
 
     Parameters
     ----------
-    learner : {"linear SVM", "logistic", "ridge", "RBF SVM"}
+    learner : str
+        A registered learner kind's label (:data:`~backdoor_curves.learners.LEARNER_KINDS`), e.g.
+        "logistic" or "RBF SVM".
     C : float
         Weight of the data term; lambda = 1/C. For ridge, alpha = 1/(2C).
     gamma : float, optional
@@ -117,26 +119,39 @@ class LearnerSpec:
     gamma: float | None = None
 
     def make(self) -> BaseLearner:
-        """The (unfitted) learner."""
-        if self.learner == "linear SVM":
-            return LinearSVMLearner(C=self.C)
-        if self.learner == "logistic":
-            return LogisticLearner(C=self.C)
-        if self.learner == "ridge":
-            return RidgeLearner(alpha=self.alpha)
-        if self.learner == "RBF SVM":
-            return RBFSVMLearner(C=self.C, gamma=self.gamma)
-        raise ValueError(
-            f"learner must be 'linear SVM', 'logistic', 'ridge' or 'RBF SVM', got {self.learner!r}"
-        )
+        """The (unfitted) learner of the registered kind labelled ``learner``.
+
+        Returns
+        -------
+        BaseLearner
+
+        Raises
+        ------
+        ValueError
+            If ``learner`` is not a registered kind's label.
+        """
+        kind = learner_kind(self.learner)
+        params = {"alpha": self.alpha} if kind.regularization == "alpha" else {"C": self.C}
+        if self.gamma is not None:
+            params["gamma"] = self.gamma
+        return kind.cls(**params)
 
     @property
     def alpha(self) -> float:
-        """Ridge penalty alpha = 1/(2C) (NaN for the other learners)."""
-        return 1.0 / (2.0 * self.C) if self.learner == "ridge" else float("nan")
+        """Ridge penalty alpha = 1/(2C) (NaN for learners regularized by C)."""
+        if learner_kind(self.learner).regularization == "alpha":
+            return 1.0 / (2.0 * self.C)
+        return float("nan")
 
     def columns(self) -> dict:
-        """The identifying columns of a table row."""
+        """The identifying columns of a table row.
+
+        Returns
+        -------
+        dict
+            ``learner``, ``C``, ``alpha`` (NaN unless the learner is regularized by alpha),
+            ``gamma`` (NaN when not set) and ``lambda`` = 1/C, as floats (``learner`` a str).
+        """
         return {
             "learner": self.learner,
             "C": float(self.C),
@@ -178,7 +193,13 @@ GRID_SPECS = _grid_specs()
 
 
 def load_demo_data() -> BackdoorData:
-    """MNIST 7 vs 1 with 10% of the training set poisoned by a 3 x 3 BadNets patch."""
+    """MNIST 7 vs 1 with 10% of the training set poisoned by a 3 x 3 BadNets patch.
+
+    Returns
+    -------
+    BackdoorData
+        The embedded digits (split seed 999), poisoned in place with seed 0.
+    """
     X_train, y_train, X_test, y_test = load_mnist_pair(DIGITS)
     return poison(
         X_train,
@@ -202,7 +223,7 @@ def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dic
         try:
             curve = learning_curve(spec.make(), data, betas=betas)
         except Exception as exc:  # recorded in the report instead of stopping the demo
-            error = _describe(exc)
+            error = describe_error(exc)
         try:  # for the Taylor figure; a failure only leaves that panel out
             slope = backdoor_slope(spec.make(), data)
         except Exception:  # noqa: BLE001 - the grid reports slope errors
@@ -211,7 +232,7 @@ def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dic
         "curve": curve,
         "slope": slope,
         "error": error,
-        "warning": _warning_text(caught),
+        "warning": warning_text(caught),
         "seconds": time.perf_counter() - start,
     }
 
@@ -219,8 +240,8 @@ def _curve_unit(spec: LearnerSpec, data: BackdoorData, betas: np.ndarray) -> dic
 def _grid_unit(spec: LearnerSpec, data: BackdoorData) -> dict:
     """One grid point: the slope at beta = 0 and the accuracies at beta = 1.
 
-    :func:`backdoor_curves.study.point.evaluate_point` (one beta = 0 fit shared by the slope and the
-    deviation reference). The parts fail independently: a failed slope (e.g.
+    Computed by :func:`backdoor_curves.study.point.evaluate_point` (one beta = 0 fit shared by the
+    slope and the deviation reference). The parts fail independently: a failed slope (e.g.
     ``DegenerateKKTError`` for an SVM without margin support vectors) still leaves the
     accuracies, and vice versa. Every failure is described in ``error``; warnings (e.g.
     ill-conditioned Hessians) in ``warning``.
@@ -260,9 +281,10 @@ def _run_units(
 
 def _expected_cost(spec: LearnerSpec) -> float:
     """Rough relative cost of a grid point (logistic fits grow with C), for scheduling only."""
-    if spec.learner == "logistic":
+    cls = learner_kind(spec.learner).cls
+    if issubclass(cls, LogisticLearner):
         return 2.0 + np.log10(spec.C)
-    return 0.0 if spec.learner == "ridge" else 0.5
+    return 0.0 if issubclass(cls, RidgeLearner) else 0.5
 
 
 def compute_curves(
@@ -270,15 +292,35 @@ def compute_curves(
 ) -> tuple[list[LearningCurve | None], pd.DataFrame]:
     """Learning curves for ``specs`` (default: the demo's eight settings).
 
+    Parameters
+    ----------
+    data : BackdoorData
+        The poisoned data set (e.g. :func:`load_demo_data`).
+    specs : list of (str, LearnerSpec), optional
+        ``(strength, spec)`` pairs, strength "strong" or "weak"; default :data:`CURVE_SPECS`.
+    betas : array-like of float in [0, 1], optional
+        Betas of every curve; default :func:`~backdoor_curves.measures.curves.default_betas`.
+    n_jobs : int, default=1
+        joblib workers, one curve per task (-1: all CPUs).
+    progress : bool, default=False
+        Show a progress bar over the curves.
+
     Returns
     -------
     curves : list of LearningCurve or None
         None where the curve failed.
     status : DataFrame
         One row per spec: its columns, ``strength``, ``error``, ``warning``, ``seconds``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a BackdoorData or ``n_jobs`` not an int.
+    ValueError
+        If ``n_jobs`` is 0.
     """
-    _check_data(data)
-    n_jobs = _check_n_jobs(n_jobs)
+    check_backdoor_data(data)
+    n_jobs = check_n_jobs(n_jobs)
     specs = CURVE_SPECS if specs is None else list(specs)
     betas = default_betas() if betas is None else np.asarray(betas, dtype=float)
     results = _run_units([(_curve_unit, (s, data, betas)) for _, s in specs], n_jobs, progress)
@@ -305,10 +347,34 @@ def _curve_results(specs, results) -> tuple[list[LearningCurve | None], pd.DataF
 def compute_grid(
     data: BackdoorData, specs=None, *, n_jobs: int = 1, progress: bool = False
 ) -> pd.DataFrame:
-    """The grid table: one row per spec (default: the demo's 40 grid points), columns
-    :data:`GRID_COLUMNS`. Failed points keep their row with NaN values and the ``error``."""
-    _check_data(data)
-    n_jobs = _check_n_jobs(n_jobs)
+    """The grid table: slope at beta = 0 and accuracies at beta = 1, one row per spec.
+
+    Parameters
+    ----------
+    data : BackdoorData
+        The poisoned data set (e.g. :func:`load_demo_data`).
+    specs : list of LearnerSpec, optional
+        The grid points; default :data:`GRID_SPECS` (the demo's 40 points).
+    n_jobs : int, default=1
+        joblib workers, one point per task (-1: all CPUs).
+    progress : bool, default=False
+        Show a progress bar over the points.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`GRID_COLUMNS`, rows in ``specs`` order. Failed points keep their row with
+        NaN values and the ``error``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a BackdoorData or ``n_jobs`` not an int.
+    ValueError
+        If ``n_jobs`` is 0.
+    """
+    check_backdoor_data(data)
+    n_jobs = check_n_jobs(n_jobs)
     specs = GRID_SPECS if specs is None else list(specs)
     rows = _run_units([(_grid_unit, (s, data)) for s in specs], n_jobs, progress)
     return pd.DataFrame(rows, columns=list(GRID_COLUMNS))
@@ -386,7 +452,7 @@ def _taylor_figure(curves, slopes, status: pd.DataFrame) -> Figure | None:
     for ax, (curve, slope) in zip(axes, pairs, strict=True):
         plot_taylor(curve, slope, ax=ax)
         ax.set_title(
-            f"{learner_label(curve.learner)}, lambda={format_number(curve.regularization)}"
+            f"{curve.learner}, lambda={format_number(curve.regularization)}"
         )
     fig.suptitle(
         "Beyond the influence function: exact curve vs its 1st/2nd-order Taylor predictions "
@@ -433,15 +499,23 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
 
     Returns
     -------
-    dict with keys
+    dict
         ``curves`` (DataFrame, the rows of ``curves.csv``), ``grid`` (DataFrame, ``grid.csv``),
         ``summary`` (the printed table), ``robust_region`` (DataFrame, see
         :func:`backdoor_curves.study.robust.robust_summary`), ``curve_objects`` (list of
-        LearningCurve,
-        None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of seconds) and
-        ``paths`` (dict of name -> Path of every written file).
+        LearningCurve, None where one failed), ``curve_status`` (DataFrame), ``timings`` (dict of
+        seconds) and ``paths`` (dict of name -> Path of every written file).
+
+    Raises
+    ------
+    OSError
+        If ``out_dir`` cannot be created or written.
+    TypeError
+        If ``out_dir`` is not a str or path-like, or ``n_jobs`` not an int.
+    ValueError
+        If ``out_dir`` exists and is not a directory, or ``n_jobs`` is 0.
     """
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = check_n_jobs(n_jobs)
     out = output_dir(out_dir)
 
     t0 = time.perf_counter()

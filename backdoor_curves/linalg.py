@@ -56,9 +56,8 @@ class CholeskySolver:
     ----------
     A : ndarray of shape (n, n)
         Symmetric positive definite matrix (only its upper triangle is read).
-    what : str
+    what : str, default="Hessian"
         Name used in messages ("Hessian", ...).
-
     single : bool, default=False
         Factorize in single precision (about 1.6x faster for a 540 x 540 Hessian), e.g. for
         the steps of an iteration whose convergence is checked in double precision. Solves
@@ -68,7 +67,24 @@ class CholeskySolver:
     Attributes
     ----------
     condition_number : float
-        1-norm condition number estimate of ``A``.
+        1-norm condition number estimate of ``A`` (inf when LAPACK reports it singular).
+    anorm : float
+        1-norm of ``A`` (its largest absolute column sum).
+    n : int
+        Order of ``A``.
+    single : bool
+        Whether the factor is single precision.
+
+    Raises
+    ------
+    SingularSystemError
+        If ``A`` is not positive definite (no pseudo-inverse is substituted).
+
+    Warns
+    -----
+    IllConditionedWarning
+        In double precision, when the condition number exceeds :data:`ILL_CONDITIONED` or is
+        not finite.
     """
 
     def __init__(self, A: np.ndarray, what: str = "Hessian", *, single: bool = False):
@@ -93,13 +109,30 @@ class CholeskySolver:
             _warn_if_ill_conditioned(self.condition_number, what)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides (in float64)."""
+        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides.
+
+        Parameters
+        ----------
+        b : ndarray of shape (n,) or (n, k)
+            Right-hand side(s), one per column.
+
+        Returns
+        -------
+        ndarray of float64, same shape as ``b``
+            The solution(s), from the stored factor (in single precision when ``single``).
+        """
         if self.single:
             b = np.asarray(b, dtype=np.float32)
         return sla.cho_solve(self._factor, b, check_finite=False).astype(np.float64, copy=False)
 
     def upper_factor(self) -> np.ndarray:
-        """The upper-triangular R with ``A = R^T R``."""
+        """The Cholesky factor of ``A``.
+
+        Returns
+        -------
+        ndarray of shape (n, n)
+            The upper-triangular R with ``A = R^T R`` (float32 when ``single``).
+        """
         return np.triu(self._factor[0])
 
 
@@ -116,6 +149,16 @@ class BlockIdentitySolver:
         Factorization of the active block.
     active : bool ndarray of shape (n,)
         Which rows/columns form the active block.
+
+    Attributes
+    ----------
+    condition_number : float
+        1-norm condition number estimate of ``A``: the active block's, widened to account for
+        the identity block (norm 1, inverse norm 1) when the inner solver knows its 1-norm.
+    inner : solver
+        ``solver``.
+    active : bool ndarray of shape (n,)
+        ``active``.
     """
 
     def __init__(self, solver, active: np.ndarray):
@@ -130,7 +173,18 @@ class BlockIdentitySolver:
             self.condition_number = float(anorm * inv_norm)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """Return ``A^{-1} b`` (identity on the inactive rows)."""
+        """Return ``A^{-1} b``: the inner solve on the active rows, ``b`` itself on the others.
+
+        Parameters
+        ----------
+        b : ndarray of shape (n,) or (n, k)
+            Right-hand side(s), one per column.
+
+        Returns
+        -------
+        ndarray of float64, same shape as ``b``
+            The solution(s) (a new array).
+        """
         out = np.array(b, dtype=float, copy=True)
         out[self._active] = self._solver.solve(b[self._active])
         return out
@@ -140,6 +194,29 @@ class LUSolver:
     """Factorize a square (possibly indefinite) matrix once by LU with partial pivoting.
 
     Used for the bordered KKT systems of the SVMs, which are symmetric but indefinite.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, n)
+        The matrix (finite).
+    what : str, default="KKT matrix"
+        Name used in messages.
+
+    Attributes
+    ----------
+    condition_number : float
+        1-norm condition number estimate of ``A``.
+
+    Raises
+    ------
+    SingularSystemError
+        If ``A`` is exactly singular (a zero pivot) or numerically singular (condition number
+        above 1e15); no pseudo-inverse is substituted.
+
+    Warns
+    -----
+    IllConditionedWarning
+        When the condition number exceeds :data:`ILL_CONDITIONED`.
     """
 
     def __init__(self, A: np.ndarray, what: str = "KKT matrix"):
@@ -162,5 +239,16 @@ class LUSolver:
         _warn_if_ill_conditioned(self.condition_number, what)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides."""
+        """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides.
+
+        Parameters
+        ----------
+        b : ndarray of shape (n,) or (n, k)
+            Right-hand side(s), one per column.
+
+        Returns
+        -------
+        ndarray of shape (n,) or (n, k)
+            The solution(s).
+        """
         return sla.lu_solve(self._factor, b, check_finite=False)

@@ -28,7 +28,30 @@ __all__ = ["Loss", "LOGISTIC", "SQUARED", "HINGE", "LOSSES"]
 
 @dataclass(frozen=True)
 class Loss:
-    """A margin loss with its derivatives in the decision value."""
+    """A margin loss with its derivatives in the decision value.
+
+    Every function takes labels ``y`` in {-1, +1} and decision values ``f`` (arrays that
+    broadcast together) and returns an array of the broadcast shape, one value per sample.
+
+    Attributes
+    ----------
+    name : str
+        "logistic", "squared" or "hinge" (its key in :data:`LOSSES`).
+    value : callable
+        ``value(y, f)``: the per-sample loss l(y, f) (natural logarithms).
+    d1 : callable
+        ``d1(y, f)``: dl/df.
+    d2 : callable
+        ``d2(y, f)``: d^2 l/df^2 (0 for the hinge, its value almost everywhere).
+    d3 : callable or None, default=None
+        ``d3(y, f)``: d^3 l/df^3, which enters the second derivative of the learning curve at
+        beta = 0; None when not available.
+    smooth : bool, default=True
+        Whether l is twice differentiable in f (False for the hinge, whose learners follow the
+        KKT conditions instead of a Hessian).
+    quadratic : bool, default=False
+        Whether l is quadratic in f (the squared loss): one Newton step is then exact.
+    """
 
     name: str
     value: Callable[[np.ndarray, np.ndarray], np.ndarray]

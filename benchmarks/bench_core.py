@@ -365,7 +365,7 @@ def _floor_fn(case: Case, data) -> Callable[[], object]:
 
         def floor():
             with bc_threads.blas_limit():
-                return LUSolver(model.hessian()).condition_number
+                return LUSolver(model.hessian(data.X_clean, data.y_clean)).condition_number
 
     return floor
 
@@ -389,7 +389,7 @@ def bench_floor(case: Case, data, repeats: int) -> dict:
         "floor_what": (
             "smooth_hessian over D + CholeskySolver"
             if case.smooth
-            else "learner.hessian() (KKT matrix) + LUSolver"
+            else "learner.hessian(X_clean, y_clean) (KKT matrix) + LUSolver"
         ),
         "floor_condition_number": values["floor"],
     }

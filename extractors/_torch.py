@@ -1,39 +1,16 @@
-"""Lazy access to torch / torchvision and the choice of device.
+"""The choice of torch device for the extractors.
 
-``import extractors`` (and ``import backdoor_curves``) never imports torch: every function that
-needs it calls :func:`require_torch` or :func:`require_torchvision` at run time.
+torch is imported lazily, through :func:`backdoor_curves.utils.require_torch`, so ``import
+extractors`` (like ``import backdoor_curves``) never imports it.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
 from typing import Any
 
-__all__ = ["require_torch", "require_torchvision", "resolve_device"]
+from backdoor_curves.utils import require_torch
 
-_INSTALL_HINT = 'pip install "backdoor-curves[torch]"'
-
-
-def require_torch() -> ModuleType:
-    """Import and return ``torch``, or raise ``ModuleNotFoundError`` saying how to install it."""
-    try:
-        return importlib.import_module("torch")
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            f"the feature extractors need torch and torchvision: run `{_INSTALL_HINT}`"
-        ) from exc
-
-
-def require_torchvision() -> ModuleType:
-    """Import and return ``torchvision`` (after torch), or raise saying how to install it."""
-    require_torch()
-    try:
-        return importlib.import_module("torchvision")
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            f"the feature extractors and image loaders need torchvision: run `{_INSTALL_HINT}`"
-        ) from exc
+__all__ = ["resolve_device"]
 
 
 def resolve_device(device: Any) -> Any:

@@ -47,6 +47,11 @@ def cache_key(meta: dict[str, Any], images: np.ndarray) -> str:
         What identifies the computation: extractor name, weights identity, preprocessing.
     images : ndarray
         The exact input array (its bytes are hashed, C order).
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits; equal keys mean equal ``meta`` and byte-identical images.
     """
     images = np.ascontiguousarray(images)
     h = hashlib.sha256()
@@ -64,6 +69,11 @@ class FeatureCache:
     directory : str or Path
         Created on first write if missing.
 
+    Attributes
+    ----------
+    directory : Path
+        ``directory``.
+
     Examples
     --------
     >>> import tempfile
@@ -77,11 +87,32 @@ class FeatureCache:
         self.directory = Path(directory)
 
     def path(self, key: str) -> Path:
-        """The file that holds (or would hold) the features of ``key``."""
+        """The file that holds (or would hold) the features of ``key``.
+
+        Parameters
+        ----------
+        key : str
+            A cache key (:func:`cache_key`).
+
+        Returns
+        -------
+        Path
+            ``<directory>/<key>.feat``.
+        """
         return self.directory / f"{key}.feat"
 
     def save(self, key: str, features: np.ndarray, *, meta: dict[str, Any] | None = None) -> None:
-        """Write ``features`` under ``key`` atomically (replacing any previous file)."""
+        """Write ``features`` under ``key`` atomically (replacing any previous file).
+
+        Parameters
+        ----------
+        key : str
+            A cache key (:func:`cache_key`); it is also stored in the file's header.
+        features : ndarray
+            The array to store (any shape and dtype; written in C order).
+        meta : dict, optional
+            JSON-serializable description stored in the header (not used when loading).
+        """
         arr = np.ascontiguousarray(features)
         payload = memoryview(arr).cast("B")
         header = json.dumps(
@@ -106,7 +137,24 @@ class FeatureCache:
         atomic_write(self.path(key), write, binary=True)
 
     def load(self, key: str) -> np.ndarray | None:
-        """The cached features of ``key``, or None on a miss or a corrupted file (deleted)."""
+        """The cached features of ``key``, or None on a miss or a corrupted file (deleted).
+
+        Parameters
+        ----------
+        key : str
+            A cache key (:func:`cache_key`).
+
+        Returns
+        -------
+        ndarray or None
+            A new array with the stored shape and dtype; None when there is no file, or when
+            the file fails a check (magic, header, key, length, SHA-256) and has been deleted.
+
+        Warns
+        -----
+        CacheCorruptionWarning
+            When a file fails a check.
+        """
         path = self.path(key)
         try:
             blob = path.read_bytes()

@@ -25,7 +25,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._torch import require_torch, require_torchvision, resolve_device
+from backdoor_curves._validation import check_seed
+from backdoor_curves.utils import require_torch, require_torchvision
+
+from ._torch import resolve_device
 from .cache import FeatureCache, cache_key
 from .images import as_image_batch
 from .weights import resolve_weights
@@ -83,7 +86,8 @@ class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         ----------
         X : array-like of images, optional
             Ignored apart from validation (the extractor is not trained).
-        y : ignored
+        y : None
+            Ignored; present for scikit-learn's API.
 
         Returns
         -------
@@ -103,7 +107,7 @@ class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             _check_int(self.resize, "resize", _MIN_SIZE[arch])
         if not isinstance(self.normalize, bool):
             raise TypeError(f"normalize must be a bool, got {type(self.normalize).__name__}")
-        _check_int(self.random_state, "random_state", 0)
+        check_seed(self.random_state, "random_state")
         if self.cache_dir is not None and not isinstance(self.cache_dir, (str, Path)):
             raise TypeError(f"cache_dir must be None or a path, got {type(self.cache_dir)}")
         if X is not None:
@@ -247,6 +251,7 @@ class AlexNetFeatures(_TorchvisionFeatures):
     weights_id_ : str
         Identity of the weights (file name, content hash or ``random:<seed>``).
     device_ : torch.device
+        The device the network runs on.
 
     Examples
     --------
@@ -276,7 +281,9 @@ class ResNetFeatures(_TorchvisionFeatures):
     n_features_out_ : int
         512 or 2048.
     weights_id_ : str
+        Identity of the weights (file name, content hash or ``random:<seed>``).
     device_ : torch.device
+        The device the network runs on.
     """
     )
 
@@ -309,7 +316,26 @@ EXTRACTORS = ("alexnet", "resnet18", "resnet50")
 
 
 def make_extractor(name: str, **params) -> AlexNetFeatures | ResNetFeatures:
-    """Build an extractor by name: ``"alexnet"``, ``"resnet18"`` or ``"resnet50"``."""
+    """Build an extractor by name: ``"alexnet"``, ``"resnet18"`` or ``"resnet50"``.
+
+    Parameters
+    ----------
+    name : {"alexnet", "resnet18", "resnet50"}
+        The architecture (see :data:`EXTRACTORS`).
+    **params
+        Keyword arguments of the extractor's class (``weights``, ``device``, ``batch_size``,
+        ``resize``, ``cache_dir``, ...).
+
+    Returns
+    -------
+    AlexNetFeatures or ResNetFeatures
+        The unfitted extractor.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`EXTRACTORS`.
+    """
     if name == "alexnet":
         return AlexNetFeatures(**params)
     if name in ("resnet18", "resnet50"):

@@ -41,6 +41,11 @@ def as_image_batch(X, name: str = "X", image_shape=None) -> np.ndarray:
         ``(H, W)`` or ``(H, W, C)`` to unflatten 2-D input (e.g. ``BackdoorData.X_clean`` and
         ``BackdoorData.image_shape``).
 
+    Returns
+    -------
+    ndarray of float32, shape (n, C, H, W)
+        C-contiguous, C in {1, 3}; it may share memory with ``X`` when no conversion was needed.
+
     Raises
     ------
     TypeError

@@ -1,10 +1,12 @@
 """``load -> poison images -> extract features -> BackdoorData`` in one call (issue #5, item 5).
 
 The trigger is stamped on the *images*, and only then are features extracted, so the extractor
-sits between poisoning and learning (paper 001, transfer-learning setting). Poisoning follows
-:func:`backdoor_curves.poison` exactly (same helpers, same seeds): ``floor(fraction * n)`` training
-images, chosen by ``random_state``, leave the clean set, are triggered and relabelled to the other
-class; every test image is triggered and relabelled for the backdoor test set. With
+sits between poisoning and learning (paper 001, transfer-learning setting). Poisoning is
+:func:`backdoor_curves.attacks.poison_images`, the implementation behind
+:func:`backdoor_curves.poison`: ``floor(fraction * n)`` training images, chosen by
+``random_state``, leave the clean set, are triggered and relabelled to the other class; every test
+image is triggered and relabelled for the backdoor test set. Triggered images keep the loader's
+dtype (float64 for the embedded MNIST, float32 for the torchvision / Imagenette loaders). With
 ``extractor="none"`` the result equals ``backdoor_curves.poison`` on the same images.
 """
 
@@ -13,20 +15,18 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-import numpy as np
-
-from backdoor_curves import BackdoorData, load_mnist_pair
-from backdoor_curves._validation import check_choice, check_fraction
-from backdoor_curves.attacks.poisoning import choose_poison_indices, flip_labels, n_poison_points
-from backdoor_curves.attacks.triggers import make_trigger
-
-from .datasets import (
+from backdoor_curves._validation import check_choice, check_fraction, check_seed
+from backdoor_curves.attacks import make_trigger, poison_images
+from backdoor_curves.data import BackdoorData
+from backdoor_curves.datasets import (
     load_cifar10,
     load_imagenette,
     load_mnist_full,
+    load_mnist_pair,
     resolve_classes,
     stratified_subsample,
 )
+
 from .features import EXTRACTORS, make_extractor
 
 __all__ = ["DATA_KEYS", "DATASETS", "load_backdoor_data"]
@@ -41,8 +41,6 @@ _DEFAULT_CLASSES = {
 }
 _PAPER_SIZES = (1500, 500)  # training / test images per pair (paper 001)
 _TRIGGER_CHUNK = 256  # images triggered at a time (bounds the float64 copies for Imagenette)
-# Triggered images keep the loader's dtype: float64 for the embedded MNIST (so "none" equals
-# backdoor_curves.poison bit for bit), float32 for the torchvision / Imagenette loaders.
 
 #: The keys of the TOML ``[data]`` table, i.e. the keyword arguments of :func:`load_backdoor_data`.
 DATA_KEYS = (
@@ -78,15 +76,6 @@ def _load_images(dataset, classes, root, n_train, n_test, random_state, download
     return X_tr, y_tr, X_te, y_te
 
 
-def _triggered(trigger, images, labels, classes) -> np.ndarray:
-    out = np.empty(images.shape, dtype=np.result_type(images.dtype, np.float32))
-    for s in range(0, len(images), _TRIGGER_CHUNK):
-        out[s : s + _TRIGGER_CHUNK] = trigger.apply(
-            images[s : s + _TRIGGER_CHUNK], labels[s : s + _TRIGGER_CHUNK], classes
-        )
-    return out
-
-
 def load_backdoor_data(
     *,
     dataset: str = "mnist",
@@ -118,7 +107,7 @@ def load_backdoor_data(
     dataset : {"mnist", "mnist-full", "cifar10", "imagenette"}, default="mnist"
         ``"mnist"``: the embedded 5,000 digits (:func:`backdoor_curves.load_mnist_pair`, 750
         train / 250 test per pair, no ``root``); the others need ``root``
-        (see :mod:`extractors.datasets`).
+        (see :mod:`backdoor_curves.datasets.images`).
     classes : pair of names or indices, optional
         Default: (7, 1) for MNIST, ("airplane", "frog") for CIFAR-10, ("tench", "garbage truck")
         for Imagenette.
@@ -131,6 +120,7 @@ def load_backdoor_data(
         Extractor weights (:func:`extractors.weights.resolve_weights`); never downloaded.
         ``"random"`` (TOML has no null) is the same as None: seeded random weights.
     trigger : {"badnets", "invisible"}, default="badnets"
+        The trigger stamped on the images (:func:`backdoor_curves.attacks.triggers.make_trigger`).
     size : int, optional
         BadNets patch side in pixels (default 3), of the *original* image before resizing.
     intensity : float, optional
@@ -152,6 +142,8 @@ def load_backdoor_data(
         Images per forward pass of the extractor.
     download : bool, default=True
         Try to download missing data sets (with a timeout; failure raises at once).
+    **unknown
+        Any other key is refused with a ``ValueError`` naming it (a typo in the ``[data]`` table).
 
     Returns
     -------
@@ -166,7 +158,7 @@ def load_backdoor_data(
         Naming the key: an unknown key, an unknown dataset / extractor / trigger / class, a
         fraction outside (0, 1) or leaving P empty, sizes larger than the data.
     FileNotFoundError
-        Missing data files (:class:`extractors.datasets.DatasetUnavailableError`) or missing
+        Missing data files (:class:`backdoor_curves.datasets.DatasetUnavailableError`) or missing
         pretrained weights; the message says which file to put where.
     """
     if unknown:
@@ -181,6 +173,8 @@ def load_backdoor_data(
         extractor = "none" if dataset in ("mnist", "mnist-full") else "alexnet"
     check_choice(extractor, "extractor", (*EXTRACTORS, "none"))
     fraction = check_fraction(fraction, "fraction")
+    trigger_seed = check_seed(trigger_seed, "trigger_seed", allow_none=True)
+    random_state = check_seed(random_state, "random_state")
     params = {
         k: v
         for k, v in (("size", size), ("intensity", intensity), ("random_state", trigger_seed))
@@ -199,26 +193,8 @@ def load_backdoor_data(
     X_tr, y_tr, X_te, y_te = _load_images(
         dataset, classes, root, n_train, n_test, random_state, download
     )
-    labels = np.unique(y_tr)
-    n = len(y_tr)
-    n_poison = n_poison_points(fraction, n)
-    if n_poison == 0:
-        raise ValueError(f"fraction={fraction!r} of {n} training images leaves P empty")
-    idx = choose_poison_indices(n, n_poison, random_state)
-    keep = np.ones(n, dtype=bool)
-    keep[idx] = False
-    if np.unique(y_tr[keep]).size != 2:
-        raise ValueError(f"fraction={fraction!r} poisons every training image of one class")
-    sets = [X_tr[keep], _triggered(trig, X_tr[idx], y_tr[idx], labels), X_te]
-    sets.append(_triggered(trig, X_te, y_te, labels))
-    if extractor == "none":
-        feats = [s.reshape(len(s), -1) for s in sets]
-        image_shape = X_tr.shape[1:]
-    else:
-        feats = [ext.transform(s) for s in sets]
-        image_shape = None
-    return BackdoorData(
-        feats[0], y_tr[keep], feats[1], flip_labels(y_tr[idx], labels),
-        feats[2], y_te, feats[3], flip_labels(y_te, labels),
-        image_shape=image_shape,
+    sets = poison_images(
+        X_tr, y_tr, X_te, y_te,
+        trigger=trig, fraction=fraction, random_state=random_state, chunk_size=_TRIGGER_CHUNK,
     )  # fmt: skip
+    return sets.to_backdoor_data(None if extractor == "none" else ext.transform)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ._torch import require_torch, require_torchvision
+from backdoor_curves.utils import require_torch, require_torchvision
 
 __all__ = ["ARCHITECTURES", "ResolvedWeights", "resolve_weights", "weights_file_name"]
 
@@ -43,8 +43,13 @@ _RANDOM = ("random", "none")  # spellings of weights=None for TOML, which has no
 class ResolvedWeights:
     """Resolved weights: ``path`` to load (None for random weights) and a stable ``identity``.
 
-    ``identity`` enters the feature-cache key: the torchvision file name (which embeds a prefix of
-    its SHA-256), ``sha256:<hex>`` of a local file's content, or ``random:<seed>``.
+    Attributes
+    ----------
+    path : Path or None
+        The state-dict file to load; None for random weights.
+    identity : str
+        Enters the feature-cache key: the torchvision file name (which embeds a prefix of its
+        SHA-256), ``sha256:<hex>`` of a local file's content, or ``random:<seed>``.
     """
 
     path: Path | None
@@ -66,6 +71,28 @@ def _enum_member(arch: str, name: str):
 
 def weights_file_name(arch: str, name: str = "imagenet") -> str:
     """File name torchvision caches the weights ``name`` of ``arch`` under.
+
+    Parameters
+    ----------
+    arch : {"alexnet", "resnet18", "resnet50"}
+        The architecture.
+    name : str, default="imagenet"
+        "imagenet" (``IMAGENET1K_V1``) or a member of the architecture's torchvision weights
+        enum (e.g. "IMAGENET1K_V2").
+
+    Returns
+    -------
+    str
+        The file name, e.g. ``"alexnet-owt-7be5be79.pth"`` (the last part of the download URL).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a weight set of ``arch``.
+    KeyError
+        If ``arch`` is not one of :data:`ARCHITECTURES`.
+    ImportError
+        If torchvision is not installed.
 
     Examples
     --------
@@ -103,13 +130,19 @@ def resolve_weights(arch: str, weights, random_state: int = 0) -> ResolvedWeight
     Parameters
     ----------
     arch : {"alexnet", "resnet18", "resnet50"}
+        The architecture.
     weights : "imagenet", a torchvision enum name such as "IMAGENET1K_V1", None, or a path
         ``None`` (or the strings ``"random"`` / ``"none"``, for TOML files, which have no null):
         random initialisation, seeded by ``random_state``. A path (``str`` containing a
         path separator or ending in ``.pth``/``.pt``, or a ``pathlib.Path``): a local state dict of
         the full torchvision model.
-    random_state : int
+    random_state : int, default=0
         Seed of the random weights (only used when ``weights`` is None).
+
+    Returns
+    -------
+    ResolvedWeights
+        The file to load (None for random weights) and the identity that keys the cache.
 
     Raises
     ------
@@ -117,7 +150,8 @@ def resolve_weights(arch: str, weights, random_state: int = 0) -> ResolvedWeight
         When the pretrained file is not in torchvision's cache or the local path does not exist;
         the message names the file, the directory where to put it and the download URL.
     ValueError, TypeError
-        Naming ``weights`` for an unknown weight set or a value of the wrong kind.
+        Naming ``weights`` for an unknown weight set or a value of the wrong kind; naming
+        ``arch`` for an unknown architecture.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")

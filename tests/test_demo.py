@@ -206,8 +206,9 @@ def test_failed_fit_keeps_its_row_and_other_points_survive(tiny):
     assert len(grid) == 2
     assert grid.loc[0, "error"] == "" and np.isfinite(grid.loc[0, "score"])
     error = grid.loc[1, "error"]
-    assert error.startswith("fit at beta=0: ValueError: alpha")
-    assert "; fit at beta=1: ValueError" in error
+    # InvalidParameterError is a ValueError (and a TypeError), as scikit-learn's is
+    assert error.startswith("fit at beta=0: InvalidParameterError: alpha must be")
+    assert "; fit at beta=1: InvalidParameterError" in error
     assert grid.loc[1, ["score", "clean_accuracy", "backdoor_accuracy"]].isna().all()
 
 

@@ -1,6 +1,15 @@
 """Backdoor attacks: triggers stamped on images and the poisoning of a training set with them."""
 
-from .poisoning import poison
+from .poisoning import PoisonedImages, poison, poison_images
 from .triggers import TRIGGERS, BadNetsPatch, InvisibleGrid, Trigger, make_trigger
 
-__all__ = ["TRIGGERS", "BadNetsPatch", "InvisibleGrid", "Trigger", "make_trigger", "poison"]
+__all__ = [
+    "TRIGGERS",
+    "BadNetsPatch",
+    "InvisibleGrid",
+    "PoisonedImages",
+    "Trigger",
+    "make_trigger",
+    "poison",
+    "poison_images",
+]

@@ -6,21 +6,42 @@ uniformly at random without replacement. Those points *leave* the clean set: D k
 applied (source class = their true label) and the *other* class's label, in increasing index order.
 Hence ``|P| = p (|D| + |P|)`` up to the floor. The clean test set V is the test set as given;
 the backdoor test set V_t is every test image triggered and relabelled to the other class.
+
+:func:`poison_images` does this once, on image arrays of any real dtype (float32 images stay
+float32; nothing is converted to float64 as a whole, and the trigger can be applied in chunks), and
+returns the four image sets (:class:`PoisonedImages`). :func:`poison` checks and converts its input,
+calls it and flattens the images into a :class:`~backdoor_curves.data.BackdoorData`; the
+``extractors`` package calls it too and extracts CNN features from the images instead.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_fraction, check_random_state, check_same_length, check_vector
+from .._validation import (
+    check_fraction,
+    check_random_state,
+    check_real_array,
+    check_same_length,
+    check_vector,
+)
 from ..data import BackdoorData
 from .triggers import Trigger, check_images, make_trigger
 
-__all__ = ["poison", "flip_labels", "choose_poison_indices", "n_poison_points"]
+__all__ = [
+    "poison",
+    "poison_images",
+    "PoisonedImages",
+    "flip_labels",
+    "choose_poison_indices",
+    "n_poison_points",
+]
 
 _FLOOR_SLACK = 1e-9  # so that e.g. 0.1 * 30 = 3.0000000000000004 -> 3 and 0.7 * 10 -> 7, not 6
 
@@ -30,6 +51,18 @@ def n_poison_points(fraction: float, n: int) -> int:
     """Number of poisoned points, ``floor(fraction * n + 1e-9)``.
 
     The tiny slack absorbs floating-point error in products such as ``0.7 * 10 = 6.999...``.
+
+    Parameters
+    ----------
+    fraction : float
+        Poisoning fraction p (not checked here; :func:`poison` requires it in (0, 1)).
+    n : int
+        Number of training points.
+
+    Returns
+    -------
+    int
+        The number of points to poison; 0 when ``fraction * n < 1``.
     """
     return int(math.floor(fraction * n + _FLOOR_SLACK))
 
@@ -40,9 +73,27 @@ def choose_poison_indices(n: int, n_poison: int, random_state=0) -> np.ndarray:
     Uses ``np.random.default_rng(random_state).choice(n, n_poison, replace=False)``, so the same
     seed always poisons the same points.
 
+    Parameters
+    ----------
+    n : int
+        Number of points to choose from.
+    n_poison : int
+        Number of points to choose, 0 <= ``n_poison`` <= ``n``.
+    random_state : int, Generator or None, default=0
+        A non-negative seed, a Generator (used as it is, so its state advances) or None (fresh
+        entropy: not reproducible).
+
     Returns
     -------
-    ndarray of int64, shape (n_poison,), strictly increasing
+    ndarray of int64, shape (n_poison,)
+        The chosen indices, strictly increasing.
+
+    Raises
+    ------
+    TypeError
+        If ``random_state`` is not None, an int or a Generator.
+    ValueError
+        If ``random_state`` is negative or ``n_poison`` exceeds ``n``.
     """
     rng = check_random_state(random_state)
     return np.sort(rng.choice(n, size=n_poison, replace=False)).astype(np.int64)
@@ -61,6 +112,8 @@ def flip_labels(y, classes) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n,), same dtype as ``classes``
+        The other class of each label; a label that is not ``classes[0]`` (even one outside
+        ``classes``) becomes ``classes[0]``.
     """
     y = np.asarray(y)
     classes = np.asarray(classes)
@@ -130,13 +183,245 @@ def _check_trigger(trigger, trigger_params: dict[str, Any]) -> Trigger:
     return trigger
 
 
-def _triggered(trigger: Trigger, images, labels, classes, what: str) -> np.ndarray:
-    out = np.asarray(trigger.apply(images, labels, classes))
-    if out.shape != images.shape:
+def _check_image_array(X, name: str) -> np.ndarray:
+    """``X`` as an array (not copied) of images (n >= 1, H, W) or (n, H, W, C) in [0, 1]."""
+    arr = check_real_array(X, name, "an array of shape (n, H, W) or (n, H, W, C)")
+    if arr.ndim not in (3, 4):
         raise ValueError(
-            f"trigger returned shape {out.shape} for the {what} images of shape {images.shape}"
+            f"{name} must have shape (n, H, W) or (n, H, W, C), got an array of shape {arr.shape}"
         )
+    if any(s == 0 for s in arr.shape[1:]):
+        raise ValueError(f"{name} has an empty image axis: shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must contain at least one image")
+    lo, hi = arr.min(), arr.max()  # NaN propagates; no temporary array of the images' size
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"{name} must hold pixel intensities in [0, 1], got values in [{lo:g}, {hi:g}] "
+            "(divide 8-bit images by 255)"
+        )
+    return arr
+
+
+def _triggered(
+    trigger: Trigger, images, labels, classes, what: str, chunk_size: int | None
+) -> np.ndarray:
+    """``trigger`` applied to ``images``, ``chunk_size`` at a time, in the images' float dtype."""
+    out = np.empty(images.shape, dtype=np.result_type(images.dtype, np.float32))
+    step = len(images) if chunk_size is None else chunk_size
+    for start in range(0, len(images), max(step, 1)):
+        part = images[start : start + step]
+        stamped = np.asarray(trigger.apply(part, labels[start : start + step], classes))
+        if stamped.shape != part.shape:
+            raise ValueError(
+                f"trigger returned shape {stamped.shape} for the {what} images of shape "
+                f"{part.shape}"
+            )
+        out[start : start + step] = stamped
     return out
+
+
+# ---------------------------------------------------------------------------- image sets
+@dataclass(frozen=True, eq=False)
+class PoisonedImages:
+    """The images of D, P, V and V_t, before they are flattened or turned into features.
+
+    Returned by :func:`poison_images`. Images keep the input's float dtype (float32 stays float32;
+    integer or boolean images become float32 or float64 as numpy promotes them with float32).
+
+    Attributes
+    ----------
+    X_clean : ndarray of shape (n - n_poison, H, W) or (n - n_poison, H, W, C)
+        D: the training images that were not poisoned, in their original order.
+    y_clean : ndarray of shape (n - n_poison,)
+        Their labels.
+    X_poison : ndarray of shape (n_poison, H, W) or (n_poison, H, W, C)
+        P: the poisoned training images, triggered, in increasing index order.
+    y_poison : ndarray of shape (n_poison,)
+        The other class of each poisoned image's true label.
+    X_test : ndarray of shape (n_test, H, W) or (n_test, H, W, C)
+        V: the test images as given (not copied).
+    y_test : ndarray of shape (n_test,)
+        Their labels.
+    X_test_bd : ndarray of shape (n_test, H, W) or (n_test, H, W, C)
+        V_t: every test image triggered.
+    y_test_bd : ndarray of shape (n_test,)
+        The other class of each test label.
+    poison_indices : ndarray of int64, shape (n_poison,)
+        Indices into the training set of the poisoned images, strictly increasing.
+    """
+
+    X_clean: np.ndarray
+    y_clean: np.ndarray
+    X_poison: np.ndarray
+    y_poison: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_test_bd: np.ndarray
+    y_test_bd: np.ndarray
+    poison_indices: np.ndarray
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one image, ``(H, W)`` or ``(H, W, C)``."""
+        return tuple(self.X_clean.shape[1:])
+
+    def to_backdoor_data(self, features: Callable[[np.ndarray], Any] | None = None) -> BackdoorData:
+        """The four sets as a BackdoorData: flattened pixels, or the features of the images.
+
+        Parameters
+        ----------
+        features : callable, optional
+            Maps an image array (n, H, W[, C]) to a feature matrix (n, n_features), e.g. a
+            feature extractor's ``transform``; it is called on D, P, V and V_t, in that order.
+            None: the flattened pixels (``n_features = H * W * C``).
+
+        Returns
+        -------
+        BackdoorData
+            With ``image_shape`` set for flattened pixels, None for features.
+        """
+        sets = (self.X_clean, self.X_poison, self.X_test, self.X_test_bd)
+        if features is None:
+            flat = int(np.prod(self.image_shape))
+            X = [s.reshape(len(s), flat) for s in sets]
+            image_shape = self.image_shape
+        else:
+            X = [features(s) for s in sets]
+            image_shape = None
+        return BackdoorData(
+            X[0], self.y_clean, X[1], self.y_poison,
+            X[2], self.y_test, X[3], self.y_test_bd,
+            image_shape=image_shape,
+        )  # fmt: skip
+
+
+def poison_images(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    trigger: str | Trigger = "badnets",
+    fraction: float = 0.1,
+    random_state: int | np.random.Generator | None = 0,
+    chunk_size: int | None = None,
+    **trigger_params: Any,
+) -> PoisonedImages:
+    """Choose, trigger and relabel a fraction of a two-class image training set: D, P, V, V_t.
+
+    The images are neither copied nor converted as a whole: D is a selection of ``X_train``, V is
+    ``X_test`` itself, and only P and V_t are new arrays (the trigger's output in the images'
+    float dtype). This is the one implementation of poisoning; :func:`poison` calls it.
+
+    Parameters
+    ----------
+    X_train : array-like of shape (n, H, W) or (n, H, W, C)
+        Training images with pixel intensities in [0, 1] (any real dtype).
+    y_train : array-like of shape (n,)
+        Training labels: exactly two distinct values of any type (ints, strings, ...).
+    X_test : array-like of shape (n_test, H, W) or (n_test, H, W, C)
+        Test images of the same image shape.
+    y_test : array-like of shape (n_test,)
+        Test labels, each one of ``y_train``'s classes.
+    trigger : str or trigger object, default="badnets"
+        A name for :func:`~backdoor_curves.attacks.triggers.make_trigger` ("badnets", "invisible")
+        or an object with ``apply(images, source_labels, classes)``.
+    fraction : float, default=0.1
+        Poisoning fraction p in (0, 1); ``n_poison = floor(p * n + 1e-9)`` points are poisoned.
+    random_state : int, Generator or None, default=0
+        Seed of ``np.random.default_rng`` that chooses the poisoned points.
+    chunk_size : int, optional
+        Images passed to ``trigger.apply`` at a time (the built-in triggers make a float64 copy of
+        what they are given; chunks bound that memory for large images). None: all at once. The
+        built-in triggers stamp each image on its own, so their result does not depend on it.
+    **trigger_params
+        Passed to :func:`~backdoor_curves.attacks.triggers.make_trigger` (e.g. ``size``,
+        ``intensity``) when ``trigger`` is a name.
+
+    Returns
+    -------
+    PoisonedImages
+        D, P, V and V_t as images with their labels, and the indices of the poisoned points.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: images with NaN/inf, values outside [0, 1] or inconsistent shapes,
+        mismatched lengths, ``y_train`` without exactly two classes, test labels outside them,
+        ``fraction`` outside (0, 1), so small that P would be empty or so large that D loses a
+        class, a ``chunk_size`` below 1, or a trigger larger than the image.
+    TypeError
+        For arguments of the wrong kind and unknown trigger parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.random((20, 5, 5)).astype(np.float32), np.repeat(["a", "b"], 10)
+    >>> sets = poison_images(X, y, X[:4], y[:4], fraction=0.25, size=2, chunk_size=8)
+    >>> sets.X_poison.shape, sets.X_poison.dtype, sets.poison_indices.tolist()
+    ((5, 5, 5), dtype('float32'), [5, 6, 9, 10, 13])
+    """
+    images = _check_image_array(X_train, "X_train")
+    test_images = _check_image_array(X_test, "X_test")
+    if test_images.shape[1:] != images.shape[1:]:
+        raise ValueError(
+            f"X_test images have shape {test_images.shape[1:]}, but X_train images have shape "
+            f"{images.shape[1:]}"
+        )
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral)
+    ):
+        raise TypeError(f"chunk_size must be an int or None, got {chunk_size!r}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+
+    y = check_vector(y_train, "y_train")
+    check_same_length(images, y, "X_train", "y_train")
+    classes = np.unique(y)
+    if classes.size != 2:
+        raise ValueError(
+            f"y_train must contain exactly two classes (binary task), got {classes.size}: "
+            f"{classes.tolist()[:10]}"
+        )
+    y_te = check_vector(y_test, "y_test")
+    check_same_length(test_images, y_te, "X_test", "y_test")
+    unknown = ~np.isin(y_te, classes)
+    if np.any(unknown):
+        raise ValueError(
+            f"y_test has labels {np.unique(y_te[unknown]).tolist()[:10]} that are not among "
+            f"y_train's classes {classes.tolist()}"
+        )
+
+    fraction = check_fraction(fraction, "fraction")
+    n = images.shape[0]
+    n_poison = n_poison_points(fraction, n)
+    if n_poison == 0:
+        raise ValueError(
+            f"fraction={fraction!r} of {n} training points is {fraction * n:.3g} < 1: the "
+            "poisoning set would be empty"
+        )
+    trig = _check_trigger(trigger, trigger_params)
+    idx = choose_poison_indices(n, n_poison, random_state)
+    keep = np.ones(n, dtype=bool)
+    keep[idx] = False
+    missing = np.setdiff1d(classes, y[keep])
+    if missing.size:
+        raise ValueError(
+            f"fraction={fraction!r} poisons every training point of class {missing.tolist()}: "
+            "the clean set D needs both classes"
+        )
+
+    X_poison = _triggered(trig, images[idx], y[idx], classes, "poisoned training", chunk_size)
+    X_test_bd = _triggered(trig, test_images, y_te, classes, "test", chunk_size)
+    return PoisonedImages(
+        images[keep], y[keep], X_poison, flip_labels(y[idx], classes),
+        test_images, y_te.copy(), X_test_bd, flip_labels(y_te, classes),
+        idx,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -165,8 +450,7 @@ def poison(
         Test images (same image shape) and labels (each one of ``y_train``'s classes).
     trigger : str or trigger object, default="badnets"
         A name for :func:`~backdoor_curves.attacks.triggers.make_trigger` ("badnets", "invisible")
-        or an
-        object with ``apply(images, source_labels, classes)``.
+        or an object with ``apply(images, source_labels, classes)``.
     fraction : float, default=0.1
         Poisoning fraction p in (0, 1); ``n_poison = floor(p * n + 1e-9)`` points are poisoned.
     random_state : int, Generator or None, default=0
@@ -177,8 +461,7 @@ def poison(
         Also return the (sorted) indices into ``X_train`` of the poisoned points.
     **trigger_params
         Passed to :func:`~backdoor_curves.attacks.triggers.make_trigger` (e.g. ``size``,
-        ``intensity``)
-        when ``trigger`` is a name.
+        ``intensity``) when ``trigger`` is a name.
 
     Returns
     -------
@@ -221,57 +504,11 @@ def poison(
         raise ValueError("X_train must contain at least one image")
     if test_images.shape[0] == 0:
         raise ValueError("X_test must contain at least one image")
-
-    y = check_vector(y_train, "y_train")
-    check_same_length(images, y, "X_train", "y_train")
-    classes = np.unique(y)
-    if classes.size != 2:
-        raise ValueError(
-            f"y_train must contain exactly two classes (binary task), got {classes.size}: "
-            f"{classes.tolist()[:10]}"
-        )
-    y_te = check_vector(y_test, "y_test")
-    check_same_length(test_images, y_te, "X_test", "y_test")
-    unknown = ~np.isin(y_te, classes)
-    if np.any(unknown):
-        raise ValueError(
-            f"y_test has labels {np.unique(y_te[unknown]).tolist()[:10]} that are not among "
-            f"y_train's classes {classes.tolist()}"
-        )
-
-    fraction = check_fraction(fraction, "fraction")
-    n = images.shape[0]
-    n_poison = n_poison_points(fraction, n)
-    if n_poison == 0:
-        raise ValueError(
-            f"fraction={fraction!r} of {n} training points is {fraction * n:.3g} < 1: the "
-            "poisoning set would be empty"
-        )
-    trig = _check_trigger(trigger, trigger_params)
-    idx = choose_poison_indices(n, n_poison, random_state)
-    keep = np.ones(n, dtype=bool)
-    keep[idx] = False
-    missing = np.setdiff1d(classes, y[keep])
-    if missing.size:
-        raise ValueError(
-            f"fraction={fraction!r} poisons every training point of class {missing.tolist()}: "
-            "the clean set D needs both classes"
-        )
-
-    X_poison = _triggered(trig, images[idx], y[idx], classes, "poisoned training")
-    X_test_bd = _triggered(trig, test_images, y_te, classes, "test")
-    flat = int(np.prod(images.shape[1:]))
-    data = BackdoorData(
-        images[keep].reshape(-1, flat),
-        y[keep],
-        X_poison.reshape(-1, flat),
-        flip_labels(y[idx], classes),
-        test_images.reshape(-1, flat),
-        y_te.copy(),
-        X_test_bd.reshape(-1, flat),
-        flip_labels(y_te, classes),
-        image_shape=images.shape[1:],
-    )
+    sets = poison_images(
+        images, y_train, test_images, y_test,
+        trigger=trigger, fraction=fraction, random_state=random_state, **trigger_params,
+    )  # fmt: skip
+    data = sets.to_backdoor_data()
     if return_indices:
-        return data, idx
+        return data, sets.poison_indices
     return data

@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validation import check_positive, check_real_array, check_vector
+from .._validation import check_positive, check_real_array, check_seed, check_vector
 
 __all__ = [
     "Trigger",
@@ -45,6 +45,22 @@ class Trigger(Protocol):
     """Anything with an ``apply(images, source_labels, classes) -> ndarray`` method."""
 
     def apply(self, images, source_labels, classes) -> np.ndarray:  # pragma: no cover
+        """Return triggered copies of ``images``.
+
+        Parameters
+        ----------
+        images : array-like of shape (n, H, W) or (n, H, W, C)
+            Pixel intensities in [0, 1]; never modified.
+        source_labels : array-like of shape (n,)
+            True label of each image, before any relabelling.
+        classes : array-like of shape (n_classes,)
+            All class labels of the task.
+
+        Returns
+        -------
+        ndarray of float64, same shape as ``images``
+            A new array with values in [0, 1].
+        """
         ...
 
 
@@ -159,6 +175,13 @@ class BadNetsPatch:
     random_state : int, default=0
         Non-negative seed of the patches.
 
+    Raises
+    ------
+    TypeError
+        If ``size`` or ``random_state`` is not an int.
+    ValueError
+        If ``size`` < 1 or ``random_state`` < 0.
+
     Examples
     --------
     >>> import numpy as np
@@ -170,7 +193,7 @@ class BadNetsPatch:
 
     def __init__(self, size: int = 3, random_state: int = 0):
         self.size = _check_int(size, "size", minimum=1)
-        self.random_state = _check_int(random_state, "random_state", minimum=0)
+        self.random_state = check_seed(random_state, "random_state")
 
     def __repr__(self) -> str:
         return f"BadNetsPatch(size={self.size}, random_state={self.random_state})"
@@ -188,6 +211,15 @@ class BadNetsPatch:
         Returns
         -------
         ndarray of float64 with values in [0, 1)
+            Uniform draws of ``np.random.default_rng([random_state, rank])``: the same for the
+            same ``rank`` and ``n_channels``, whatever the images.
+
+        Raises
+        ------
+        TypeError
+            If ``rank`` or ``n_channels`` is not an int.
+        ValueError
+            If ``rank`` < 0 or ``n_channels`` < 1.
         """
         rank = _check_int(rank, "rank", minimum=0)
         rng = np.random.default_rng([self.random_state, rank])
@@ -212,6 +244,14 @@ class BadNetsPatch:
         -------
         ndarray of float64, same shape as ``images``
             A new array; ``images`` is not modified.
+
+        Raises
+        ------
+        ValueError
+            If the patch is larger than the images.
+        TypeError, ValueError
+            As :func:`check_images` and :func:`source_ranks` (bad images, labels outside
+            ``classes``).
         """
         out = check_images(images)
         height, width = out.shape[1:3]
@@ -245,6 +285,13 @@ class InvisibleGrid:
     intensity : float, default=75/255
         Added brightness ``b``, in (0, 1].
 
+    Raises
+    ------
+    TypeError
+        If ``intensity`` is not a real number.
+    ValueError
+        If ``intensity`` is not in (0, 1].
+
     Examples
     --------
     >>> import numpy as np
@@ -264,7 +311,18 @@ class InvisibleGrid:
 
     @staticmethod
     def grid_mask(height: int, width: int) -> np.ndarray:
-        """Boolean (height, width) mask that is True where row and column are both even."""
+        """Boolean mask of the pixels the grid brightens.
+
+        Parameters
+        ----------
+        height, width : int
+            Image size in pixels.
+
+        Returns
+        -------
+        ndarray of bool, shape (height, width)
+            True where the row and the column index are both even.
+        """
         rows = np.arange(height) % 2 == 0
         cols = np.arange(width) % 2 == 0
         return rows[:, None] & cols[None, :]
@@ -285,6 +343,12 @@ class InvisibleGrid:
         -------
         ndarray of float64, same shape as ``images``
             A new array; ``images`` is not modified.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :func:`check_images` and :func:`source_ranks` (bad images, labels outside
+            ``classes``).
         """
         out = check_images(images)
         source_ranks(source_labels, classes, out.shape[0])
@@ -311,6 +375,11 @@ def make_trigger(name: str, **params: Any) -> BadNetsPatch | InvisibleGrid:
     **params
         Keyword arguments of the trigger's class, e.g. ``size`` and ``random_state`` for
         ``"badnets"``, ``intensity`` for ``"invisible"``.
+
+    Returns
+    -------
+    BadNetsPatch or InvisibleGrid
+        The trigger, an instance of ``TRIGGERS[name]``.
 
     Raises
     ------

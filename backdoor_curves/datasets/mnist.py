@@ -17,7 +17,7 @@ import os
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .._validation import check_fraction
+from .._validation import check_fraction, check_seed
 
 __all__ = ["load_mnist_digits", "load_mnist_pair"]
 
@@ -102,16 +102,6 @@ def _check_digits(digits) -> tuple[int, int]:
     return int(digits[0]), int(digits[1])
 
 
-def _check_split_seed(random_state) -> int | None:
-    if random_state is None:
-        return None
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(f"random_state must be None or an int, got {random_state!r}")
-    if random_state < 0:
-        raise ValueError(f"random_state must be a non-negative int, got {random_state}")
-    return int(random_state)
-
-
 def load_mnist_pair(
     digits: tuple[int, int] = (7, 1),
     *,
@@ -150,7 +140,7 @@ def load_mnist_pair(
     """
     pair = _check_digits(digits)
     test_size = check_fraction(test_size, "test_size")
-    seed = _check_split_seed(random_state)
+    seed = check_seed(random_state, "random_state", allow_none=True)
     images, labels = _read_mnist_5k(_mnist_5k_path())
     mask = np.isin(labels, pair)
     X, y = images[mask], labels[mask]

@@ -1,12 +1,28 @@
-"""What every learner shares: input checks, label encoding, prediction and per-sample losses.
+"""The public learner contract: what every learner provides to the curves, slopes and studies.
 
 A learner minimises (DESIGN §3)
 
     J(theta) = C * sum_i s_i * l(y_i, f(x_i; theta)) + 1/2 ||w||^2,
 
 with sample weights ``s_i`` (1 on the clean set D and ``beta`` on the poisoning set P in a curve),
-labels encoded as y in {-1, +1} (``classes_[1]`` -> +1) and the intercept unpenalized. Subclasses
-implement the fit, the decision function, the derivatives and the backdoor derivative at beta = 0.
+labels encoded as y in {-1, +1} (``classes_[1]`` -> +1) and the intercept unpenalized.
+
+The contract (public methods of :class:`BaseLearner`; the measures, paths and studies call
+nothing else):
+
+- configuration: ``loss`` (a :class:`~backdoor_curves.losses.Loss`), ``loss_weight`` (C) and
+  ``regularization`` (lambda = 1/C);
+- ``fit(X, y, sample_weight)``, ``decision_function``, ``predict``, ``encode`` (labels to
+  {-1, +1}), ``loss_per_sample`` and its parameter derivatives ``gradient`` (per sample) and
+  ``hessian(X, y, sample_weight)`` (of J, regularizer included; SVMs: the bordered KKT matrix);
+- ``slope_terms(data)``: dL(V_t)/dbeta at beta = 0 for a learner fitted on ``data``'s clean set;
+- ``deviation_vector()`` and ``deviation_gram(X)``: the vector and inner product of the
+  parameter deviation (DESIGN §5).
+
+How a learner's exact path in beta is followed is registered per class in
+:func:`backdoor_curves.paths.exact_path`; its kind (config key, display label) in
+:mod:`backdoor_curves.learners.registry`. A fitted learner keeps no training matrix: methods that
+need the training data (``hessian``) take it as arguments; SVMs keep their support vectors.
 """
 
 from __future__ import annotations
@@ -17,11 +33,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._param_validation import validate_parameter_constraints
 from .._threads import blas_limit
-from .._validation import check_matrix, check_same_length, check_vector
+from .._validation import (
+    check_binary_labels,
+    check_matrix,
+    check_same_length,
+    check_sample_weight,
+    check_vector,
+)
+from ..data import BackdoorData
 from ..losses import Loss
 
-__all__ = ["BaseLearner", "SlopeTerms"]
+__all__ = ["BaseLearner", "SlopeTerms", "check_learner"]
 
 
 class SlopeTerms(dict):
@@ -35,7 +59,8 @@ class SlopeTerms(dict):
 class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the binary convex learners.
 
-    Subclasses define ``loss`` (a :class:`~backdoor_curves.losses.Loss`) and ``_C``.
+    Subclasses define ``loss`` (a :class:`~backdoor_curves.losses.Loss`), ``loss_weight`` and
+    the abstract methods below; see the module docstring for the contract.
     """
 
     loss: Loss
@@ -43,13 +68,13 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------ configuration
     @property
     @abstractmethod
-    def _C(self) -> float:
-        """The loss weight C of the objective."""
+    def loss_weight(self) -> float:
+        """C, the weight of the loss term in J (ridge: C = 1 / (2 alpha))."""
 
     @property
     def regularization(self) -> float:
         """lambda = 1 / C, the axis shared by grids over different learners."""
-        return 1.0 / self._C
+        return 1.0 / self.loss_weight
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
@@ -62,27 +87,36 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training inputs (dense, finite).
         y : array-like of shape (n_samples,)
-            Exactly two distinct labels.
+            Exactly two distinct labels: numbers, booleans or strings (object arrays and pandas
+            columns included); ``classes_`` keeps them, sorted.
         sample_weight : array-like of shape (n_samples,), optional
-            Non-negative finite weights.
+            Non-negative finite weights (1 on D and beta on P along a learning curve).
 
         Returns
         -------
         self
+            The fitted learner.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the argument or parameter: invalid constructor parameters, sparse or
+            non-numeric ``X``, NaN/inf, mismatched lengths, not exactly two classes in ``y``,
+            negative weights, or weights that leave a single class with positive weight.
         """
-        self._check_params()
+        self.validate_params()
         X = check_matrix(X, "X")
-        y = check_vector(y, "y")
-        check_same_length(X, y, "X", "y")
-        sw = self._check_sample_weight(sample_weight, len(y))
-        classes = np.unique(y)
-        if classes.size != 2:
-            kind = "more than two classes" if classes.size > 2 else "a single class"
+        if y is None:
             raise ValueError(
-                f"y must contain exactly two classes (binary learner), got {kind}: "
-                f"{classes.tolist()[:10]}"
+                f"y is required: {type(self).__name__} requires y to be passed, but the target "
+                "y is None"
             )
+        y = check_vector(y, "y", warn_column=True)
+        check_same_length(X, y, "X", "y")
+        sw = check_sample_weight(sample_weight, len(y))
+        classes = check_binary_labels(y, "y")
         y_pm = np.where(y == classes[1], 1.0, -1.0)
         if np.unique(y_pm[sw > 0]).size != 2:
             raise ValueError("sample_weight leaves only one class with a positive weight")
@@ -94,22 +128,42 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     @staticmethod
     def _check_sample_weight(sample_weight, n: int) -> np.ndarray:
-        if sample_weight is None:
-            return np.ones(n)
-        sw = check_vector(sample_weight, "sample_weight")
-        if not np.issubdtype(sw.dtype, np.number) or np.issubdtype(sw.dtype, np.bool_):
-            raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
-        if sw.shape[0] != n:
-            raise ValueError(f"sample_weight has {sw.shape[0]} entries, expected {n}")
-        sw = sw.astype(np.float64)
-        if np.any(sw < 0):
-            raise ValueError("sample_weight must be non-negative")
-        if not np.any(sw > 0):
-            raise ValueError("sample_weight must have at least one positive entry")
-        return sw
+        return check_sample_weight(sample_weight, n)
+
+    #: Constructor parameter -> list of allowed forms (see
+    #: :mod:`backdoor_curves._param_validation`); subclasses declare every ``__init__`` parameter.
+    _parameter_constraints: dict = {}
+
+    def validate_params(self) -> None:
+        """Check the constructor parameters against the class's ``_parameter_constraints``.
+
+        Called by ``fit``, and by code that reads the parameters without fitting (the exact
+        paths). Raises :class:`~backdoor_curves._param_validation.InvalidParameterError` (a
+        ``ValueError`` and a ``TypeError``) naming the parameter and its expected form.
+        """
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
 
     def _check_params(self) -> None:
-        """Validate the constructor parameters (subclasses extend)."""
+        """Alias of :meth:`validate_params` (the name older callers use)."""
+        self.validate_params()
+
+    def _validate_params(self) -> None:
+        """scikit-learn's parameter-validation hook: the check of :meth:`validate_params`."""
+        self.validate_params()
+
+    def __sklearn_tags__(self):
+        """scikit-learn estimator tags: binary targets only, dense finite real input."""
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # y must hold exactly two classes
+        tags.input_tags.sparse = False  # sparse X raises a TypeError
+        tags.input_tags.allow_nan = False  # NaN/inf in X raise a ValueError
+        tags.input_tags.positive_only = False  # any real X
+        tags.target_tags.required = True
+        return tags
 
     @abstractmethod
     def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> None:
@@ -118,15 +172,41 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------ predictions
     def _check_X(self, X, name: str = "X") -> np.ndarray:
         check_is_fitted(self, "classes_")
-        return check_matrix(X, name, n_features=self.n_features_in_)
+        return check_matrix(
+            X, name, n_features=self.n_features_in_, estimator_name=type(self).__name__
+        )
 
     def encode(self, y, name: str = "y") -> np.ndarray:
-        """Map labels from ``classes_`` to {-1.0, +1.0}; unknown labels raise ``ValueError``."""
+        """Map labels from ``classes_`` to {-1.0, +1.0}; unknown labels raise ``ValueError``.
+
+        Parameters
+        ----------
+        y : array-like of shape (n,)
+            Labels in any array-like form ``fit`` accepts (e.g. strings in an object array or a
+            pandas column).
+        name : str, default="y"
+            Argument name used in error messages.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            +1.0 where ``y == classes_[1]``, -1.0 where ``y == classes_[0]``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        ValueError
+            If ``y`` holds a label that is not in ``classes_``.
+        """
         check_is_fitted(self, "classes_")
         y = check_vector(y, name)
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"{name} has labels {unknown.tolist()[:10]} not in {self.classes_}")
+        known = set(self.classes_.tolist())
+        unknown = [label for label in np.unique(y).tolist() if label not in known]
+        if unknown:
+            raise ValueError(
+                f"{name} has labels {unknown[:10]} not in classes_ {self.classes_.tolist()}"
+            )
         return np.where(y == self.classes_[1], 1.0, -1.0)
 
     @abstractmethod
@@ -134,15 +214,52 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """Decision values f(X) on validated input."""
 
     def decision_function(self, X) -> np.ndarray:
-        """Decision values f(x); positive means ``classes_[1]``."""
+        """Decision values f(x); positive means ``classes_[1]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            f(x) = w.x + b for linear models, sum_i y_i a_i K(x_i, x) + b for kernel SVMs.
+        """
         return self._decision(self._check_X(X))
 
     def predict(self, X) -> np.ndarray:
-        """Predicted labels: ``classes_[1]`` where f(x) > 0, else ``classes_[0]``."""
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        """Predicted labels: ``classes_[1]`` where f(x) > 0, else ``classes_[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_`` (same dtype).
+        """
+        positive = self.decision_function(X) > 0  # first: raises NotFittedError before fit
+        return self.classes_[positive.astype(int)]
 
     def loss_per_sample(self, X, y) -> np.ndarray:
-        """The learner's own loss l(y_i, f(x_i)) for each sample (natural log for logistic)."""
+        """The learner's own loss l(y_i, f(x_i)) for each sample (natural log for logistic).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            Their labels, from ``classes_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Unweighted per-sample losses (no factor C); their mean over V_t is the backdoor loss
+            L(V_t) of a learning curve.
+        """
         X = self._check_X(X)
         y_pm = self.encode(y)
         check_same_length(X, y_pm, "X", "y")
@@ -156,6 +273,13 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def gradient(self, X, y) -> np.ndarray:
         """Per-sample gradients dl(y_i, f(x_i))/dtheta at the fitted parameters.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            Their labels, from ``classes_``.
+
         Returns
         -------
         ndarray of shape (n_samples, n_params)
@@ -167,8 +291,24 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         return self.loss.d1(y_pm, self._decision(X))[:, None] * self._dfdtheta(X)
 
     @abstractmethod
-    def hessian(self) -> np.ndarray:
-        """Hessian of the training objective (or KKT matrix) at the fitted parameters."""
+    def hessian(self, X, y, sample_weight=None) -> np.ndarray:
+        """Hessian of the training objective J at the fitted parameters, over ``X, y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training data the learner was fitted on (the rows passed to ``fit``).
+        y : array-like of shape (n_samples,)
+            Their labels, from ``classes_``.
+        sample_weight : array-like of shape (n_samples,), optional
+            The weights passed to ``fit`` (1 by default).
+
+        Returns
+        -------
+        ndarray of shape (n_params, n_params)
+            Smooth learners: ``C Xa^T diag(s l'') Xa + diag(1, ..., 1, 0)``; SVMs: the bordered
+            KKT matrix of the margin support vectors.
+        """
 
     @property
     @abstractmethod
@@ -176,15 +316,75 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """The fitted parameter vector theta."""
 
     @abstractmethod
-    def _slope_terms(
-        self, X_p: np.ndarray, y_p: np.ndarray, X_t: np.ndarray, y_t: np.ndarray
-    ) -> SlopeTerms:
-        """dL(V_t)/dbeta at beta = 0 for a learner fitted on D (encoded labels)."""
+    def slope_terms(self, data: BackdoorData) -> SlopeTerms:
+        """dL(V_t)/dbeta at beta = 0 for this learner, fitted on ``data``'s clean set D.
+
+        Parameters
+        ----------
+        data : BackdoorData
+            The data set; the learner must have been fitted on ``data.X_clean, data.y_clean``
+            without sample weights (nothing checks this).
+
+        Returns
+        -------
+        SlopeTerms
+            ``derivative`` (mean backdoor loss per unit of beta; negative when the backdoor is
+            being learned), ``condition_number`` (1-norm, of the factorized Hessian or KKT
+            matrix), ``second_derivative`` and learner-specific diagnostics.
+        """
 
     @abstractmethod
-    def _deviation_vector(self) -> np.ndarray:
-        """The vector whose norm and angle define the parameter deviation (DESIGN §5)."""
+    def deviation_vector(self) -> np.ndarray:
+        """The vector whose norm and angle define the parameter deviation (DESIGN §5).
 
-    def _deviation_gram(self, X: np.ndarray) -> np.ndarray | None:
-        """Gram matrix of the deviation's inner product over the rows of ``X`` (None: Euclidean)."""
+        Returns
+        -------
+        ndarray
+            Linear models: the weights w (no intercept); kernel SVMs: the signed duals y_i a_i
+            over the rows passed to ``fit``.
+        """
+
+    def deviation_gram(self, X) -> np.ndarray | None:
+        """Gram matrix of the deviation's inner product over the rows of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The rows the deviation vectors are laid out on (the training rows).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_samples) or None
+            None for the Euclidean inner product (linear models); the kernel matrix for kernel
+            SVMs (the RKHS inner product).
+        """
         return None
+
+
+def check_learner(learner) -> BaseLearner:
+    """Refuse anything but a learner of this package with a ``TypeError`` naming ``learner``.
+
+    Parameters
+    ----------
+    learner : object
+        The value passed as ``learner``.
+
+    Returns
+    -------
+    BaseLearner
+        ``learner`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``learner`` is not a :class:`BaseLearner` (the message lists the registered kinds).
+    """
+    if not isinstance(learner, BaseLearner):
+        from .registry import LEARNER_KINDS
+
+        names = ", ".join(kind.cls.__name__ for kind in LEARNER_KINDS.values())
+        raise TypeError(
+            f"learner must be one of backdoor_curves' learners ({names}), "
+            f"got {type(learner).__name__}"
+        )
+    return learner

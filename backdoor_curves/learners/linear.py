@@ -17,15 +17,19 @@ backtracking line search converges quadratically; for the squared loss one step 
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
-from .._validation import check_positive
+from .._param_validation import Interval
+from .._validation import check_same_length
+from ..data import BackdoorData
 from ..linalg import BlockIdentitySolver, CholeskySolver, SingularSystemError
 from ..losses import LOGISTIC, SQUARED, Loss
 from .base import BaseLearner, SlopeTerms
+from .registry import register_learner
 
 __all__ = [
     "LogisticLearner",
@@ -43,7 +47,18 @@ __all__ = [
 
 
 def augment(X: np.ndarray) -> np.ndarray:
-    """Append the intercept column: ``[X, 1]``."""
+    """Append the intercept column: ``[X, 1]``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features + 1)
+        ``Xa``: ``X`` with a last column of ones, so that f = Xa theta with theta = [w, b].
+    """
     return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
@@ -58,12 +73,54 @@ def active_columns(Xa: np.ndarray) -> np.ndarray:
 
 
 def smooth_objective(theta, Xa, y, sw, C: float, loss: Loss) -> float:
-    """J(theta) = C sum_i s_i l(y_i, Xa_i theta) + 1/2 ||w||^2 (intercept unpenalized)."""
+    """J(theta) = C sum_i s_i l(y_i, Xa_i theta) + 1/2 ||w||^2 (intercept unpenalized).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (p,)
+        Parameters [w, b], intercept last.
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last (:func:`augment`).
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    sw : ndarray of shape (n,)
+        Non-negative sample weights s_i.
+    C : float
+        Loss weight (lambda = 1/C).
+    loss : Loss
+        The per-sample loss l.
+
+    Returns
+    -------
+    float
+        The objective J(theta).
+    """
     return _objective(theta, Xa @ theta, y, sw, C, loss)
 
 
 def smooth_gradient(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
-    """grad J(theta) = C Xa^T (s * l') + [w, 0]."""
+    """grad J(theta) = C Xa^T (s * l') + [w, 0].
+
+    Parameters
+    ----------
+    theta : ndarray of shape (p,)
+        Parameters [w, b], intercept last.
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last (:func:`augment`).
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    sw : ndarray of shape (n,)
+        Non-negative sample weights s_i.
+    C : float
+        Loss weight (lambda = 1/C).
+    loss : Loss
+        The per-sample loss l (``loss.d1`` is used).
+
+    Returns
+    -------
+    ndarray of shape (p,)
+        The gradient of J at ``theta``.
+    """
     return _gradient(theta, Xa @ theta, Xa, y, sw, C, loss)
 
 
@@ -81,7 +138,20 @@ def _gradient(theta, f, Xa, y, sw, C, loss) -> np.ndarray:
 
 
 def curvature_hessian(Xa: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """``Xa^T diag(d) Xa + diag(1, ..., 1, 0)`` for curvature weights d >= 0, in Xa's dtype."""
+    """``Xa^T diag(d) Xa + diag(1, ..., 1, 0)`` for curvature weights d >= 0, in Xa's dtype.
+
+    Parameters
+    ----------
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last.
+    d : ndarray of shape (n,)
+        Curvature weights C s_i l''_i >= 0 (their square roots are taken).
+
+    Returns
+    -------
+    ndarray of shape (p, p)
+        The Hessian of J: the regularizer adds 1 on the diagonal except for the intercept.
+    """
     A = Xa * np.sqrt(d)[:, None]
     H = A.T @ A  # numpy recognises A.T @ A and calls the symmetric rank-k update (syrk)
     idx = np.arange(Xa.shape[1] - 1)
@@ -90,7 +160,28 @@ def curvature_hessian(Xa: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
-    """Hess J(theta) = C Xa^T diag(s * l'') Xa + diag(1, ..., 1, 0)."""
+    """Hess J(theta) = C Xa^T diag(s * l'') Xa + diag(1, ..., 1, 0).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (p,)
+        Parameters [w, b], intercept last.
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last (:func:`augment`).
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    sw : ndarray of shape (n,)
+        Non-negative sample weights s_i.
+    C : float
+        Loss weight (lambda = 1/C).
+    loss : Loss
+        The per-sample loss l (``loss.d2`` is used; it must be convex).
+
+    Returns
+    -------
+    ndarray of shape (p, p)
+        The Hessian of J at ``theta``.
+    """
     # d >= 0 for convex losses and non-negative weights
     return curvature_hessian(Xa, C * sw * loss.d2(y, Xa @ theta))
 
@@ -99,8 +190,27 @@ def hessian_solver(Xa: np.ndarray, d: np.ndarray, what: str = "Hessian"):
     """A solver (``.solve``, ``.condition_number``) for ``H = Xa^T diag(d) Xa + diag(1,..,1,0)``.
 
     A Cholesky factorization of H when there are at most as many features as samples, else
-    :class:`DualHessianSolver` (an n x n factorization). Both are exact; ``what`` names the
-    matrix in messages.
+    :class:`DualHessianSolver` (an n x n factorization). Both are exact.
+
+    Parameters
+    ----------
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last.
+    d : ndarray of shape (n,)
+        Curvature weights C s_i l''_i >= 0.
+    what : str, default="Hessian"
+        Name of the matrix in messages.
+
+    Returns
+    -------
+    CholeskySolver or DualHessianSolver
+        With ``solve(r)`` (H^{-1} r) and ``condition_number`` (1-norm; of the n x n dual matrix
+        for the dual solver).
+
+    Raises
+    ------
+    backdoor_curves.linalg.SingularSystemError
+        If H (or the dual matrix) cannot be factorized.
     """
     n, p = Xa.shape
     if p - 1 > n:
@@ -134,6 +244,20 @@ class DualHessianSolver:
         Non-negative curvature weights C s_i l''_i (zero rows are allowed).
     gram : ndarray of shape (n, n), optional
         ``X X^T`` if already computed for these rows.
+    what : str, default="Hessian"
+        Name of the matrix in messages.
+
+    Attributes
+    ----------
+    condition_number : float
+        1-norm condition number estimate of the dual matrix I + A A^T (not of H itself).
+    gram : ndarray of shape (n, n)
+        ``X X^T``, reusable for the same rows (:meth:`reusable_gram`).
+
+    Raises
+    ------
+    backdoor_curves.linalg.SingularSystemError
+        If every curvature weight is 0 (the intercept block of H is zero).
     """
 
     single = False
@@ -158,12 +282,34 @@ class DualHessianSolver:
         self.root, self.x_bar = root, X.T @ d / total
 
     def reusable_gram(self, Xa: np.ndarray) -> np.ndarray | None:
-        """This solver's ``X X^T`` if ``Xa`` has the same rows, else None."""
+        """This solver's ``X X^T`` if ``Xa`` has the same rows, else None.
+
+        Parameters
+        ----------
+        Xa : ndarray of shape (n, p + 1)
+            Inputs of the next factorization, intercept column last.
+
+        Returns
+        -------
+        ndarray of shape (n, n) or None
+            The stored Gram matrix when ``Xa`` equals the rows this solver was built on.
+        """
         same = Xa.shape == self.Xa.shape and (Xa is self.Xa or np.array_equal(Xa, self.Xa))
         return self.gram if same else None
 
     def solve(self, r: np.ndarray) -> np.ndarray:
-        """Return ``H^{-1} r`` for a vector of length p + 1 or a (p + 1, k) matrix of them."""
+        """Return ``H^{-1} r`` by three products with X and one n x n Cholesky solve.
+
+        Parameters
+        ----------
+        r : ndarray of shape (p + 1,) or (p + 1, k)
+            Right-hand side(s), intercept entry last.
+
+        Returns
+        -------
+        ndarray of the shape of ``r``
+            The solution(s).
+        """
         X, x_bar = self.X, self.x_bar[:, None]
         R = np.asarray(r, dtype=float).reshape(r.shape[0], -1)
         root = self.root[:, None]
@@ -260,12 +406,24 @@ def newton_fit(
 
     Parameters
     ----------
-    Xa, y, sw, C, loss : the objective (intercept column last in ``Xa``, y in {-1, +1}).
-    theta0 : ndarray, optional
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last (:func:`augment`).
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    sw : ndarray of shape (n,)
+        Non-negative sample weights s_i (a zero weight removes the row from J).
+    C : float
+        Loss weight (lambda = 1/C).
+    loss : Loss
+        The per-sample loss l (convex, twice differentiable).
+    theta0 : ndarray of shape (p,), optional
         Starting point. By default zeros, improved by a few L-BFGS steps for non-quadratic
         losses (:func:`_quasi_newton_start`).
-    tol, max_iter : stopping rule and maximum number of steps (chord steps included).
-    return_solver : bool
+    tol : float, default=1e-10
+        Stopping rule: a step ``p`` with ``max|p| <= tol * (1 + max|theta|)``.
+    max_iter : int, default=100
+        Maximum number of steps (chord steps included); a ``ConvergenceWarning`` when reached.
+    return_solver : bool, default=False
         Also return the last factorization (e.g. for the tangent of a path predictor).
     solver0 : solver, optional
         A factorization of a nearby Hessian (e.g. at the previous beta of a path) to start with
@@ -279,11 +437,19 @@ def newton_fit(
 
     Returns
     -------
-    theta : ndarray of shape (n_features + 1,)
+    theta : ndarray of shape (p,)
+        The minimiser [w, b]; w_j is exactly 0 where column j of ``Xa`` is zero in every row of
+        positive weight.
     n_iter : int
         Number of steps taken (L-BFGS warm-up iterations included).
-    solver : only if ``return_solver``
-        The last factorization (not necessarily at the returned point).
+    solver : CholeskySolver, DualHessianSolver or BlockIdentitySolver
+        Only if ``return_solver``: the last factorization (not necessarily at the returned
+        point).
+
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning
+        When ``max_iter`` is reached or the line search fails far from the optimum.
     """
     if single and getattr(getattr(solver0, "inner", solver0), "single", True) is False:
         single = False  # the previous fit of a path needed double precision: so will this one
@@ -396,11 +562,41 @@ def smooth_slope(
     of H0, or with more features than points of the n x n dual matrix of
     :class:`DualHessianSolver` (whose condition number is then the one reported).
 
+    Parameters
+    ----------
+    theta : ndarray of shape (p,)
+        The optimum theta0 = [w, b] on D (beta = 0).
+    Xa_D : ndarray of shape (n_D, p)
+        Clean training inputs D, intercept column last.
+    y_D : ndarray of shape (n_D,)
+        Labels of D in {-1, +1}.
+    sw_D : ndarray of shape (n_D,)
+        Sample weights of D (ones in a backdoor study).
+    Xa_P : ndarray of shape (n_P, p)
+        Poisoning inputs P, intercept column last.
+    y_P : ndarray of shape (n_P,)
+        The attacker's labels of P in {-1, +1}.
+    Xa_t : ndarray of shape (n_t, p)
+        Backdoor test inputs V_t, intercept column last.
+    y_t : ndarray of shape (n_t,)
+        The attacker's labels of V_t in {-1, +1}.
+    C : float
+        Loss weight (lambda = 1/C); the poisoning gradient is C sum_P l', unit weight per point.
+    loss : Loss
+        The per-sample loss l (``d1``, ``d2`` and ``d3`` are used).
+
     Returns
     -------
     SlopeTerms
-        ``derivative``, ``condition_number``, ``second_derivative`` (d^2 L(V_t)/dbeta^2 at 0,
-        from the same factorization) and ``dtheta_dbeta`` (= -H0^{-1} grad_P).
+        ``derivative`` (dL(V_t)/dbeta at beta = 0: mean backdoor loss per unit of beta,
+        negative when the backdoor is being learned), ``condition_number``,
+        ``second_derivative`` (d^2 L(V_t)/dbeta^2 at 0, from the same factorization) and
+        ``dtheta_dbeta`` (= -H0^{-1} grad_P).
+
+    Raises
+    ------
+    backdoor_curves.linalg.SingularSystemError
+        If H0 (or its dual matrix) cannot be factorized.
     """
     active = active_columns(Xa_D[sw_D > 0])  # all-zero columns of D: identity block of H0
     Xa_active = Xa_D[:, active]
@@ -431,6 +627,11 @@ class _SmoothLinearLearner(BaseLearner):
     tol: float
     max_iter: int
 
+    _parameter_constraints: dict = {
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def _fit(self, X, y, sample_weight):
         keep = sample_weight > 0
         Xa = augment(X[keep])
@@ -439,17 +640,11 @@ class _SmoothLinearLearner(BaseLearner):
         if warm and self.coef_.shape[0] == X.shape[1]:
             theta0 = np.r_[self.coef_, self.intercept_]
         theta, self.n_iter_ = newton_fit(
-            Xa, y[keep], sample_weight[keep], self._C, self.loss, theta0,
+            Xa, y[keep], sample_weight[keep], self.loss_weight, self.loss, theta0,
             tol=self.tol, max_iter=self.max_iter,
         )  # fmt: skip
         self.coef_ = theta[:-1].copy()
         self.intercept_ = float(theta[-1])
-        self._train = (Xa, y[keep], sample_weight[keep])
-
-    def _check_params(self) -> None:
-        check_positive(self.tol, "tol")
-        if not isinstance(self.max_iter, int | np.integer) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
 
     def _decision(self, X):
         return X @ self.coef_ + self.intercept_
@@ -462,24 +657,66 @@ class _SmoothLinearLearner(BaseLearner):
         """theta = [coef_, intercept_]."""
         return np.r_[self.coef_, self.intercept_]
 
-    def hessian(self) -> np.ndarray:
-        """Hessian of J at the fitted theta over the training set it was fitted on.
+    def hessian(self, X, y, sample_weight=None) -> np.ndarray:
+        """Hessian of J at the fitted theta over the training data ``X, y, sample_weight``.
 
-        ``C Xa^T diag(s l'') Xa + diag(1, ..., 1, 0)``, shape (n_features + 1, n_features + 1).
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training inputs (the rows passed to ``fit``).
+        y : array-like of shape (n_samples,)
+            Their labels, from ``classes_``.
+        sample_weight : array-like of shape (n_samples,), optional
+            The weights passed to ``fit`` (1 by default).
+
+        Returns
+        -------
+        ndarray of shape (n_features + 1, n_features + 1)
+            ``C Xa^T diag(s l'') Xa + diag(1, ..., 1, 0)`` with ``Xa = [X, 1]`` (intercept last).
         """
-        Xa, y, sw = self._train
-        return smooth_hessian(self.params_, Xa, y, sw, self._C, self.loss)
+        X = self._check_X(X)
+        y_pm = self.encode(y)
+        check_same_length(X, y_pm, "X", "y")
+        sw = self._check_sample_weight(sample_weight, len(y_pm))
+        return smooth_hessian(self.params_, augment(X), y_pm, sw, self.loss_weight, self.loss)
 
-    def _slope_terms(self, X_p, y_p, X_t, y_t) -> SlopeTerms:
-        Xa, y, sw = self._train
+    def slope_terms(self, data: BackdoorData) -> SlopeTerms:
+        """dL(V_t)/dbeta at beta = 0 (see :func:`smooth_slope` and the base class).
+
+        Parameters
+        ----------
+        data : BackdoorData
+            The learner must have been fitted on ``data.X_clean, data.y_clean``.
+
+        Returns
+        -------
+        SlopeTerms
+        """
+        y_D = self.encode(data.y_clean, "y_clean")
         return smooth_slope(
-            self.params_, Xa, y, sw, augment(X_p), y_p, augment(X_t), y_t, self._C, self.loss
+            self.params_,
+            augment(data.X_clean),
+            y_D,
+            np.ones_like(y_D),
+            augment(data.X_poison),
+            self.encode(data.y_poison, "y_poison"),
+            augment(data.X_test_bd),
+            self.encode(data.y_test_bd, "y_test_bd"),
+            self.loss_weight,
+            self.loss,
         )
 
-    def _deviation_vector(self) -> np.ndarray:
+    def deviation_vector(self) -> np.ndarray:
+        """The weights w = ``coef_`` (intercept excluded; DESIGN §5).
+
+        Returns
+        -------
+        ndarray of shape (n_features,)
+        """
         return self.coef_
 
 
+@register_learner("logistic", label="logistic", color="tab:orange")
 class LogisticLearner(_SmoothLinearLearner):
     """L2-regularized logistic regression, exactly ``LogisticRegression(C=C)``.
 
@@ -500,13 +737,22 @@ class LogisticLearner(_SmoothLinearLearner):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
+        The weights w.
     intercept_ : float
+        The intercept b (unpenalized).
     classes_ : ndarray of shape (2,)
+        The two labels, sorted; ``classes_[1]`` is encoded as +1.
     n_iter_ : int
+        Steps of the last fit (L-BFGS warm-up iterations and Newton steps).
     """
 
     loss = LOGISTIC
-    _path_kind = "logistic"
+
+    _parameter_constraints: dict = {
+        **_SmoothLinearLearner._parameter_constraints,
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "warm_start": ["boolean"],
+    }
 
     def __init__(
         self, C: float = 1.0, *, tol: float = 1e-10, max_iter: int = 100, warm_start: bool = False
@@ -517,20 +763,29 @@ class LogisticLearner(_SmoothLinearLearner):
         self.warm_start = warm_start
 
     @property
-    def _C(self) -> float:
+    def loss_weight(self) -> float:
+        """C, the weight of the log-loss term."""
         return self.C
 
-    def _check_params(self) -> None:
-        check_positive(self.C, "C")
-        super()._check_params()
-
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns ordered as ``classes_``."""
+        """Class probabilities, columns ordered as ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+            ``[1 - p, p]`` with p = 1 / (1 + exp(-f(x))) the probability of ``classes_[1]``.
+        """
         f = self.decision_function(X)
         p1 = 1.0 / (1.0 + np.exp(-f))
         return np.column_stack([1.0 - p1, p1])
 
 
+@register_learner("ridge", label="ridge", regularization="alpha", color="tab:green")
 class RidgeLearner(_SmoothLinearLearner):
     """Ridge classifier, exactly ``RidgeClassifier(alpha=alpha)``.
 
@@ -541,17 +796,30 @@ class RidgeLearner(_SmoothLinearLearner):
     ----------
     alpha : float, default=1.0
         Ridge penalty; C = 1/(2 alpha) and lambda = 1/C = 2 alpha.
-    tol, max_iter : see :class:`LogisticLearner` (the second step only confirms convergence).
+    tol : float, default=1e-10
+        Kept for the shared Newton solver; the squared loss is solved by one exact Newton step,
+        so it does not change the fit.
+    max_iter : int, default=10
+        Maximum number of Newton steps (one is taken).
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
+        The weights w.
     intercept_ : float
+        The intercept b (unpenalized).
     classes_ : ndarray of shape (2,)
+        The two labels, sorted; ``classes_[1]`` is encoded as +1.
+    n_iter_ : int
+        Newton steps taken (1).
     """
 
     loss = SQUARED
-    _path_kind = "ridge"
+
+    _parameter_constraints: dict = {
+        **_SmoothLinearLearner._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+    }
 
     def __init__(self, alpha: float = 1.0, *, tol: float = 1e-10, max_iter: int = 10):
         self.alpha = alpha
@@ -559,9 +827,6 @@ class RidgeLearner(_SmoothLinearLearner):
         self.max_iter = max_iter
 
     @property
-    def _C(self) -> float:
+    def loss_weight(self) -> float:
+        """C = 1 / (2 alpha), the weight of the squared-loss term."""
         return 1.0 / (2.0 * self.alpha)
-
-    def _check_params(self) -> None:
-        check_positive(self.alpha, "alpha")
-        super()._check_params()

@@ -21,15 +21,19 @@ df/da_k = y_k K(x_k, x) and df/db = 1, and the "Hessian" is the bordered KKT mat
 from __future__ import annotations
 
 import warnings
+from numbers import Real
 
 import numpy as np
 from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 from sklearn.svm import SVC
 
-from .._validation import check_positive
+from .._param_validation import Interval
+from .._validation import check_same_length
+from ..data import BackdoorData
 from ..linalg import LUSolver, SingularSystemError
 from ..losses import HINGE
 from .base import BaseLearner, SlopeTerms
+from .registry import register_learner
 
 __all__ = [
     "LinearSVMLearner",
@@ -38,6 +42,8 @@ __all__ = [
     "polish_svm_dual",
     "solve_svm_dual",
     "kkt_matrix",
+    "bordered_matrix",
+    "dual_sets",
     "svm_kkt_slope",
 ]
 
@@ -51,18 +57,60 @@ class DegenerateKKTError(ArithmeticError):
     """The SVM's KKT system at beta = 0 has no margin support vector; the slope is undefined."""
 
 
-def kkt_matrix(K_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
-    """Bordered KKT matrix ``[[Q_MM, y_M], [y_M^T, 0]]`` with ``Q = (y y^T) * K``."""
+def bordered_matrix(Q_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
+    """``[[Q_MM, y_M], [y_M^T, 0]]`` for a signed kernel block ``Q_MM`` (labels included).
+
+    Parameters
+    ----------
+    Q_MM : ndarray of shape (m, m)
+        ``Q_ik = y_i y_k K(x_i, x_k)`` on the margin set.
+    y_M : ndarray of shape (m,)
+        Labels in {-1, +1}.
+
+    Returns
+    -------
+    ndarray of shape (m + 1, m + 1)
+    """
     m = y_M.shape[0]
     H = np.zeros((m + 1, m + 1))
-    H[:m, :m] = (y_M[:, None] * y_M[None, :]) * K_MM
-    H[:m, m] = y_M
-    H[m, :m] = y_M
+    H[:m, :m], H[:m, m], H[m, :m] = Q_MM, y_M, y_M
     return H
 
 
-def _sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Margin (0 < a_i < c_i) and bound (a_i = c_i > 0) duals, to ALPHA_TOL of the box."""
+def kkt_matrix(K_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
+    """Bordered KKT matrix ``[[Q_MM, y_M], [y_M^T, 0]]`` with ``Q = (y y^T) * K``.
+
+    Parameters
+    ----------
+    K_MM : ndarray of shape (m, m)
+        Kernel matrix of the margin support vectors.
+    y_M : ndarray of shape (m,)
+        Their labels in {-1, +1}.
+
+    Returns
+    -------
+    ndarray of shape (m + 1, m + 1)
+    """
+    return bordered_matrix((y_M[:, None] * y_M[None, :]) * K_MM, y_M)
+
+
+def dual_sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Margin (0 < a_i < c_i) and bound (a_i = c_i > 0) duals, to ALPHA_TOL of the box.
+
+    Parameters
+    ----------
+    alpha : ndarray of shape (n,)
+        Duals a_i >= 0.
+    cap : ndarray of shape (n,)
+        Their boxes c_i = C s_i >= 0.
+
+    Returns
+    -------
+    margin : ndarray of bool, shape (n,)
+        ``ALPHA_TOL c_i < a_i < (1 - ALPHA_TOL) c_i``.
+    bound : ndarray of bool, shape (n,)
+        ``a_i >= (1 - ALPHA_TOL) c_i`` with ``c_i > 0``. The rest (neither) are the zero duals.
+    """
     margin = (alpha > ALPHA_TOL * cap) & (alpha < cap * (1.0 - ALPHA_TOL))
     bound = (cap > 0) & (alpha >= cap * (1.0 - ALPHA_TOL))
     return margin, bound
@@ -81,13 +129,23 @@ def polish_svm_dual(
         Labels in {-1, +1}.
     cap : ndarray of shape (n,)
         Box constraints C s_i.
-    alpha, b : the approximate dual solution and intercept.
+    alpha : ndarray of shape (n,)
+        The approximate duals (e.g. libsvm's), from which the margin and bound sets are read.
+    b : float
+        The approximate intercept.
 
     Returns
     -------
-    alpha, b, polished : the refined solution, and whether it replaced the input.
+    alpha : ndarray of shape (n,)
+        The solution of the KKT equalities on those sets if it satisfies every KKT condition
+        (to :data:`MARGIN_TOL`), else the input duals.
+    b : float
+        The matching intercept.
+    polished : bool
+        Whether the exact solution replaced the input (False also when there is no margin
+        dual).
     """
-    margin, bound = _sets(alpha, cap)
+    margin, bound = dual_sets(alpha, cap)
     if not margin.any():
         return alpha, b, False
     M = np.flatnonzero(margin)
@@ -137,6 +195,7 @@ def solve_svm_dual(
     y : ndarray of shape (n,)
         Labels in {-1, +1}.
     C : float
+        The SVM's C > 0 (lambda = 1/C); the box of a_i is C s_i.
     sample_weight : ndarray of shape (n,)
         Non-negative weights s_i.
     tol : float
@@ -194,16 +253,42 @@ def svm_kkt_slope(
 
     Parameters
     ----------
-    kernel : callable ``(A, B) -> K(A, B)``
-    X_D, y_D, alpha_D, b : training points with positive weight, labels, duals, intercept.
-    margin : bool ndarray over D, the margin support vectors.
-    X_P, y_P, X_t, y_t : poisoning and backdoor test sets, labels in {-1, +1}.
+    kernel : callable
+        ``kernel(A, B) -> K(A, B)``, the learner's kernel.
+    X_D : ndarray of shape (n_D, n_features)
+        Training points of the clean fit with positive weight (or only its support vectors).
+    y_D : ndarray of shape (n_D,)
+        Their labels in {-1, +1}.
+    alpha_D : ndarray of shape (n_D,)
+        Their duals a_i >= 0 (0 off the support).
+    b : float
+        The intercept of the clean fit.
+    margin : ndarray of bool, shape (n_D,)
+        The margin support vectors M among the rows of ``X_D``.
+    X_P : ndarray of shape (n_P, n_features)
+        Poisoning inputs P.
+    y_P : ndarray of shape (n_P,)
+        The attacker's labels of P in {-1, +1}.
+    X_t : ndarray of shape (n_t, n_features)
+        Backdoor test inputs V_t.
+    y_t : ndarray of shape (n_t,)
+        The attacker's labels of V_t in {-1, +1}.
     C : float
+        The SVM's C (lambda = 1/C).
+
+    Returns
+    -------
+    SlopeTerms
+        ``derivative`` (mean hinge on V_t per unit of beta; negative when the backdoor is being
+        learned), ``condition_number`` (1-norm, of the KKT matrix), ``second_derivative`` (0),
+        ``dtheta_dbeta`` ([da_M; db]), ``n_margin`` and ``n_poison_active`` (|A|).
 
     Raises
     ------
     DegenerateKKTError
         If there is no margin support vector (the bordered system has no solution).
+    backdoor_curves.linalg.SingularSystemError
+        If the KKT matrix is singular (e.g. duplicated margin support vectors).
     """
     M = np.flatnonzero(margin)
     if M.size == 0:
@@ -260,26 +345,40 @@ class _SVMLearner(BaseLearner):
     """Shared fit (libsvm + exact KKT polish) and derivatives of the SVM learners."""
 
     loss = HINGE
-    _path_kind = "svm"
 
-    def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    _parameter_constraints: dict = {
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """The kernel matrix K(A, B).
+
+        Parameters
+        ----------
+        A : ndarray of shape (n_a, n_features)
+            First set of points (rows).
+        B : ndarray of shape (n_b, n_features)
+            Second set of points (rows).
+
+        Returns
+        -------
+        ndarray of shape (n_a, n_b)
+        """
         raise NotImplementedError
 
     @property
-    def _C(self) -> float:
+    def loss_weight(self) -> float:
+        """C, the weight of the hinge term."""
         return self.C
-
-    def _check_params(self) -> None:
-        check_positive(self.C, "C")
-        check_positive(self.tol, "tol")
 
     def _fit(self, X, y, sample_weight):
         keep = np.flatnonzero(sample_weight > 0)
         Xk, yk, cap = X[keep], y[keep], self.C * sample_weight[keep]
         alpha, b, self.polished_ = solve_svm_dual(
-            self._kernel(Xk, Xk), yk, self.C, sample_weight[keep], self.tol
+            self.kernel(Xk, Xk), yk, self.C, sample_weight[keep], self.tol
         )
-        margin, bound = _sets(alpha, cap)
+        margin, bound = dual_sets(alpha, cap)
         self.alpha_ = np.zeros(X.shape[0])
         self.alpha_[keep] = alpha
         self.dual_coef_full_ = np.zeros(X.shape[0])
@@ -288,35 +387,84 @@ class _SVMLearner(BaseLearner):
         self.support_ = keep[alpha > 0]
         self.margin_ = keep[margin]
         self.bound_ = keep[bound]
-        self.support_vectors_ = Xk[alpha > 0]
-        self._sv_coef = (yk * alpha)[alpha > 0]
-        self._train = (Xk, yk, alpha, margin)
+        # the support vectors (as SVC keeps them) and, over them, labels, duals and margin set:
+        # all the slope and derivatives need, so the training matrix is not kept
+        sv = alpha > 0
+        self.support_vectors_ = Xk[sv]
+        self._sv_y, self._sv_alpha, self._sv_margin = yk[sv], alpha[sv], margin[sv]
+        self._sv_coef = self._sv_y * self._sv_alpha
 
     def _decision(self, X):
-        return self._kernel(X, self.support_vectors_) @ self._sv_coef + self.intercept_
+        return self.kernel(X, self.support_vectors_) @ self._sv_coef + self.intercept_
 
     def _dfdtheta(self, X):
-        Xk, yk, _, margin = self._train
-        return np.hstack([self._kernel(X, Xk[margin]) * yk[margin], np.ones((X.shape[0], 1))])
+        X_M, y_M = self.support_vectors_[self._sv_margin], self._sv_y[self._sv_margin]
+        # without margin support vectors theta = (b,) alone
+        K = self.kernel(X, X_M) if y_M.size else np.zeros((X.shape[0], 0))
+        return np.hstack([K * y_M, np.ones((X.shape[0], 1))])
 
     @property
     def params_(self) -> np.ndarray:
         """theta = (a_M, b): duals of the margin support vectors and the intercept."""
-        _, _, alpha, margin = self._train
-        return np.r_[alpha[margin], self.intercept_]
+        return np.r_[self._sv_alpha[self._sv_margin], self.intercept_]
 
-    def hessian(self) -> np.ndarray:
-        """Bordered KKT matrix ``[[Q_MM, y_M], [y_M^T, 0]]`` on the margin support vectors."""
-        Xk, yk, _, margin = self._train
-        return kkt_matrix(self._kernel(Xk[margin], Xk[margin]), yk[margin])
+    def hessian(self, X, y, sample_weight=None) -> np.ndarray:
+        """Bordered KKT matrix ``[[Q_MM, y_M], [y_M^T, 0]]`` on the margin support vectors.
 
-    def _slope_terms(self, X_p, y_p, X_t, y_t) -> SlopeTerms:
-        Xk, yk, alpha, margin = self._train
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows passed to ``fit``; the margin rows ``margin_`` enter.
+        y : array-like of shape (n_samples,)
+            Their labels, from ``classes_``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Not needed: the margin set was fixed by the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_margin + 1, n_margin + 1)
+            ``Q_ik = y_i y_k K(x_i, x_k)`` on the margin set, bordered by the labels (the
+            "Hessian" of theta = (a_M, b); it is symmetric but indefinite).
+        """
+        X = self._check_X(X)
+        y_pm = self.encode(y)
+        check_same_length(X, y_pm, "X", "y")
+        X_M = X[self.margin_]
+        return kkt_matrix(self.kernel(X_M, X_M), y_pm[self.margin_])
+
+    def slope_terms(self, data: BackdoorData) -> SlopeTerms:
+        """Right-derivative dL(V_t)/dbeta at beta = 0+ (see :func:`svm_kkt_slope`).
+
+        Parameters
+        ----------
+        data : BackdoorData
+            The learner must have been fitted on ``data.X_clean, data.y_clean``.
+
+        Returns
+        -------
+        SlopeTerms
+
+        Raises
+        ------
+        DegenerateKKTError
+            If there is no margin support vector.
+        """
         return svm_kkt_slope(
-            self._kernel, Xk, yk, alpha, self.intercept_, margin, X_p, y_p, X_t, y_t, self.C
+            self.kernel,
+            self.support_vectors_,
+            self._sv_y,
+            self._sv_alpha,
+            self.intercept_,
+            self._sv_margin,
+            data.X_poison,
+            self.encode(data.y_poison, "y_poison"),
+            data.X_test_bd,
+            self.encode(data.y_test_bd, "y_test_bd"),
+            self.C,
         )
 
 
+@register_learner("linear_svm", label="linear SVM", color="tab:blue")
 class LinearSVMLearner(_SVMLearner):
     """Linear SVM, exactly ``SVC(kernel="linear", C=C)`` (hinge loss, dual solver).
 
@@ -332,6 +480,7 @@ class LinearSVMLearner(_SVMLearner):
     coef_ : ndarray of shape (n_features,)
         w = sum_k y_k a_k x_k.
     intercept_ : float
+        The intercept b.
     alpha_, dual_coef_full_ : ndarray of shape (n_samples,)
         Duals a_i and y_i a_i laid out over the rows passed to ``fit`` (zeros off the support and
         on zero-weight rows, unlike ``SVC.support_`` which re-indexes).
@@ -345,7 +494,21 @@ class LinearSVMLearner(_SVMLearner):
         self.C = C
         self.tol = tol
 
-    def _kernel(self, A, B):
+    def kernel(self, A, B):
+        """The linear kernel ``A B^T``.
+
+        Parameters
+        ----------
+        A : ndarray of shape (n_a, n_features)
+            First set of points (rows).
+        B : ndarray of shape (n_b, n_features)
+            Second set of points (rows).
+
+        Returns
+        -------
+        ndarray of shape (n_a, n_b)
+            Inner products (features zero in every row of both are skipped: same values).
+        """
         return linear_kernel(*_shared_support(A, B))
 
     def _fit(self, X, y, sample_weight):
@@ -355,10 +518,17 @@ class LinearSVMLearner(_SVMLearner):
     def _decision(self, X):
         return X @ self.coef_ + self.intercept_
 
-    def _deviation_vector(self) -> np.ndarray:
+    def deviation_vector(self) -> np.ndarray:
+        """The weights w = ``coef_`` (DESIGN §5).
+
+        Returns
+        -------
+        ndarray of shape (n_features,)
+        """
         return self.coef_
 
 
+@register_learner("rbf_svm", label="RBF SVM", color="tab:red")
 class RBFSVMLearner(_SVMLearner):
     """RBF-kernel SVM, exactly ``SVC(kernel="rbf", C=C, gamma=gamma)``.
 
@@ -375,24 +545,66 @@ class RBFSVMLearner(_SVMLearner):
 
     Attributes
     ----------
-    See :class:`LinearSVMLearner` (no ``coef_``: the parameter deviation uses the RKHS norm of
-    ``dual_coef_full_``).
+    intercept_ : float
+        The intercept b.
+    alpha_, dual_coef_full_ : ndarray of shape (n_samples,)
+        Duals a_i and y_i a_i laid out over the rows passed to ``fit`` (zeros off the support and
+        on zero-weight rows, unlike ``SVC.support_`` which re-indexes). The parameter deviation
+        uses the RKHS norm of ``dual_coef_full_`` (there is no ``coef_``).
+    support_, margin_, bound_ : ndarray of int
+        Indices (into the rows passed to ``fit``) of the support, margin and bound vectors.
+    support_vectors_ : ndarray of shape (n_support, n_features)
+        The support vectors, the only training rows kept.
+    polished_ : bool
+        Whether the exact KKT solve replaced libsvm's approximate solution.
     """
+
+    _parameter_constraints: dict = {
+        **_SVMLearner._parameter_constraints,
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+    }
 
     def __init__(self, C: float = 1.0, *, gamma: float = 0.01, tol: float = 1e-10):
         self.C = C
         self.gamma = gamma
         self.tol = tol
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_positive(self.gamma, "gamma")
+    def kernel(self, A, B):
+        """The RBF kernel ``exp(-gamma ||a - b||^2)``.
 
-    def _kernel(self, A, B):
+        Parameters
+        ----------
+        A : ndarray of shape (n_a, n_features)
+            First set of points (rows).
+        B : ndarray of shape (n_b, n_features)
+            Second set of points (rows).
+
+        Returns
+        -------
+        ndarray of shape (n_a, n_b)
+            Kernel values in (0, 1].
+        """
         return rbf_kernel(*_shared_support(A, B), gamma=self.gamma)
 
-    def _deviation_vector(self) -> np.ndarray:
+    def deviation_vector(self) -> np.ndarray:
+        """The signed duals y_i a_i over the rows passed to ``fit`` (DESIGN §5).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
         return self.dual_coef_full_
 
-    def _deviation_gram(self, X: np.ndarray) -> np.ndarray:
-        return self._kernel(X, X)
+    def deviation_gram(self, X) -> np.ndarray:
+        """The kernel matrix K(X, X): the RKHS inner product of the deviation.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The rows the dual vectors are laid out on (the training rows).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_samples)
+        """
+        return self.kernel(X, X)

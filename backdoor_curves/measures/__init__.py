@@ -1,9 +1,10 @@
 """What the toolkit measures: backdoor learning curves, the backdoor learning slope and the
 parameter deviation (paper 001, Eq. 1-6; DESIGN §3-5)."""
 
-from .curves import CURVE_COLUMNS, LearningCurve, default_betas, learning_curve
+from .curves import learning_curve
 from .deviation import parameter_deviation
-from .slope import BackdoorSlope, backdoor_slope, slope_of_clean_model, slope_score
+from .results import CURVE_COLUMNS, BackdoorSlope, LearningCurve, default_betas, slope_score
+from .slope import backdoor_slope, slope_of_clean_model
 
 __all__ = [
     "CURVE_COLUMNS",

@@ -9,8 +9,6 @@ re-fit or from following the exact path (:mod:`backdoor_curves.paths.smooth`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -18,86 +16,17 @@ from tqdm.auto import tqdm
 
 from .._threads import blas_limit
 from .._validation import check_betas, check_choice
-from ..data import BackdoorData
-from ..learners.base import BaseLearner
-from ..learners.linear import augment
-from ..learners.svm import solve_svm_dual
-from ..paths.smooth import logistic_path, ridge_path
-from ..paths.svm import svm_path
+from ..data import BackdoorData, check_backdoor_data
+from ..learners import learner_label
+from ..learners.base import BaseLearner, check_learner
+from ..paths import PathFits, exact_path, has_exact_path
 from .deviation import parameter_deviation
-from .slope import _check_data, _check_learner
+from .results import LearningCurve, default_betas
 
-__all__ = ["LearningCurve", "learning_curve", "default_betas", "CURVE_COLUMNS", "METHODS"]
+__all__ = ["learning_curve", "score_decisions", "SCORE_COLUMNS", "METHODS"]
 
-CURVE_COLUMNS = (
-    "beta",
-    "backdoor_loss",
-    "clean_loss",
-    "clean_accuracy",
-    "backdoor_accuracy",
-    "rho",
-    "rho_ratio",
-    "nu",
-)
-
-
-def default_betas(n: int = 21) -> np.ndarray:
-    """0 followed by ``n - 1`` log-spaced values from 0.01 to 1 (both ends of [0, 1] included)."""
-    if not isinstance(n, int | np.integer) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
-    return np.r_[0.0, np.geomspace(0.01, 1.0, n - 1)]
-
-
-@dataclass(frozen=True)
-class LearningCurve:
-    """A backdoor learning curve with clean metrics and parameter deviation.
-
-    Attributes
-    ----------
-    betas : ndarray of shape (n_betas,)
-        Weights of the poisoning set, in the order requested.
-    values : dict of str -> ndarray
-        One array per column of :data:`CURVE_COLUMNS` (besides ``beta``): mean losses (the
-        learner's own loss) on V_t and V, accuracies on V and V_t (the latter is the attack
-        success rate), and the deviation rho, rho_ratio, nu relative to beta = 0.
-    learner : str
-        The learner's repr.
-    regularization : float
-        lambda = 1/C.
-    params : dict
-        The learner's ``get_params()`` (all parameters, defaults included).
-    events : pandas.DataFrame
-        For an SVM path: one row per event (``beta``, ``index`` of the point in D followed by
-        P, and the sets it moves ``from`` and ``to``: zero, margin or bound); between events the
-        dual solution is linear in beta. Empty for other methods.
-    """
-
-    betas: np.ndarray
-    values: dict = field(repr=False)
-    learner: str
-    regularization: float
-    params: dict = field(default_factory=dict, repr=False)
-    events: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-
-    def __getitem__(self, column: str) -> np.ndarray:
-        if column == "beta":
-            return self.betas
-        return self.values[column]
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per beta with the columns of :data:`CURVE_COLUMNS`."""
-        frame = pd.DataFrame({"beta": self.betas, **self.values}, columns=list(CURVE_COLUMNS))
-        frame.attrs.update(learner=self.learner, regularization=self.regularization)
-        return frame
-
-    def plot(self, ax=None, **kwargs):
-        """Plot the backdoor loss against beta (see
-        :func:`backdoor_curves.viz.plots.plot_curves`)."""
-        from ..viz.plots import plot_curves
-
-        return plot_curves([self], ax=ax, **kwargs)
-
-
+#: The columns :func:`score_decisions` computes from one model's decision values.
+SCORE_COLUMNS = ("backdoor_loss", "clean_loss", "clean_accuracy", "backdoor_accuracy")
 METHODS = ("auto", "path", "refit")
 
 
@@ -116,28 +45,40 @@ def learning_curve(
     learner : BaseLearner
         The learner (cloned; the argument is not modified).
     data : BackdoorData
+        The poisoned data set: the learner is trained on D (weight 1) and P (weight beta) and
+        evaluated on V and V_t.
     betas : array-like of float in [0, 1], optional
         Weights of the poisoning set; default :func:`default_betas` (21 points, 0 and 1 included).
     method : {"auto", "path", "refit"}, default="auto"
         "refit" fits the learner at every beta (warm-started); "path" follows the exact path
         without re-fitting (ridge: closed form; logistic: predictor-corrector, see
         :mod:`backdoor_curves.paths.smooth`; SVMs: the piecewise-linear dual path event by event,
-        see
-        :mod:`backdoor_curves.paths.svm`); "auto" picks "path" where the learner has one, else
-        "refit". Every method returns the same optima to solver tolerance.
+        see :mod:`backdoor_curves.paths.svm`); "auto" picks "path" where the learner has one
+        (:func:`backdoor_curves.paths.has_exact_path`), else "refit". Every method returns the
+        same optima to solver tolerance.
     progress : bool, default=False
-        Show a progress bar.
+        Show a progress bar (over the re-fits; a path has none).
 
     Returns
     -------
     LearningCurve
+        One value per requested beta, in the order given; beta = 0 is always computed as the
+        reference of the parameter deviation.
+
+    Raises
+    ------
+    TypeError
+        If ``learner`` is not a learner of this package or ``data`` not a BackdoorData.
+    ValueError
+        If a beta is outside [0, 1], ``method`` is unknown, ``method="path"`` is asked of a
+        learner without an exact path, or a learner parameter is invalid.
     """
-    _check_learner(learner)
-    _check_data(data)
+    check_learner(learner).validate_params()  # before any kernel or path reads them
+    check_backdoor_data(data)
     betas = default_betas() if betas is None else check_betas(betas)
     method = check_choice(method, "method", METHODS)
-    path = getattr(learner, "_path_kind", None)
-    if method == "path" and path is None:
+    follow = method != "refit" and has_exact_path(learner)
+    if method == "path" and not follow:
         raise ValueError(
             f"method='path' is not available for {type(learner).__name__} yet; "
             "use method='refit' (or 'auto')"
@@ -145,98 +86,70 @@ def learning_curve(
     model = clone(learner)
     unique = np.unique(np.r_[0.0, betas])  # beta = 0 is always computed: deviation reference
     with blas_limit():
-        gram = model._deviation_gram(data.X_train)  # None: Euclidean (linear models)
-        if method == "refit" or path is None:
-            fits, events = _refit(model, data, unique, progress), []
+        gram = model.deviation_gram(data.X_train)  # None: Euclidean (linear models)
+        if follow:
+            fits = exact_path(model, data, unique, gram)
         else:
-            fits, events = _follow_path(model, data, unique, path, gram)
-        return _assemble(model, learner, data, betas, fits, events, gram)
+            fits = _refit(model, data, unique, progress)
+        return _assemble(model, learner, data, betas, fits, gram)
 
 
-def _refit(model, data, unique, progress) -> dict:
-    """beta -> (f on V_t, f on V, deviation vector), one warm-started fit per beta."""
+def score_decisions(loss, y_bd, f_bd, y_cl, f_cl) -> dict[str, float]:
+    """Mean losses and accuracies of one model from its decision values on V_t and V.
+
+    Parameters
+    ----------
+    loss : Loss
+        The learner's own loss l(y, f).
+    y_bd, f_bd : ndarray of shape (n_backdoor_test,)
+        Encoded labels (attacker's, in {-1, +1}) and decision values on V_t.
+    y_cl, f_cl : ndarray of shape (n_test,)
+        Encoded labels and decision values on V.
+
+    Returns
+    -------
+    dict of str -> float
+        ``backdoor_loss`` (mean l on V_t), ``clean_loss`` (mean l on V), ``clean_accuracy``
+        (on V) and ``backdoor_accuracy`` (attack success rate on V_t), each in [0, 1] for the
+        accuracies; a prediction is +1 where f > 0.
+    """
+    return {
+        "backdoor_loss": float(np.mean(loss.value(y_bd, f_bd))),
+        "clean_loss": float(np.mean(loss.value(y_cl, f_cl))),
+        "clean_accuracy": float(np.mean(np.where(f_cl > 0, 1.0, -1.0) == y_cl)),
+        "backdoor_accuracy": float(np.mean(np.where(f_bd > 0, 1.0, -1.0) == y_bd)),
+    }
+
+
+def _refit(model, data, unique, progress) -> PathFits:
+    """The optima at ``unique`` betas, one warm-started fit per beta."""
     if "warm_start" in model.get_params():
         model.set_params(warm_start=True)
     X, y = data.X_train, data.y_train
-    fits = {}
+    F_bd, F_cl, vectors = [], [], []
     for beta in tqdm(unique, desc=type(model).__name__, disable=not progress, leave=False):
         model.fit(X, y, sample_weight=data.sample_weight(beta))
-        fits[beta] = (
-            model.decision_function(data.X_test_bd),
-            model.decision_function(data.X_test),
-            np.array(model._deviation_vector(), copy=True),
-        )
-    return fits
+        F_bd.append(model.decision_function(data.X_test_bd))
+        F_cl.append(model.decision_function(data.X_test))
+        vectors.append(np.array(model.deviation_vector(), copy=True))
+    return PathFits(unique, np.array(F_bd), np.array(F_cl), np.array(vectors))
 
 
-def _follow_path(model, data, unique, kind: str, gram) -> tuple[dict, list]:
-    """beta -> (f on V_t, f on V, deviation vector) from the exact path, without re-fitting."""
-    model._check_params()  # no fit needed: the path computes every optimum itself
-    if kind == "svm":
-        return _follow_svm_path(model, data, unique, gram)
-    Xa_D, Xa_P = augment(data.X_clean), augment(data.X_poison)
-    y_D, y_P = data.encode(data.y_clean), data.encode(data.y_poison)
-    if kind == "ridge":
-        thetas = ridge_path(Xa_D, y_D, Xa_P, y_P, model._C, unique)
-    else:
-        thetas, _ = logistic_path(
-            Xa_D, y_D, Xa_P, y_P, model._C, unique, tol=model.tol, max_iter=model.max_iter
-        )
-    F_bd = augment(data.X_test_bd) @ thetas.T
-    F_cl = augment(data.X_test) @ thetas.T
-    return {b: (F_bd[:, k], F_cl[:, k], thetas[k, :-1]) for k, b in enumerate(unique)}, []
-
-
-def _follow_svm_path(model, data, unique, gram) -> tuple[dict, list]:
-    """The SVM dual path; ``gram`` is the deviation Gram matrix (RBF: the kernel; else None)."""
-    X = data.X_train
-    y = data.encode(data.y_train)
-    K = model._kernel(X, X) if gram is None else gram  # RBF: the Gram matrix is the kernel
-
-    def refit(beta):  # libsvm + KKT polish on the kernel the path already holds
-        alpha, b, _ = solve_svm_dual(K, y, model.C, data.sample_weight(beta), model.tol)
-        return alpha, b
-
-    alpha0, b0 = refit(0.0)
-    alphas, bs, events, _ = svm_path(K, y, data.n_clean, model.C, unique, alpha0, b0, refit)
-    coef = alphas * y  # signed duals y_i a_i over D u P, one row per beta
-    if gram is None:  # linear: w(beta) = X^T coef, so f = X w + b without a test kernel
-        vectors = coef @ X
-        F_bd = data.X_test_bd @ vectors.T + bs
-        F_cl = data.X_test @ vectors.T + bs
-    else:  # one test kernel, on the points that are support vectors at some beta
-        vectors = coef
-        used = np.flatnonzero(np.any(coef != 0.0, axis=0))
-        tests = np.vstack([data.X_test_bd, data.X_test])
-        F = model._kernel(tests, X[used]) @ coef[:, used].T + bs
-        F_bd, F_cl = F[: len(data.X_test_bd)], F[len(data.X_test_bd) :]
-    return {b: (F_bd[:, k], F_cl[:, k], vectors[k]) for k, b in enumerate(unique)}, events
-
-
-def _assemble(model, learner, data, betas, fits, events, gram) -> LearningCurve:
+def _assemble(model, learner, data, betas, fits: PathFits, gram) -> LearningCurve:
     y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
-    rows = {}
-    for beta, (f_bd, f_cl, _) in fits.items():
-        rows[beta] = (
-            float(np.mean(model.loss.value(y_bd, f_bd))),
-            float(np.mean(model.loss.value(y_cl, f_cl))),
-            float(np.mean(np.where(f_cl > 0, 1.0, -1.0) == y_cl)),
-            float(np.mean(np.where(f_bd > 0, 1.0, -1.0) == y_bd)),
-        )
-    deviation = parameter_deviation(np.array([fits[b][2] for b in betas]), fits[0.0][2], gram)
-    table = np.array([rows[b] for b in betas]).reshape(len(betas), 4)
-    values = {
-        "backdoor_loss": table[:, 0],
-        "clean_loss": table[:, 1],
-        "clean_accuracy": table[:, 2],
-        "backdoor_accuracy": table[:, 3],
-        **deviation,
-    }
+    row = {float(b): k for k, b in enumerate(fits.betas)}
+    scores = [
+        score_decisions(model.loss, y_bd, fits.F_backdoor[row[b]], y_cl, fits.F_clean[row[b]])
+        for b in betas
+    ]
+    vectors = np.array([fits.vectors[row[b]] for b in betas])
+    deviation = parameter_deviation(vectors, fits.vectors[row[0.0]], gram)
+    values = {c: np.array([s[c] for s in scores]) for c in SCORE_COLUMNS}
     return LearningCurve(
         betas,
-        values,
-        repr(learner),
+        {**values, **deviation},
+        learner_label(learner),
         model.regularization,
         params=learner.get_params(),
-        events=pd.DataFrame(events, columns=["beta", "index", "from", "to"]),
+        events=pd.DataFrame(fits.events, columns=["beta", "index", "from", "to"]),
     )

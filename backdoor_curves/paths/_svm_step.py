@@ -18,7 +18,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .svm import _BOUND, _MARGIN, _ZERO
+from ._codes import BOUND as _BOUND
+from ._codes import MARGIN as _MARGIN
+from ._codes import ZERO as _ZERO
 
 
 @numba.njit(cache=True, nogil=True)

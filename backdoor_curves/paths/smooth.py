@@ -52,14 +52,19 @@ def ridge_path(
 
     Parameters
     ----------
-    Xa_D, Xa_P : ndarray of shape (n_D, p), (n_P, p)
-        Clean and poisoning inputs with the intercept column appended.
-    y_D, y_P : ndarray
-        Labels in {-1, +1}.
+    Xa_D : ndarray of shape (n_D, p)
+        Clean training inputs D with the intercept column (ones) appended last
+        (:func:`~backdoor_curves.learners.linear.augment`).
+    y_D : ndarray of shape (n_D,)
+        Labels of D in {-1, +1}.
+    Xa_P : ndarray of shape (n_P, p)
+        Poisoning inputs P, intercept column appended last.
+    y_P : ndarray of shape (n_P,)
+        The attacker's labels of P in {-1, +1}.
     C : float
-        Loss weight (C = 1 / (2 alpha)).
+        Loss weight C > 0 (ridge: C = 1 / (2 alpha)).
     betas : ndarray of shape (n_betas,)
-        Weights of P, any order, in [0, 1].
+        Weights of P, any order, in [0, 1] (not checked).
 
     Returns
     -------
@@ -109,8 +114,23 @@ def logistic_path(
 
     Parameters
     ----------
-    Xa_D, y_D, Xa_P, y_P, C, betas : as in :func:`ridge_path`.
-    tol, max_iter : Newton corrector settings (those of a re-fit).
+    Xa_D : ndarray of shape (n_D, p)
+        Clean training inputs D with the intercept column (ones) appended last.
+    y_D : ndarray of shape (n_D,)
+        Labels of D in {-1, +1}.
+    Xa_P : ndarray of shape (n_P, p)
+        Poisoning inputs P, intercept column appended last.
+    y_P : ndarray of shape (n_P,)
+        The attacker's labels of P in {-1, +1}.
+    C : float
+        Loss weight C > 0 (lambda = 1/C).
+    betas : ndarray of shape (n_betas,)
+        Weights of P, any order, in [0, 1] (not checked); visited in increasing order.
+    tol : float, default=1e-10
+        Corrector stopping rule, that of a re-fit: a Newton step ``p`` with
+        ``max|p| <= tol * (1 + max|theta|)``.
+    max_iter : int, default=100
+        Maximum corrector steps per beta (a ``ConvergenceWarning`` when reached).
 
     Returns
     -------

@@ -31,12 +31,13 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg import lapack
 
-from ..learners.svm import MARGIN_TOL, _sets
+from ..learners.svm import MARGIN_TOL, bordered_matrix, dual_sets
+from ._codes import BOUND as _BOUND
+from ._codes import MARGIN as _MARGIN
+from ._codes import NAMES as _NAMES
+from ._codes import ZERO as _ZERO
 
 __all__ = ["svm_path", "SVMPathWarning"]
-
-_ZERO, _MARGIN, _BOUND = 0, 1, 2
-_NAMES = {_ZERO: "zero", _MARGIN: "margin", _BOUND: "bound"}
 
 
 class SVMPathWarning(UserWarning):
@@ -50,18 +51,10 @@ class _Degenerate(Exception):
 def _status(alpha, cap, g):
     """Set membership from duals (and margins for the zero-cap points of P at beta = 0)."""
     status = np.full(alpha.shape, _ZERO)
-    margin, bound = _sets(alpha, cap)
+    margin, bound = dual_sets(alpha, cap)
     status[margin] = _MARGIN
     status[bound | ((cap == 0) & (g < 0))] = _BOUND  # a = cap = 0: it grows with beta
     return status
-
-
-def _bordered(Q_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
-    """``[[Q_MM, y_M], [y_M^T, 0]]`` (Q = (y y^T) * K already includes the labels)."""
-    m = y_M.shape[0]
-    H = np.zeros((m + 1, m + 1))
-    H[:m, :m], H[:m, m], H[m, :m] = Q_MM, y_M, y_M
-    return H
 
 
 def _lu(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +105,8 @@ class _MarginSystem:
         m, cap, n = M.size, self.max_changes + 1, self.Q.shape[0]
         self.base = M
         self.position = {int(i): k for k, i in enumerate(M)}
-        self.lu, self.piv = _lu(_bordered(self.Q[np.ix_(M, M)], self.y[M]), "bordered KKT matrix")
+        H = bordered_matrix(self.Q[np.ix_(M, M)], self.y[M])
+        self.lu, self.piv = _lu(H, "bordered KKT matrix")
         self.changes, self.is_added = [], []  # W's columns: point, and whether it was added
         self.W, self.Z, self.S = (
             np.empty((m + 1, cap)),
@@ -295,7 +289,7 @@ class _Walker:
         self._set(alpha, b, x @ system.rows[: x.size] - r + self.y * b)
         if not _certified(self.y, alpha, self.g, cap):
             raise _Degenerate("the KKT certificate failed")
-        if not _sets(alpha, cap)[0].any():  # every margin dual sits at 0 or its box
+        if not dual_sets(alpha, cap)[0].any():  # every margin dual sits at 0 or its box
             # then any b in an interval is optimal: re-fit, which takes libsvm's choice
             raise _Degenerate("no margin dual inside its box, so the intercept is not unique")
 
@@ -359,7 +353,7 @@ class _Walker:
 
 def _certified(y, alpha, g, cap) -> bool:
     """The KKT conditions at the duals ``alpha`` with margins ``g = y f - 1``."""
-    margin, bound = _sets(alpha, cap)
+    margin, bound = dual_sets(alpha, cap)
     zero = ~(margin | bound)
     return bool(
         np.all(alpha >= -1e-12 * max(cap.max(), 1.0))
@@ -394,9 +388,14 @@ def svm_path(
     n_clean : int
         |D|; rows from ``n_clean`` on are the poisoning points.
     C : float
+        The SVM's C > 0: the box of a dual is C on D and beta C on P.
     betas : ndarray
         Increasing betas in [0, 1].
-    alpha0, b0 : the optimum at beta = 0 (zeros on P).
+    alpha0 : ndarray of shape (n,)
+        The dual optimum at beta = 0 (zeros on P), e.g. from
+        :func:`~backdoor_curves.learners.svm.solve_svm_dual` with weight 0 on P.
+    b0 : float
+        The intercept at beta = 0.
     refit : callable ``beta -> (alpha, b)``
         Exact re-fit, used only where the incremental step is degenerate.
     max_events : int, optional
@@ -405,7 +404,9 @@ def svm_path(
     Returns
     -------
     alphas : ndarray of shape (n_betas, n)
+        The duals a_i (>= 0, unsigned) over D followed by P at each requested beta.
     bs : ndarray of shape (n_betas,)
+        The intercepts.
     events : list of dict
         ``beta``, ``index`` (row of D followed by P), ``from`` and ``to`` set names.
     refitted : list of float

@@ -1,6 +1,7 @@
 """Grid studies: one point (:mod:`.point`), the grid and its workers (:mod:`.grid`), the resumable
-SQLite store (:mod:`.store`), TOML configurations (:mod:`.config`), the CLI run that writes a
-study's files (:mod:`.run`) and the robust regularization region (:mod:`.robust`)."""
+SQLite store (:mod:`.store`), TOML configurations (:mod:`.config`) and the robust regularization
+region (:mod:`.robust`). The CLI run that writes a study's files and figures sits on top, beside the
+demo (:mod:`backdoor_curves.grid_run`)."""
 
 from .config import GridConfig, load_config
 from .grid import curves_frame, grid_study

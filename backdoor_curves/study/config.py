@@ -7,7 +7,7 @@ A configuration names the data, the trigger, the learners and the grids::
     betas = 21                   # optional: also the whole curve (n: default_betas(n), or a list)
 
     [data]
-    dataset = "mnist"            # default; any other name goes to extractors.load_backdoor_data
+    dataset = "mnist"            # default; or "mnist-full", "cifar10", "imagenette" (torch extra)
     digits = [7, 1]
     trigger = "badnets"          # "badnets" (size) or "invisible" (intensity)
     size = 3
@@ -31,10 +31,11 @@ A learner parameter or a ``[grid]`` entry is a number (or string), a list of the
 ``{ geomspace | linspace | logspace = [start, stop, num] }`` (numpy's functions). Every error —
 an unknown key, a wrong type, an empty grid — is a ``ValueError`` naming the key.
 
-``dataset = "mnist"`` uses the embedded MNIST digits (:func:`backdoor_curves.load_mnist_pair` and
-:func:`backdoor_curves.poison`). Any other dataset is handed, as keyword arguments (the whole
-``[data]`` table with the point's swept values and ``random_state``), to
-``extractors.load_backdoor_data``, which needs the ``torch`` extra.
+``dataset`` names a data loader of :mod:`backdoor_curves.study.loaders`, which gets, as keyword
+arguments, the whole ``[data]`` table with the point's swept values and ``random_state``.
+``"mnist"`` (built in) uses the embedded MNIST digits (:func:`backdoor_curves.load_mnist_pair` and
+:func:`backdoor_curves.poison`); the ``extractors`` package registers ``"mnist-full"``,
+``"cifar10"`` and ``"imagenette"`` (its ``load_backdoor_data``, which needs the ``torch`` extra).
 """
 
 from __future__ import annotations
@@ -49,40 +50,21 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_seed
 from ..data import BackdoorData
-from ..learners import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
+from ..learners import LEARNER_KINDS
 from ..learners.base import BaseLearner
-from ..measures.curves import default_betas
+from ..measures.results import default_betas
+from .loaders import MNIST_KEYS, get_data_loader
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["GridConfig", "load_config", "parse_config", "make_data", "LEARNER_KINDS"]
+__all__ = ["GridConfig", "load_config", "parse_config", "make_data"]
 
-#: Learner kinds of ``[[learner]] kind = ...``, their classes and default display names.
-LEARNER_KINDS = {
-    "logistic": (LogisticLearner, "logistic"),
-    "ridge": (RidgeLearner, "ridge"),
-    "linear_svm": (LinearSVMLearner, "linear SVM"),
-    "rbf_svm": (RBFSVMLearner, "RBF SVM"),
-}
 _STUDY_KEYS = {"title", "betas"}
-#: Keys of ``[data]`` for the embedded MNIST digits (other datasets: whatever their loader takes).
-MNIST_KEYS = {
-    "dataset",
-    "digits",
-    "split_seed",
-    "test_size",
-    "n_train",
-    "n_test",
-    "trigger",
-    "size",
-    "intensity",
-    "fraction",
-    "random_state",
-}
 _SPACES = {"geomspace": np.geomspace, "linspace": np.linspace, "logspace": np.logspace}
 
 
@@ -104,6 +86,10 @@ class GridConfig:
     betas : ndarray or None
         Betas of the per-point curves (None: no curves).
     title : str
+        ``[study] title`` (default "Grid study").
+    source : str
+        Where the configuration was read from (the file path; empty when parsed from a dict).
+        Not compared by ``==``.
     """
 
     learners: dict[str, BaseLearner]
@@ -115,16 +101,42 @@ class GridConfig:
     source: str = field(default="", compare=False)
 
     def data_factory(self):
-        """The picklable data factory ``make_data`` with this config's ``[data]`` table bound."""
+        """The picklable data factory ``make_data`` with this config's ``[data]`` table bound.
+
+        Returns
+        -------
+        functools.partial
+            ``make_data(**data)``; call it with the swept data parameters and ``random_state``
+            to get a :class:`~backdoor_curves.data.BackdoorData`.
+        """
         return functools.partial(make_data, **self.data)
 
     def run(self, **kwargs):
-        """:func:`backdoor_curves.study.grid.grid_study` on this configuration (kwargs: n_jobs,
-        backend, scheduler, store, progress)."""
+        """Run :func:`backdoor_curves.study.grid.grid_study` on this configuration.
+
+        Parameters
+        ----------
+        **kwargs
+            Further keyword arguments of ``grid_study``: ``n_jobs``, ``backend``, ``scheduler``,
+            ``store``, ``progress`` (the learners, data, grid, betas and seed come from the
+            configuration).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The grid table, one row per point (see ``grid_study``).
+
+        Raises
+        ------
+        ValueError
+            Before any point runs, if no data loader has the dataset's name.
+        ImportError
+            Before any point runs, if the dataset's loader cannot be imported (for the image data
+            sets: ``extractors.load_backdoor_data``, the ``torch`` extra).
+        """
         from .grid import grid_study
 
-        if self.data["dataset"] != "mnist":
-            _load_backdoor_data(self.data["dataset"])  # fail fast, before any point runs
+        get_data_loader(self.data["dataset"])  # fail fast, before any point runs
         return grid_study(
             self.learners,
             self.data_factory(),
@@ -139,64 +151,59 @@ class GridConfig:
 def make_data(*, random_state: int = 0, dataset: str = "mnist", **table) -> BackdoorData:
     """The poisoned data set a ``[data]`` table describes.
 
-    ``dataset="mnist"``: the embedded MNIST digits ``digits`` (default (7, 1)), split with
-    ``split_seed`` (default 999) and ``test_size`` (0.25), optionally cut to the first
-    ``n_train`` / ``n_test`` points, poisoned with ``trigger`` (default "badnets", with ``size``
-    or ``intensity``) on a ``fraction`` (default 0.1) chosen with ``random_state``.
-    Any other dataset: ``extractors.load_backdoor_data(dataset=..., random_state=..., **table)``.
+    Parameters
+    ----------
+    random_state : int, default=0
+        The poisoning seed (which training points are poisoned; the BadNets patch).
+    dataset : str, default="mnist"
+        A name of :func:`backdoor_curves.study.loaders.data_loader_names`, whose loader is
+        called as ``loader(dataset=..., random_state=..., **table)``. ``"mnist"``: the embedded
+        MNIST digits (:func:`~backdoor_curves.study.loaders.make_mnist_data`); the image data
+        sets: ``extractors.load_backdoor_data`` (the ``torch`` extra).
+    **table
+        The other ``[data]`` keys. For ``"mnist"``: ``digits`` (default (7, 1)), split with
+        ``split_seed`` (default 999) and ``test_size`` (0.25), optionally cut to the first
+        ``n_train`` / ``n_test`` points, poisoned with ``trigger`` (default "badnets", with
+        ``size`` or ``intensity``) on a ``fraction`` (default 0.1) of the training set.
+
+    Returns
+    -------
+    BackdoorData
+        The poisoned data set.
+
+    Raises
+    ------
+    ValueError
+        For an unknown dataset name, an unknown ``[data]`` key of ``"mnist"``, or a value the
+        loader or :func:`~backdoor_curves.attacks.poisoning.poison` rejects.
+    ImportError
+        If the dataset's loader cannot be imported (for the image data sets:
+        ``extractors.load_backdoor_data``, the ``torch`` extra).
     """
-    if dataset != "mnist":
-        return _extractor_data(dataset=dataset, random_state=random_state, **table)
-    from ..attacks.poisoning import poison
-    from ..datasets.mnist import load_mnist_pair
-
-    unknown = sorted(set(table) - MNIST_KEYS)
-    if unknown:
-        raise ValueError(f"unknown [data] key(s) {unknown} for dataset 'mnist'")
-    X_train, y_train, X_test, y_test = load_mnist_pair(
-        tuple(table.get("digits", (7, 1))),
-        test_size=table.get("test_size", 0.25),
-        random_state=table.get("split_seed", 999),
-    )
-    n_train, n_test = table.get("n_train"), table.get("n_test")
-    trigger = table.get("trigger", "badnets")
-    params = {k: table[k] for k in ("size", "intensity") if k in table}
-    return poison(
-        X_train[:n_train],
-        y_train[:n_train],
-        X_test[:n_test],
-        y_test[:n_test],
-        trigger=trigger,
-        fraction=table.get("fraction", 0.1),
-        random_state=random_state,
-        **params,
-    )
-
-
-def _load_backdoor_data(dataset: str):
-    """``extractors.load_backdoor_data``, or an ImportError saying the torch extra is needed."""
-    message = (
-        f"[data] dataset = {dataset!r} needs the feature extractors "
-        "(extractors.load_backdoor_data), which need the torch extra: "
-        "pip install 'backdoor-curves[torch]'"
-    )
-    try:
-        import extractors
-    except ImportError as exc:
-        raise ImportError(message) from exc
-    loader = getattr(extractors, "load_backdoor_data", None)
-    if loader is None:
-        raise ImportError(message + " (the installed extractors package lacks it)")
-    return loader
-
-
-def _extractor_data(**table) -> BackdoorData:
-    return _load_backdoor_data(table["dataset"])(**table)
+    return get_data_loader(dataset)(dataset=dataset, random_state=random_state, **table)
 
 
 # ---------------------------------------------------------------------------- parsing
 def load_config(path) -> GridConfig:
-    """Read and validate a TOML configuration file (see the module docstring)."""
+    """Read and validate a TOML configuration file (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.toml`` file.
+
+    Returns
+    -------
+    GridConfig
+        The validated configuration; its ``source`` is ``str(path)``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    ValueError
+        If it is not valid TOML, or for any error of :func:`parse_config`.
+    """
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -260,8 +267,8 @@ def _learner(entry, index: int) -> tuple[str, BaseLearner, dict]:
     kind = entry.pop("kind", None)
     if kind not in LEARNER_KINDS:
         raise _fail(f"{where}.kind", f"must be one of {sorted(LEARNER_KINDS)}, got {kind!r}")
-    cls, default_name = LEARNER_KINDS[kind]
-    name = entry.pop("name", default_name)
+    cls = LEARNER_KINDS[kind].cls
+    name = entry.pop("name", LEARNER_KINDS[kind].label)
     if not isinstance(name, str) or not name:
         raise _fail(f"{where}.name", f"must be a non-empty string, got {name!r}")
     allowed = set(cls().get_params()) - {"warm_start"}
@@ -280,6 +287,19 @@ def _learner(entry, index: int) -> tuple[str, BaseLearner, dict]:
 
 def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
     """Validate a parsed TOML document (a dict) into a :class:`GridConfig`.
+
+    Parameters
+    ----------
+    raw : Mapping
+        The document: tables ``study`` and ``data`` (optional), ``grid`` (optional) and the
+        array of tables ``learner``, as in the module docstring.
+    source : str, default=""
+        Where the document came from, kept as ``GridConfig.source``.
+
+    Returns
+    -------
+    GridConfig
+        The validated configuration, one grid per learner.
 
     Raises
     ------
@@ -306,9 +326,10 @@ def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
         raise _fail("data.dataset", f"must be a string, got {data['dataset']!r}")
     if data["dataset"] == "mnist":
         _check_mnist(data)
-    seed = data.pop("random_state", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise _fail("data.random_state", f"must be a non-negative int, got {seed!r}")
+    try:
+        seed = check_seed(data.pop("random_state", 0), "data.random_state")
+    except (TypeError, ValueError) as exc:  # a config's errors are all ValueErrors naming the key
+        raise _fail("data.random_state", str(exc).removeprefix("data.random_state ")) from None
 
     data_grid = {}
     for key, value in _check_table(raw.get("grid", {}), "grid").items():

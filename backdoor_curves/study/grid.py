@@ -4,8 +4,7 @@
 gamma, ...) crossed with data parameters (poisoning fraction, trigger size, seed, ...) — and
 returns a tidy table with one row per point, each computed by
 :func:`backdoor_curves.study.point.evaluate_point` (one clean fit shared by the slope and the
-deviation
-reference, one poisoned fit at beta = 1, optionally the whole curve).
+deviation reference, one poisoned fit at beta = 1, optionally the whole curve).
 
 Points are independent and run through joblib (processes by default, or a Dask cluster through
 joblib's Dask backend). Every number depends only on the point (its parameters and its seed),
@@ -13,9 +12,8 @@ never on the worker that computed it, so the table is the same whatever ``n_jobs
 only the ``seconds`` column (wall time) differs between runs. BLAS is limited to one thread inside
 every computation (:mod:`backdoor_curves._threads`), so parallel workers do not oversubscribe.
 
-With a ``store`` (:class:`backdoor_curves.study.store.GridStore`) every finished point is committed
-to
-disk at once and a re-run skips it.
+With a ``store`` (:class:`backdoor_curves.study.store.GridStore`) every finished point is
+committed to disk at once and a re-run skips it.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import numbers
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -36,11 +33,12 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 from tqdm.auto import tqdm
 
-from .._validation import check_betas
+from .._validation import check_betas, check_n_jobs, check_seed
 from ..data import BackdoorData
+from ..learners import learner_label
 from ..learners.base import BaseLearner
-from ..measures.curves import LearningCurve
-from .point import CURVE_VALUE_COLUMNS, RESULT_COLUMNS, _describe, evaluate_point
+from ..measures.results import LearningCurve
+from .point import CURVE_VALUE_COLUMNS, RESULT_COLUMNS, describe_error, evaluate_point
 from .store import GridStore, dumps
 
 __all__ = [
@@ -80,6 +78,14 @@ def grid_points(param_grid, random_state: int = 0) -> list[dict]:
     -------
     list of dict
         One dict per point with Python scalars (tuples for sequence values).
+
+    Raises
+    ------
+    TypeError
+        If ``param_grid`` is not a dict or list of dicts of str -> list of values, or a seed is
+        not an int.
+    ValueError
+        If a list of values is empty, the grid has no point, or a seed is negative.
     """
     if isinstance(param_grid, Mapping):
         param_grid = [param_grid]
@@ -100,22 +106,16 @@ def grid_points(param_grid, random_state: int = 0) -> list[dict]:
                 )
             if len(values) == 0:
                 raise ValueError(f"param_grid[{name!r}] is empty: give at least one value")
-    seed = _check_seed(random_state, "random_state")
+    seed = check_seed(random_state, "random_state")
     points = []
     for point in ParameterGrid(list(param_grid)):
         point = {k: _plain(v) for k, v in point.items()}
         point.setdefault("random_state", seed)
-        _check_seed(point["random_state"], "param_grid['random_state']")
+        check_seed(point["random_state"], "param_grid['random_state']")
         points.append(point)
     if not points:
         raise ValueError("param_grid has no point")
     return points
-
-
-def _check_seed(seed, name: str) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"{name} must be a non-negative int (a seed), got {seed!r}")
-    return int(seed)
 
 
 def _keywords(func: Callable) -> tuple[set[str], bool]:
@@ -128,10 +128,6 @@ def _keywords(func: Callable) -> tuple[set[str], bool]:
     return names, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
-def _display_name(learner: BaseLearner) -> str:
-    from ..viz.plots import learner_label
-
-    return learner_label(repr(learner))
 
 
 class _Resolver:
@@ -139,7 +135,7 @@ class _Resolver:
 
     def __init__(self, learners, data):
         if isinstance(learners, BaseLearner):
-            self.kind, self.learners = "one", {_display_name(learners): learners}
+            self.kind, self.learners = "one", {learner_label(learners): learners}
         elif isinstance(learners, Mapping):
             if not learners:
                 raise ValueError("learners is an empty dict: give at least one learner")
@@ -298,7 +294,7 @@ def _run_point(index: int, resolver: _Resolver, point: dict, betas) -> tuple[int
         raise
     except Exception as exc:
         row.update(dict.fromkeys(RESULT_COLUMNS, math.nan))
-        row.update(estimator="", error="setup: " + _describe(exc), warning="")
+        row.update(estimator="", error="setup: " + describe_error(exc), warning="")
         row.setdefault("lambda", math.nan)
         if betas is not None:
             row.update({f"curve_{c}": None for c in CURVE_VALUE_COLUMNS})
@@ -348,14 +344,6 @@ def _parallel_context(backend, scheduler, n_jobs):
         )
     del client  # joblib's dask backend uses the current client
     return parallel_config(backend="dask"), -1, stack
-
-
-def _check_n_jobs(n_jobs) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
-        raise TypeError(f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {n_jobs!r}")
-    if n_jobs == 0:
-        raise ValueError("n_jobs must be a non-zero int (1 = serial, -1 = all CPUs), got 0")
-    return int(n_jobs)
 
 
 def _definition(resolver: _Resolver, points: list[dict], betas, random_state: int) -> dict:
@@ -427,22 +415,27 @@ def grid_study(
         One row per point, in grid order: ``learner``, the grid's parameters, ``random_state``,
         ``estimator`` (the learner's repr), ``lambda`` (1/C), :data:`RESULT_COLUMNS` (slope
         derivative and score at beta = 0, condition number (to ten significant digits), backdoor
-        loss at beta = 0; clean and
-        backdoor accuracy, backdoor loss, rho_ratio and nu at beta = 1), ``error`` (empty when
-        the point succeeded; a failed point keeps its row with NaN values), ``warning``,
-        ``seconds`` (wall time of the point, the only column that varies between runs) and, with
-        ``betas``, ``curve_*`` tuples (see :func:`curves_frame`). ``table.attrs["betas"]`` holds
-        the betas.
+        loss at beta = 0; clean and backdoor accuracy, backdoor loss, rho_ratio and nu at beta =
+        1), ``error`` (empty when the point succeeded; a failed point keeps its row with NaN
+        values), ``warning``, ``seconds`` (wall time of the point, the only column that varies
+        between runs) and, with ``betas``, ``curve_*`` tuples (see :func:`curves_frame`).
+        ``table.attrs["betas"]`` holds the betas.
 
     Raises
     ------
+    TypeError, ValueError
+        Before any point runs: for an argument of the wrong type or value (``learners``,
+        ``data``, ``param_grid``, ``n_jobs``, ``backend``, ``scheduler``, ``betas``,
+        ``random_state``), a grid key that neither the learner nor the data takes, duplicate
+        points, or a ``store`` made by a different study. Errors of a single point are recorded
+        in its ``error`` column instead.
     OSError, ImportError
         When a point's data cannot be had at all (missing data files or pretrained weights, a
         missing package): the study stops at once rather than record the same failure for
         every point. Points finished before are kept in ``store``.
     """
-    n_jobs = _check_n_jobs(n_jobs)
-    seed = _check_seed(random_state, "random_state")
+    n_jobs = check_n_jobs(n_jobs)
+    seed = check_seed(random_state, "random_state")
     resolver = _Resolver(learners, data)
     points = grid_points(param_grid, seed)
     for point in points:  # fail fast on keys that neither the learner nor the data takes
@@ -525,9 +518,23 @@ def _table(rows: list[dict], points: list[dict], betas) -> pd.DataFrame:
 def curves_frame(table: pd.DataFrame) -> pd.DataFrame:
     """The learning curves of a grid table in long form: one row per (point, beta).
 
-    Columns: the table's identifying columns (everything but results and curves), ``point``
-    (the row's position), ``beta`` and :data:`CURVE_VALUE_COLUMNS`. Points whose curve failed
-    have no rows.
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`grid_study` with ``betas`` (its ``curve_*`` columns and
+        ``table.attrs["betas"]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the table's identifying columns (everything but results and curves), ``point``
+        (the row's position), ``beta`` and :data:`CURVE_VALUE_COLUMNS`. Points whose curve failed
+        have no rows; empty when every curve failed.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` has no curves (``grid_study`` ran without ``betas``).
     """
     betas = table.attrs.get("betas")
     if betas is None or f"curve_{CURVE_VALUE_COLUMNS[0]}" not in table.columns:
@@ -547,8 +554,26 @@ def curves_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def grid_curves(table: pd.DataFrame) -> list[LearningCurve | None]:
-    """The learning curve of each row of a grid table (None where it failed), for the plots of
-    :mod:`backdoor_curves.viz.plots` (``learner`` is the row's ``estimator`` repr)."""
+    """The learning curve of each row of a grid table, for the plots of :mod:`backdoor_curves.viz`.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`grid_study` with ``betas`` (its ``curve_*`` columns and
+        ``table.attrs["betas"]``).
+
+    Returns
+    -------
+    list of LearningCurve or None
+        One entry per row, in row order: None where the point or its curve failed. Each curve's
+        ``learner`` is the row's ``learner`` (its display name) and its ``regularization`` the
+        row's ``lambda``; ``params`` and ``events`` are empty.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` has no curves (``grid_study`` ran without ``betas``).
+    """
     betas = table.attrs.get("betas")
     if betas is None or f"curve_{CURVE_VALUE_COLUMNS[0]}" not in table.columns:
         raise ValueError("table has no curves: run grid_study with betas=...")
@@ -559,6 +584,6 @@ def grid_curves(table: pd.DataFrame) -> list[LearningCurve | None]:
             continue
         values = {c: np.asarray(row[f"curve_{c}"], dtype=float) for c in CURVE_VALUE_COLUMNS}
         curves.append(
-            LearningCurve(np.asarray(betas, dtype=float), values, row["estimator"], row["lambda"])
+            LearningCurve(np.asarray(betas, dtype=float), values, row["learner"], row["lambda"])
         )
     return curves

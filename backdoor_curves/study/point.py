@@ -2,11 +2,11 @@
 
 :func:`evaluate_point` fits the clean model theta0 once, on D (beta = 0): it gives the backdoor
 slope (derivative, score, condition number;
-:func:`backdoor_curves.measures.slope.slope_of_clean_model`)
-and the backdoor loss at beta = 0. The poisoned model theta*(1) is fitted on D and P (beta = 1;
-warm-started from theta0 where the learner supports it): it gives the clean and backdoor accuracy,
-the backdoor loss at beta = 1 and the parameter deviation rho_ratio and nu from theta0 to
-theta*(1). Optionally the whole learning curve. A quantity that cannot be computed is NaN and its
+:func:`backdoor_curves.measures.slope.slope_of_clean_model`) and the backdoor loss at beta = 0.
+The poisoned model theta*(1) is fitted on D and P (beta = 1; warm-started from theta0 where the
+learner supports it): it gives the clean and backdoor accuracy, the backdoor loss at beta = 1 and
+the parameter deviation rho_ratio and nu from theta0 to theta*(1). Optionally the whole learning
+curve. A quantity that cannot be computed is NaN and its
 error is recorded, never raised: :func:`backdoor_curves.study.grid.grid_study` runs this per point.
 """
 
@@ -22,11 +22,19 @@ from sklearn.base import clone
 from .._threads import blas_limit
 from ..data import BackdoorData
 from ..learners.base import BaseLearner
-from ..measures.curves import CURVE_COLUMNS, learning_curve
+from ..measures.curves import learning_curve, score_decisions
 from ..measures.deviation import parameter_deviation
+from ..measures.results import CURVE_COLUMNS
 from ..measures.slope import slope_of_clean_model
 
-__all__ = ["RESULT_COLUMNS", "CURVE_VALUE_COLUMNS", "CONDITION_DIGITS", "evaluate_point"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "CURVE_VALUE_COLUMNS",
+    "CONDITION_DIGITS",
+    "describe_error",
+    "evaluate_point",
+    "warning_text",
+]
 
 #: Result columns of a grid table (NaN where a quantity could not be computed; see ``error``).
 RESULT_COLUMNS = (
@@ -45,11 +53,34 @@ CURVE_VALUE_COLUMNS = tuple(c for c in CURVE_COLUMNS if c != "beta")
 
 
 # ---------------------------------------------------------------------------- one point
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """``"<ExceptionType>: <message>"`` on one line, as a table's ``error`` column records it.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception caught.
+
+    Returns
+    -------
+    str
+        Its type name and message, newlines replaced by spaces.
+    """
     return f"{type(exc).__name__}: {exc}".replace("\n", " ")
 
 
-def _warning_text(caught) -> str:
+def warning_text(caught) -> str:
+    """The distinct messages of recorded warnings, ``"<Category>: <message>"`` joined by "; ".
+
+    Parameters
+    ----------
+    caught : list of warnings.WarningMessage
+        From ``warnings.catch_warnings(record=True)``.
+
+    Returns
+    -------
+    str
+    """
     messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
     return "; ".join(m.replace("\n", " ") for m in messages)
 
@@ -72,14 +103,18 @@ def _reproducible(estimate: float) -> float:
 
 
 def _poisoned_scores(model: BaseLearner, data: BackdoorData) -> dict:
-    """Accuracies and mean backdoor loss of a fitted model (same formulas as a learning curve)."""
-    y_bd, y_cl = data.encode(data.y_test_bd), data.encode(data.y_test)
-    f_bd = model.decision_function(data.X_test_bd)
-    f_cl = model.decision_function(data.X_test)
+    """Accuracies and mean backdoor loss of a fitted model (the formulas of a learning curve)."""
+    scores = score_decisions(
+        model.loss,
+        data.encode(data.y_test_bd),
+        model.decision_function(data.X_test_bd),
+        data.encode(data.y_test),
+        model.decision_function(data.X_test),
+    )
     return {
-        "clean_accuracy": float(np.mean(np.where(f_cl > 0, 1.0, -1.0) == y_cl)),
-        "backdoor_accuracy": float(np.mean(np.where(f_bd > 0, 1.0, -1.0) == y_bd)),
-        "backdoor_loss_1": float(np.mean(model.loss.value(y_bd, f_bd))),
+        "clean_accuracy": scores["clean_accuracy"],
+        "backdoor_accuracy": scores["backdoor_accuracy"],
+        "backdoor_loss_1": scores["backdoor_loss"],
     }
 
 
@@ -89,7 +124,7 @@ def _deviation_reference(model0: BaseLearner, data: BackdoorData, gram) -> np.nd
     theta0 is fitted on D only; a kernel model's dual vector then covers D alone and P's
     entries are 0 (what a fit with weight 0 on P returns).
     """
-    v0 = np.array(model0._deviation_vector(), dtype=float, copy=True)
+    v0 = np.array(model0.deviation_vector(), dtype=float, copy=True)
     if gram is not None and v0.shape[0] == data.n_clean:
         v0 = np.r_[v0, np.zeros(data.n_poison)]
     return v0
@@ -108,8 +143,11 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
     learner : BaseLearner
         The configured learner (cloned; not modified).
     data : BackdoorData
+        The poisoned data set: D and P for training, V and V_t for the test quantities.
     betas : array-like of float in [0, 1], optional
-        Also compute the learning curve at these betas (a separate exact path from beta = 0).
+        Also compute the learning curve at these betas
+        (:func:`~backdoor_curves.measures.curves.learning_curve` with ``method="auto"``: a
+        separate exact path from beta = 0).
 
     Returns
     -------
@@ -117,7 +155,8 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
         The :data:`RESULT_COLUMNS` (floats, NaN where not computed), ``error`` (empty string, or
         "<part>: <ExceptionType>: <message>" joined by "; "), ``warning`` (messages of the
         warnings raised, joined by "; ") and, with ``betas``, ``curve_<column>`` tuples for each
-        of :data:`CURVE_VALUE_COLUMNS`.
+        of :data:`CURVE_VALUE_COLUMNS` (None when the curve failed). Errors are recorded here,
+        never raised.
     """
     row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS, math.nan)
     errors = []
@@ -126,18 +165,18 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
         model0 = v0 = gram = None
         try:
             model0 = clone(learner).fit(data.X_clean, data.y_clean)
-            gram = model0._deviation_gram(data.X_train)
+            gram = model0.deviation_gram(data.X_train)
             v0 = _deviation_reference(model0, data, gram)
             row["backdoor_loss_0"] = float(
                 np.mean(model0.loss_per_sample(data.X_test_bd, data.y_test_bd))
             )
         except Exception as exc:  # recorded per point, never dropped
-            errors.append("fit at beta=0: " + _describe(exc))
+            errors.append("fit at beta=0: " + describe_error(exc))
         if model0 is not None:
             try:
                 slope = slope_of_clean_model(model0, data, learner)
             except Exception as exc:
-                errors.append("slope: " + _describe(exc))
+                errors.append("slope: " + describe_error(exc))
             else:
                 row.update(
                     derivative=float(slope.derivative),
@@ -151,21 +190,21 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
             model1.fit(data.X_train, data.y_train, sample_weight=data.sample_weight(1.0))
             row.update(_poisoned_scores(model1, data))
             if v0 is not None:
-                v1 = np.asarray(model1._deviation_vector(), dtype=float)
+                v1 = np.asarray(model1.deviation_vector(), dtype=float)
                 dev = parameter_deviation(v1[None, :], v0, gram)
                 row.update(rho_ratio_1=float(dev["rho_ratio"][0]), nu_1=float(dev["nu"][0]))
         except Exception as exc:
-            errors.append("fit at beta=1: " + _describe(exc))
+            errors.append("fit at beta=1: " + describe_error(exc))
         if betas is not None:
             try:
                 curve = learning_curve(learner, data, betas=betas)
             except Exception as exc:
-                errors.append("curve: " + _describe(exc))
+                errors.append("curve: " + describe_error(exc))
                 row.update({f"curve_{c}": None for c in CURVE_VALUE_COLUMNS})
             else:
                 row.update({f"curve_{c}": tuple(map(float, curve[c])) for c in CURVE_VALUE_COLUMNS})
     row["error"] = "; ".join(errors)
-    row["warning"] = _warning_text(caught)
+    row["warning"] = warning_text(caught)
     return row
 
 

@@ -61,6 +61,20 @@ def robust_points(
         Relative criterion: clean accuracy >= (the learner's best on the grid) - ``clean_drop``.
         When neither ``min_clean_accuracy`` nor ``clean_drop`` is given, ``clean_drop`` is
         :data:`ROBUST_CLEAN_DROP`.
+
+    Returns
+    -------
+    DataFrame
+        The qualifying rows, in table order with their original index; rows with a missing
+        accuracy never qualify.
+
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a DataFrame or a threshold is not a number (``max_backdoor_accuracy``
+        may not be None).
+    ValueError
+        If ``table`` lacks a required column or a threshold is outside [0, 1].
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
@@ -86,6 +100,15 @@ def robust_points(
 
 def robust_summary(table: pd.DataFrame, **criteria) -> pd.DataFrame:
     """Per learner, the extent of the robust region (criteria as in :func:`robust_points`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A grid table with the columns ``learner``, ``lambda``, ``clean_accuracy`` and
+        ``backdoor_accuracy`` (and ``score``, optional).
+    **criteria
+        ``min_clean_accuracy``, ``max_backdoor_accuracy``, ``clean_drop``: the keyword arguments
+        of :func:`robust_points` (the same defaults).
 
     Returns
     -------
@@ -147,11 +170,30 @@ def robust_region(
 ) -> RobustRegion:
     """The points that stay accurate yet resist the backdoor, and a recommended setting.
 
-    Parameters are those of :func:`robust_points`.
+    Parameters
+    ----------
+    table : DataFrame
+        A grid table with the columns ``learner``, ``lambda``, ``clean_accuracy`` and
+        ``backdoor_accuracy`` (accuracies at beta = 1; ``score`` optional), e.g. from
+        :func:`backdoor_curves.study.grid.grid_study`.
+    min_clean_accuracy : float in [0, 1], optional
+        Absolute criterion: clean accuracy >= this.
+    max_backdoor_accuracy : float in [0, 1], default=0.10
+        Backdoor accuracy (attack success rate on V_t) <= this.
+    clean_drop : float in [0, 1], optional
+        Relative criterion: clean accuracy >= (the learner's best on the grid) - ``clean_drop``.
+        When neither ``min_clean_accuracy`` nor ``clean_drop`` is given, ``clean_drop`` is
+        :data:`ROBUST_CLEAN_DROP`.
 
     Returns
     -------
     RobustRegion
+        The qualifying points, the recommended one, the per-learner summary and the criteria.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`robust_points`.
     """
     if min_clean_accuracy is None and clean_drop is None:
         clean_drop = ROBUST_CLEAN_DROP

@@ -48,6 +48,14 @@ class GridStore:
         learners, the data, the curve's betas, the toolkit version). A new store records it; an
         existing store must hold the same one, else ``ValueError``.
 
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or path-like.
+    ValueError
+        If ``path`` is a directory, or the existing store holds a different study (the message
+        names the keys of ``definition`` that differ).
+
     Notes
     -----
     Only the process that runs the study writes to the store (workers return their rows to it),
@@ -101,12 +109,35 @@ class GridStore:
         return json.loads(row[0])
 
     def finished(self) -> dict[int, dict]:
-        """The finished points: point index -> its row (a dict)."""
+        """The finished points: point index -> its row (a dict).
+
+        Returns
+        -------
+        dict of int -> dict
+            Position of the point in the study's grid -> its row as written by :meth:`write`,
+            in point order.
+        """
         rows = self._db.execute("SELECT point, row FROM points ORDER BY point")
         return {point: json.loads(row) for point, row in rows}
 
     def write(self, point: int, key: str, row: dict) -> dict:
-        """Commit one finished point; returns the row as read back (exact JSON round trip)."""
+        """Commit one finished point in its own transaction.
+
+        Parameters
+        ----------
+        point : int
+            Position of the point in the study's grid.
+        key : str
+            Canonical JSON of the point's parameters (unique per point).
+        row : dict
+            The point's result row (JSON-serializable: Python scalars, lists, NaN allowed).
+
+        Returns
+        -------
+        dict
+            The row as read back from its JSON (floats round-trip exactly, tuples become lists),
+            so a computed table equals one resumed from the store.
+        """
         text = dumps(row)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")

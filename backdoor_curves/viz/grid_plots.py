@@ -49,6 +49,19 @@ def plot_accuracy_heatmaps(
         Robust cells are outlined and the recommended one starred.
     x, y : str, default "C", "gamma"
         The two swept parameters (both drawn on log-spaced categorical axes).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure with the two panels and their colour bars.
+
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a DataFrame.
+    ValueError
+        If ``table`` is empty or lacks one of the columns ``x``, ``y``, ``clean_accuracy``,
+        ``backdoor_accuracy``.
     """
     table = _check_grid_table(table)
     missing = [c for c in (x, y, "clean_accuracy", "backdoor_accuracy") if c not in table]
@@ -98,7 +111,21 @@ def _cell_box(j: int, i: int):
 
 
 def setting_labels(table: pd.DataFrame, by: Sequence[str]) -> list[str]:
-    """Legend labels "k1=v1, k2=v2" of each row from the columns ``by``."""
+    """Legend labels "k1=v1, k2=v2" of each row from the columns ``by``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per label.
+    by : sequence of str
+        Columns of ``table`` to name, in this order; numbers are written with three significant
+        digits (:func:`~backdoor_curves.viz.plots.format_number`).
+
+    Returns
+    -------
+    list of str
+        One label per row of ``table``, in row order.
+    """
     labels = []
     for _, row in table.iterrows():
         parts = []
@@ -145,13 +172,26 @@ def plot_grid_curves(
     ----------
     table : pandas.DataFrame
         From :func:`backdoor_curves.study.grid.grid_study` with ``betas``; select the rows to
-        compare
-        (e.g. one learner, several C; or several fractions or trigger sizes).
+        compare (e.g. one learner, several C; or several fractions or trigger sizes). Rows whose
+        curve failed are left out.
     by : list of str, optional
         Columns naming each line in the legend; default: the parameters that vary in ``table``.
     column : str, default="backdoor_loss"
         The curve column drawn against beta.
     ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        As :func:`backdoor_curves.viz.plots.plot_curves`.
+
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a DataFrame.
+    ValueError
+        If ``table`` is empty, has no curves (made without ``betas``), or every curve failed.
     """
     curves, labels = _curves_and_labels(table, by)
     return plot_curves(curves, ax=ax, column=column, labels=labels)
@@ -160,7 +200,27 @@ def plot_grid_curves(
 def plot_grid_deviation(table: pd.DataFrame, by: Sequence[str] | None = None, ax=None) -> Figure:
     """Parameter-deviation paths (nu, rho_ratio) of a grid table's rows (paper 001, Fig. 9-11).
 
-    Parameters as in :func:`plot_grid_curves`.
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`backdoor_curves.study.grid.grid_study` with ``betas``; the rows to compare.
+        Rows whose curve failed are left out.
+    by : list of str, optional
+        Columns naming each path in the legend; default: the parameters that vary in ``table``.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        As :func:`backdoor_curves.viz.plots.plot_deviation`.
+
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a DataFrame.
+    ValueError
+        If ``table`` is empty, has no curves (made without ``betas``), or every curve failed.
     """
     curves, labels = _curves_and_labels(table, by)
     return plot_deviation(curves, ax=ax, labels=labels)

@@ -15,7 +15,6 @@ Conventions shared by the figures:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +24,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..measures.curves import CURVE_COLUMNS, LearningCurve
+from ..learners import LEARNER_KINDS, display_name
 
 __all__ = [
     "plot_curves",
@@ -34,26 +33,14 @@ __all__ = [
     "plot_deviation",
     "plot_taylor",
     "mark_region",
-    "learner_label",
     "format_number",
 ]
 
 #: Linear range of the symlog beta axis: beta in [0, BETA_LINTHRESH] is drawn linearly.
 BETA_LINTHRESH = 1e-2
 
-_DISPLAY_NAMES = {
-    "LinearSVMLearner": "linear SVM",
-    "LogisticLearner": "logistic",
-    "RidgeLearner": "ridge",
-    "RBFSVMLearner": "RBF SVM",
-}
-#: One colour per learner, the same in every figure (matplotlib's tab10 palette).
-_COLORS = {
-    "linear SVM": "tab:blue",
-    "logistic": "tab:orange",
-    "ridge": "tab:green",
-    "RBF SVM": "tab:red",
-}
+#: The attributes of a learning curve the figures read (see :func:`_is_curve`).
+_CURVE_FIELDS = ("betas", "values", "learner", "regularization")
 _FALLBACK_COLORS = ["tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 _Y_LABELS = {
@@ -74,42 +61,27 @@ _TITLES = {
     "rho_ratio": "Weight-norm ratio along beta",
     "nu": "Change of direction along beta",
 }
-_REGULARIZATION_PARAMS = {"C", "alpha"}
 
 
 # ---------------------------------------------------------------------------- helpers
 def format_number(x: float) -> str:
-    """Three significant digits, without an exponent between 1e-4 and 1e5 (``0.01``, ``2150``)."""
+    """Format a number with three significant digits for labels (``0.01``, ``2150``).
+
+    Parameters
+    ----------
+    x : float
+        Any real number (converted with ``float``).
+
+    Returns
+    -------
+    str
+        Without an exponent for 1e-4 <= |x| < 1e6 (``123456`` -> ``"123000"``), with one outside
+        (``"1e+06"``, ``"9.99e-05"``); ``"nan"``, ``"inf"`` or ``"-inf"`` for non-finite values.
+    """
     x = float(x)
     if not np.isfinite(x):
         return str(x)
     return f"{float(f'{x:.3g}'):g}"
-
-
-def _parse_repr(text: str) -> tuple[str, dict[str, str]]:
-    """Class name and non-default parameters from a learner's repr, e.g. ``RBFSVMLearner(C=1)``."""
-    match = re.fullmatch(r"\s*(\w+)\s*\((.*)\)\s*", str(text), flags=re.S)
-    if match is None:
-        return str(text), {}
-    params = {}
-    for part in re.split(r",\s*", match.group(2).strip()):
-        if "=" in part:
-            key, value = part.split("=", 1)
-            params[key.strip()] = value.strip()
-    return match.group(1), params
-
-
-def learner_label(learner: str) -> str:
-    """Short display name of a learner from its repr or class name.
-
-    ``"LogisticLearner(C=0.1)"`` -> ``"logistic"``; ``"RBFSVMLearner(C=1, gamma=0.005)"`` ->
-    ``"RBF SVM (gamma=0.005)"``: the regularization (C / alpha) is left out, since figures show
-    lambda separately; other non-default parameters are kept.
-    """
-    name, params = _parse_repr(learner)
-    display = _DISPLAY_NAMES.get(name, name.removesuffix("Learner") or name)
-    extra = [f"{k}={v}" for k, v in params.items() if k not in _REGULARIZATION_PARAMS]
-    return f"{display} ({', '.join(extra)})" if extra else display
 
 
 def _base_name(label: str) -> str:
@@ -117,14 +89,15 @@ def _base_name(label: str) -> str:
 
 
 def _color_map(labels: Sequence[str]) -> dict[str, str]:
-    """A colour per distinct label: the learner's fixed colour, then unused fallback colours."""
+    """A colour per distinct label: its learner kind's colour, then unused fallback colours."""
+    kind_colors = {kind.label: kind.color for kind in LEARNER_KINDS.values() if kind.color}
     colors: dict[str, str] = {}
     fallback = iter(_FALLBACK_COLORS * 4)
     used: set[str] = set()
     for label in labels:
         if label in colors:
             continue
-        color = _COLORS.get(_base_name(label))
+        color = kind_colors.get(_base_name(label))
         if color is None or color in used:
             color = next(fallback)
         colors[label] = color
@@ -144,8 +117,17 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
     return fig, ax
 
 
-def _check_curves(curves) -> list[LearningCurve]:
-    if isinstance(curves, LearningCurve):
+def _is_curve(obj) -> bool:
+    """Whether ``obj`` reads like a :class:`~backdoor_curves.measures.results.LearningCurve`.
+
+    Read from the object, not checked by class: the result types reach this module from their
+    ``plot`` methods, so this module does not import them (no import cycle).
+    """
+    return all(hasattr(obj, name) for name in _CURVE_FIELDS) and hasattr(obj, "__getitem__")
+
+
+def _check_curves(curves) -> list:
+    if _is_curve(curves):
         curves = [curves]
     if isinstance(curves, (str, bytes)) or not isinstance(curves, Sequence):
         raise TypeError(f"curves must be a list of LearningCurve, got {type(curves).__name__}")
@@ -153,16 +135,16 @@ def _check_curves(curves) -> list[LearningCurve]:
     if not curves:
         raise ValueError("curves is empty: pass at least one LearningCurve")
     for i, curve in enumerate(curves):
-        if not isinstance(curve, LearningCurve):
+        if not _is_curve(curve):
             raise TypeError(f"curves[{i}] must be a LearningCurve, got {type(curve).__name__}")
     return curves
 
 
-def _check_labels(labels, curves: list[LearningCurve]) -> list[str]:
+def _check_labels(labels, curves: list) -> list[str]:
     """One legend label per curve; default "<learner>, lambda=<1/C>"."""
     if labels is None:
         return [
-            f"{learner_label(c.learner)}, lambda={format_number(c.regularization)}" for c in curves
+            f"{c.learner}, lambda={format_number(c.regularization)}" for c in curves
         ]
     if isinstance(labels, str) or len(labels) != len(curves):
         raise ValueError(
@@ -174,9 +156,23 @@ def _check_labels(labels, curves: list[LearningCurve]) -> list[str]:
 def mark_region(ax: Axes, table: pd.DataFrame, region, x: str, y: str) -> list[Line2D]:
     """Ring the robust points of ``table`` at (``x``, ``y``) and star the recommended one.
 
-    ``region`` is a :class:`~backdoor_curves.study.robust.RobustRegion` of ``table`` (or None:
-    nothing
-    drawn). Returns the legend handles of what was drawn.
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Axes to draw on.
+    table : pandas.DataFrame
+        The grid table the figure shows; only robust points whose index is in ``table.index`` are
+        drawn.
+    region : RobustRegion or None
+        A :class:`~backdoor_curves.study.robust.RobustRegion` of ``table``; None draws nothing.
+    x, y : str
+        Columns of the region's points giving the marker positions (e.g. ``"score"`` and
+        ``"backdoor_accuracy"``).
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        Legend handles of what was drawn ("robust region", "recommended"); empty when nothing was.
     """
     if region is None:
         return []
@@ -231,7 +227,7 @@ def _group_labels(table: pd.DataFrame) -> pd.Series:
     labels = (
         table["learner"]
         .astype(str)
-        .map(lambda s: learner_label(s) if "(" in s else _DISPLAY_NAMES.get(s, s))
+        .map(display_name)
     )
     if "gamma" in table.columns:
         gamma = pd.to_numeric(table["gamma"], errors="coerce")
@@ -262,12 +258,12 @@ def plot_curves(
     Parameters
     ----------
     curves : LearningCurve or list of LearningCurve
+        The curves to draw, e.g. from :func:`~backdoor_curves.measures.curves.learning_curve`.
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
     column : str, default="backdoor_loss"
-        Which curve column to draw (one of :data:`~backdoor_curves.measures.curves.CURVE_COLUMNS`
-        but
-        ``beta``): the mean backdoor loss L(V_t) by default.
+        Which curve column to draw (one of :data:`~backdoor_curves.measures.results.CURVE_COLUMNS`
+        but ``beta``): the mean backdoor loss L(V_t) by default.
     labels : list of str, optional
         Legend labels, one per curve; default "<learner>, lambda=<1/C>".
 
@@ -276,18 +272,24 @@ def plot_curves(
     matplotlib.figure.Figure
         The figure holding ``ax``. The x axis is symlog (linear on [0, 0.01]) from 0 to 1, so the
         clean model at beta = 0 is drawn.
+
+    Raises
+    ------
+    TypeError
+        If ``curves`` is not a LearningCurve or a list of them, or ``ax`` is not an Axes.
+    ValueError
+        If ``curves`` is empty, ``column`` is not a curve column, or ``labels`` does not have one
+        label per curve.
     """
     curves = _check_curves(curves)
-    if column not in CURVE_COLUMNS or column == "beta":
-        raise ValueError(
-            f"column must be one of {[c for c in CURVE_COLUMNS if c != 'beta']}, got {column!r}"
-        )
+    if not isinstance(column, str) or any(column not in curve.values for curve in curves):
+        raise ValueError(f"column must be one of {list(curves[0].values)}, got {column!r}")
     labels = _check_labels(labels, curves)
     fig, ax = _new_axes(ax, (6.0, 4.0))
-    colors = _color_map([learner_label(c.learner) for c in curves])
+    colors = _color_map([c.learner for c in curves])
     seen: dict[str, int] = {}
     for curve, label in zip(curves, labels, strict=True):
-        name = learner_label(curve.learner)
+        name = curve.learner
         k = seen.get(name, 0)
         seen[name] = k + 1
         order = np.argsort(curve.betas, kind="stable")
@@ -324,6 +326,7 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=N
         Columns ``learner``, ``lambda``, ``score``, ``backdoor_accuracy`` (optionally ``gamma``,
         shown in the learner's legend entry).
     ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
     region : RobustRegion, optional
         From :func:`backdoor_curves.study.robust.robust_region` on ``table``: its points are ringed
         and the recommended setting starred.
@@ -332,6 +335,14 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=N
     -------
     matplotlib.figure.Figure
         With a colour bar of log10(lambda) next to ``ax``.
+
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a DataFrame or ``ax`` is not an Axes.
+    ValueError
+        If ``table`` is empty, lacks a required column, or has a ``lambda`` that is not finite and
+        positive.
     """
     table = _check_table(table, ["learner", "lambda", "score", "backdoor_accuracy"])
     fig, ax = _new_axes(ax, (6.5, 4.5))
@@ -405,6 +416,7 @@ def plot_accuracy_vs_regularization(
         Columns ``learner``, ``lambda``, ``clean_accuracy``, ``backdoor_accuracy`` (optionally
         ``gamma``).
     ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
     region : RobustRegion, optional
         The robust region of ``table``: its points are ringed (at their clean accuracy) and the
         recommended setting starred.
@@ -413,6 +425,14 @@ def plot_accuracy_vs_regularization(
     -------
     matplotlib.figure.Figure
         Legends (learner colours, line meaning) sit outside the axes, on the right.
+
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a DataFrame or ``ax`` is not an Axes.
+    ValueError
+        If ``table`` is empty, lacks a required column, or has a ``lambda`` that is not finite and
+        positive.
     """
     table = _check_table(table, ["learner", "lambda", "clean_accuracy", "backdoor_accuracy"])
     fig, ax = _new_axes(ax, (8.0, 4.5))
@@ -474,18 +494,28 @@ def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None 
     Parameters
     ----------
     curves : LearningCurve or list of LearningCurve
+        The curves whose ``nu`` and ``rho_ratio`` columns are drawn.
     ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
     labels : list of str, optional
         Legend labels, one per curve; default "<learner>, lambda=<1/C>".
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure holding ``ax``; the legend sits outside the axes, on the right.
+
+    Raises
+    ------
+    TypeError
+        If ``curves`` is not a LearningCurve or a list of them, or ``ax`` is not an Axes.
+    ValueError
+        If ``curves`` is empty or ``labels`` does not have one label per curve.
     """
     curves = _check_curves(curves)
     labels = _check_labels(labels, curves)
     fig, ax = _new_axes(ax, (8.5, 4.5))
-    names = [learner_label(c.learner) for c in curves]
+    names = [c.learner for c in curves]
     colors = _color_map(names)
     seen: dict[str, int] = {}
     for curve, name, label in zip(curves, names, labels, strict=True):
@@ -542,7 +572,7 @@ def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None 
     return fig
 
 
-def plot_taylor(curve: LearningCurve, slope, ax: Axes | None = None) -> Figure:
+def plot_taylor(curve, slope, ax: Axes | None = None) -> Figure:
     """The exact backdoor curve with its first- and second-order Taylor predictions from 0.
 
     The first-order line L(0) + beta L'(0) is the influence function's prediction; where the
@@ -552,14 +582,25 @@ def plot_taylor(curve: LearningCurve, slope, ax: Axes | None = None) -> Figure:
     Parameters
     ----------
     curve : LearningCurve
+        The exact curve (its ``backdoor_loss`` column is drawn against beta).
     slope : BackdoorSlope
-        From :func:`backdoor_curves.backdoor_slope` on the same learner and data.
-    ax : Axes, optional
-    """
-    from ..measures.slope import BackdoorSlope
+        From :func:`backdoor_curves.backdoor_slope` on the same learner and data; its
+        :meth:`~backdoor_curves.measures.results.BackdoorSlope.taylor` gives the predictions.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
 
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding ``ax``, titled with the learner and its lambda = 1/C.
+
+    Raises
+    ------
+    TypeError
+        If ``curve`` is not a LearningCurve, ``slope`` not a BackdoorSlope or ``ax`` not an Axes.
+    """
     (curve,) = _check_curves([curve])
-    if not isinstance(slope, BackdoorSlope):
+    if not all(hasattr(slope, name) for name in ("taylor", "derivative", "backdoor_loss")):
         raise TypeError(f"slope must be a BackdoorSlope, got {type(slope).__name__}")
     fig, ax = _new_axes(ax, (6.4, 4.2))
     order = np.argsort(curve.betas)
@@ -574,7 +615,7 @@ def plot_taylor(curve: LearningCurve, slope, ax: Axes | None = None) -> Figure:
     ax.set_ylim(low - pad, high + pad)
     _set_beta_axis(ax)
     ax.set_ylabel(_Y_LABELS["backdoor_loss"])
-    label = learner_label(curve.learner)
+    label = curve.learner
     ax.set_title(f"{label}, lambda={format_number(curve.regularization)}: beyond first order")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize="small")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..data import BackdoorData
-from ..measures.curves import LearningCurve, default_betas
+from ..measures.results import LearningCurve, default_betas
 from ..study.robust import ROBUST_BACKDOOR_MAX, ROBUST_CLEAN_DROP, robust_points
 from .plots import format_number
 
@@ -34,7 +34,25 @@ __all__ = [
 class ReportSetup:
     """The demo configuration the report's Setup section states.
 
-    ``linear_C_grid`` and ``rbf_C_grid`` are the (start, stop, num) of ``np.geomspace``.
+    Parameters
+    ----------
+    digits : tuple of (int, int)
+        The two MNIST digits of the binary task, as given to
+        :func:`~backdoor_curves.datasets.mnist.load_mnist_pair`.
+    fraction : float
+        Fraction p of the training set poisoned in place, in (0, 1).
+    poison_seed : int
+        ``random_state`` of the poisoning (which points are poisoned, the patch's pixels).
+    trigger_size : int
+        Side t of the t x t BadNets patch, in pixels.
+    linear_C_grid : tuple of (float, float, int)
+        (start, stop, num) of ``np.geomspace`` for the C grid of the linear SVM, logistic
+        regression and ridge (lambda = 1/C).
+    rbf_C_grid : tuple of (float, float, int)
+        (start, stop, num) of ``np.geomspace`` for the C grid of the RBF SVM.
+    rbf_gamma : float
+        The RBF SVM's kernel width gamma in exp(-gamma ||x - x'||^2), for pixel features in
+        [0, 1].
     """
 
     digits: tuple[int, int]
@@ -96,10 +114,21 @@ def _span(values, fmt="{:.0%}") -> str:
 
 
 def markdown_table(frame: pd.DataFrame, formats: Mapping[str, Callable] | None = None) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency).
+    """Render a DataFrame as a GitHub-flavoured Markdown table (no extra dependency).
 
-    ``formats`` maps a column to its cell formatter; other float cells use
-    :func:`~backdoor_curves.viz.plots.format_number` (NaN: empty), other cells ``str``.
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One table row per row; the index is not written.
+    formats : dict of str -> callable, optional
+        Cell formatter (value -> str) per column; other float cells use
+        :func:`~backdoor_curves.viz.plots.format_number` (NaN: empty), other cells ``str``.
+
+    Returns
+    -------
+    str
+        The header line, the ``|---|`` separator and one line per row, without a final newline;
+        ``|`` in cells is escaped and newlines become spaces.
     """
     formats = formats or {}
 
@@ -123,14 +152,39 @@ def markdown_table(frame: pd.DataFrame, formats: Mapping[str, Callable] | None =
 
 # ---------------------------------------------------------------------------- summary
 def summary_table(grid: pd.DataFrame) -> pd.DataFrame:
-    """The printed summary: learner, lambda, score, clean and backdoor accuracy (and errors)."""
+    """The printed summary: learner, lambda, score, clean and backdoor accuracy (and errors).
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        A grid table with the columns ``learner``, ``lambda``, ``score``, ``clean_accuracy``,
+        ``backdoor_accuracy`` and ``error`` (as :func:`backdoor_curves.demo.compute_grid` returns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``learner``, ``lambda``, ``score``, ``clean_acc``, ``backdoor_acc`` (at beta = 1)
+        and ``error`` shortened to where and what failed (``"slope: DegenerateKKTError"``).
+    """
     out = grid[["learner", "lambda", "score", "clean_accuracy", "backdoor_accuracy"]].copy()
     out["error"] = grid["error"].map(_error_kind)
     return out.rename(columns={"clean_accuracy": "clean_acc", "backdoor_accuracy": "backdoor_acc"})
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    """:func:`summary_table` as plain text (three decimals; pandas writes ``NaN`` where missing)."""
+    """Render :func:`summary_table` as plain text.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        From :func:`summary_table`.
+
+    Returns
+    -------
+    str
+        The table without its index: lambda with three significant digits, score and accuracies
+        with three decimals; pandas writes ``NaN`` where a value is missing.
+    """
     fixed = "{:.3f}".format
     return summary.to_string(
         index=False,
@@ -144,7 +198,26 @@ def format_summary(summary: pd.DataFrame) -> str:
 
 
 def console_summary(summary: pd.DataFrame, curve_status: pd.DataFrame, timings: dict, out) -> str:
-    """What the demo prints: the summary, any failed curve, the timing and ``out``."""
+    """What the demo prints: the summary, any failed curve, the timing and ``out``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        From :func:`summary_table`.
+    curve_status : pandas.DataFrame
+        The status table of :func:`backdoor_curves.demo.compute_curves` (columns ``learner``,
+        ``lambda``, ``error``); rows with a non-empty ``error`` are listed.
+    timings : dict of str -> float
+        Seconds of the run's phases: ``total``, ``data``, ``compute``, ``curves_cpu``,
+        ``grid_cpu``, ``figures`` and ``write`` (see :func:`backdoor_curves.demo.run_demo`).
+    out : str or path-like
+        The output directory, named in the last line.
+
+    Returns
+    -------
+    str
+        The text to print, ending with a newline.
+    """
     lines = [
         "Backdoor slope and accuracy at beta = 1 (MNIST 7 vs 1, 10% BadNets 3x3):",
         format_summary(summary),
@@ -182,8 +255,28 @@ def reading(
 ) -> str:
     """One paragraph reading the results, generated from the numbers (no claim is hard-coded).
 
-    ``fraction`` is the poisoned fraction of the training set; ``region`` is
-    :func:`~backdoor_curves.study.robust.robust_summary` of ``grid`` (default thresholds).
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        The demo's grid table (columns ``learner``, ``lambda``, ``score``, ``clean_accuracy``,
+        ``backdoor_accuracy``, ``error``), one row per grid point.
+    region : pandas.DataFrame
+        :func:`~backdoor_curves.study.robust.robust_summary` of ``grid`` with the default
+        thresholds (the paragraph states those).
+    curve_status : pandas.DataFrame
+        The status table of :func:`backdoor_curves.demo.compute_curves` (columns ``learner``,
+        ``strength``), one row per curve.
+    curves : sequence of LearningCurve or None
+        The curves, aligned with ``curve_status`` (None where a curve failed); learners with both
+        a "weak" and a "strong" curve are compared.
+    fraction : float
+        The poisoned fraction of the training set, in (0, 1).
+
+    Returns
+    -------
+    str
+        The paragraph (sentences joined by spaces); a sentence is left out when its numbers are
+        missing.
     """
     parts = []
     weakest = grid.loc[grid.groupby("learner", sort=False)["lambda"].idxmin()].dropna(
@@ -296,7 +389,7 @@ def _setup_lines(
         f"{name} C in {{{', '.join(format_number(st['C']) for st in rows)}}}"
         + (
             f" (alpha in {{{', '.join(format_number(st['alpha']) for st in rows)}}})"
-            if name == "ridge"
+            if not np.isnan(rows[0]["alpha"])
             else ""
         )
         + ("" if np.isnan(rows[0]["gamma"]) else f" with gamma = {format_number(rows[0]['gamma'])}")
@@ -404,8 +497,33 @@ def build_report(
 ) -> str:
     """The Markdown report of a demo run.
 
-    ``figures`` maps the name of each figure written to its file name (linked relative to the
-    report); ``timings`` holds the seconds of the run's phases (see ``run_demo``).
+    Parameters
+    ----------
+    data : BackdoorData
+        The poisoned data set of the run (its sizes are stated).
+    grid : pandas.DataFrame
+        The grid table (:func:`backdoor_curves.demo.compute_grid`).
+    region : pandas.DataFrame
+        :func:`~backdoor_curves.study.robust.robust_summary` of ``grid``.
+    curve_status : pandas.DataFrame
+        The status table of :func:`backdoor_curves.demo.compute_curves` (columns of the
+        learner setting, ``strength``, ``error``, ``warning``).
+    curves : sequence of LearningCurve or None
+        The curves, aligned with ``curve_status`` (None where a curve failed).
+    timings : dict of str -> float
+        Seconds of the run's phases (see :func:`backdoor_curves.demo.run_demo`).
+    n_jobs : int
+        The number of joblib workers of the run (stated with the run time).
+    figures : dict of str -> str
+        Name of each figure written (``"curves"``, ``"slope_vs_accuracy"``, ...) -> its file name,
+        linked relative to the report; figures not in it are left out.
+    setup : ReportSetup
+        The configuration stated in the Setup section.
+
+    Returns
+    -------
+    str
+        The report in Markdown, ending with a newline.
     """
     betas = next((c.betas for c in curves if c is not None), default_betas())
     lines = [

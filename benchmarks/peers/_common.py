@@ -131,17 +131,16 @@ class Refit:
 
 def ours(data, C: float) -> dict:
     """Our two timed members: the full ``backdoor_slope`` (beta = 0 fit included) and the
-    slope alone on an already fitted model (``_slope_terms``: what a peer does with theta0)."""
+    slope alone on an already fitted model (``slope_terms``: what a peer does with theta0)."""
     learner = bc.LogisticLearner(C=C)
     fitted = learner.fit(data.X_clean, data.y_clean)
-    y_p, y_bd = fitted.encode(data.y_poison), fitted.encode(data.y_test_bd)
 
     def ours_full():
         return bc.backdoor_slope(learner, data).derivative
 
     def ours_given_fit():
         with threadpool_limits(limits=1, user_api="blas"):
-            return fitted._slope_terms(data.X_poison, y_p, data.X_test_bd, y_bd)["derivative"]
+            return fitted.slope_terms(data)["derivative"]
 
     return {"ours": ours_full, "ours_given_fit": ours_given_fit}
 

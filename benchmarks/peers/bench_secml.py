@@ -35,7 +35,7 @@ Variants:
 - ablations (untimed): each of the two fixes alone on secml's own fit.
 
 Our side: ``backdoor_slope(LogisticLearner(C), data)`` (fit at beta = 0 included) and the slope
-alone on the fitted model (``_slope_terms``, the same work the peer does with a trained model).
+alone on the fitted model (``slope_terms``, the same work the peer does with a trained model).
 All timed interleaved with ``bench_core.interleaved``, BLAS pinned to 1 thread for everyone.
 
 Run:  benchmarks/peers/.venv-secml/bin/python benchmarks/peers/bench_secml.py

@@ -38,7 +38,7 @@ Untimed extra: captum at its default ``projection_dim=50`` (the top 50 of 785 ei
 with re-training in its own convention.
 
 Our side: ``backdoor_slope(LogisticLearner(C), data)`` (fit at beta = 0 included) and the slope on
-the already fitted model (``_slope_terms``: what the peers do with a trained model). Peer times
+the already fitted model (``slope_terms``: what the peers do with a trained model). Peer times
 exclude training (they are handed theta0) but include building H from the data.
 
 Run:  benchmarks/peers/.venv-torch/bin/python benchmarks/peers/bench_torch_peers.py

@@ -1,5 +1,4 @@
-"""Tests of backdoor_curves.attacks.triggers: exact trigger geometry, determinism and input
-checks."""
+"""Tests of backdoor_curves.attacks.triggers: exact trigger geometry, determinism, input checks."""
 
 import numpy as np
 import pytest

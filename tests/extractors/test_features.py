@@ -205,6 +205,7 @@ def test_pretrained_weights_read_from_cache_without_network(rng):
         ({"weights": "IMAGENET1K_V9"}, "weights"),
         ({"weights": 3}, "weights"),
         ({"normalize": "yes"}, "normalize"),
+        ({"random_state": -1}, "random_state"),
     ],
 )
 def test_bad_parameters(params, match):

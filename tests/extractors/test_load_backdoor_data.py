@@ -68,6 +68,8 @@ def test_subsample_sizes_and_seed():
         ({"trigger": "blend"}, ValueError, "trigger"),
         ({"trigger": "invisible", "size": 3}, ValueError, "size"),
         ({"trigger_seed": 3, "trigger": "invisible"}, ValueError, "trigger_seed"),
+        ({"trigger_seed": -1}, ValueError, "^trigger_seed must be a non-negative int"),
+        ({"random_state": True}, TypeError, "^random_state must be a non-negative int"),
         ({"fraction": 0.0}, ValueError, "fraction"),
         ({"fraction": 0.001, "n_train": 100}, ValueError, "fraction"),
         ({"n_train": 5000}, ValueError, "n=5000"),

@@ -41,7 +41,7 @@ class TestBadInput:
         with pytest.raises(ValueError, match="y must be 1-D"):
             clone(learner).fit(X, np.c_[y, y])
         model = clone(learner).fit(X, y)
-        with pytest.raises(ValueError, match="X has 2 features, expected 3"):
+        with pytest.raises(ValueError, match="X has 2 features, but .* is expecting 3 features"):
             model.decision_function(X[:, :2])
 
     def test_more_than_two_classes(self, learner):
@@ -88,4 +88,4 @@ def test_sklearn_estimator_conventions(learner):
     assert model.score(X, y) > 0.8
     assert model.n_features_in_ == 3
     assert model.classes_.tolist() == ["neg", "pos"]
-    assert model.regularization == pytest.approx(1 / model._C)
+    assert model.regularization == pytest.approx(1 / model.loss_weight)

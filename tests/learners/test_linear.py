@@ -119,7 +119,7 @@ def test_learner_gradient_is_per_sample_loss_derivative():
     # at the optimum the weighted gradients plus the regularizer vanish
     total = model.C * (sw[:, None] * model.gradient(X, y)).sum(0) + np.r_[model.coef_, 0.0]
     np.testing.assert_allclose(total, 0.0, atol=1e-8)
-    H = model.hessian()
+    H = model.hessian(X, y, sw)
     np.testing.assert_allclose(H, H.T)
     assert np.all(np.linalg.eigvalsh(H) > 0)
 

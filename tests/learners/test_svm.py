@@ -116,8 +116,9 @@ def test_kkt_matrix_is_the_jacobian_of_the_kkt_residual(kind):
     J = np.column_stack(
         [(residual(theta + e) - residual(theta - e)) / (2 * eps) for e in np.eye(len(theta)) * eps]
     )
-    np.testing.assert_allclose(model.hessian(), J, rtol=1e-7, atol=1e-7)
-    np.testing.assert_allclose(model.hessian(), kkt_matrix(K[np.ix_(M, M)], ypm[M]))
+    H = model.hessian(X, y, sw)
+    np.testing.assert_allclose(H, J, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(H, kkt_matrix(K[np.ix_(M, M)], ypm[M]))
     # gradient(): rows l'(y f) * [y_M K(x, x_M), 1]
     G = model.gradient(X[:7], y[:7])
     f = model.decision_function(X[:7])

@@ -88,7 +88,7 @@ def test_condition_number_and_hessian_are_from_the_clean_training_set(mnist_smal
         model.params_, augment(data.X_clean), data.encode(data.y_clean),
         np.ones(data.n_clean), 1.0, LOGISTIC,
     )  # fmt: skip
-    np.testing.assert_allclose(model.hessian(), H0)
+    np.testing.assert_allclose(model.hessian(data.X_clean, data.y_clean), H0)
     exact = np.linalg.cond(H0, 1)
     assert exact / 3 <= result.condition_number <= exact * 1.0001
     # the derivative is the closed form with that H0 (explicit solve here as a check only)
@@ -169,7 +169,7 @@ def test_slope_with_more_features_than_points_equals_the_primal_formula(make):
     model = make().fit(data.X_clean, data.y_clean)
     Xa_D, Xa_P, Xa_t = augment(data.X_clean), augment(data.X_poison), augment(data.X_test_bd)
     y_D, y_P, y_t = (data.encode(v) for v in (data.y_clean, data.y_poison, data.y_test_bd))
-    theta, C, loss = model.params_, model._C, model.loss
+    theta, C, loss = model.params_, model.loss_weight, model.loss
     H0 = smooth_hessian(theta, Xa_D, y_D, np.ones(30), C, loss)
     g_P = C * Xa_P.T @ loss.d1(y_P, Xa_P @ theta)
     g_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / len(y_t)

@@ -1,6 +1,5 @@
 """Grid-study configuration files (backdoor_curves.study.config): validation naming the key, the
-data
-they name, the extractors hand-off, and every shipped experiment configuration."""
+data they name, the extractors hand-off, and every shipped experiment configuration."""
 
 from __future__ import annotations
 

@@ -23,7 +23,6 @@ from backdoor_curves import (
 from backdoor_curves.demo import LearnerSpec, compute_grid
 from backdoor_curves.viz.plots import (
     format_number,
-    learner_label,
     plot_accuracy_vs_regularization,
     plot_curves,
     plot_deviation,
@@ -78,20 +77,6 @@ def _legend_texts(ax) -> list[str]:
 )
 def test_format_number(value, text):
     assert format_number(value) == text
-
-
-@pytest.mark.parametrize(
-    ("learner", "label"),
-    [
-        ("LogisticLearner(C=0.1)", "logistic"),
-        ("RidgeLearner(alpha=500)", "ridge"),
-        ("LinearSVMLearner()", "linear SVM"),
-        ("RBFSVMLearner(C=1, gamma=0.005)", "RBF SVM (gamma=0.005)"),
-        ("MyLearner(C=2, depth=3)", "My (depth=3)"),
-    ],
-)
-def test_learner_label(learner, label):
-    assert learner_label(learner) == label
 
 
 # ---------------------------------------------------------------------------- plot_curves

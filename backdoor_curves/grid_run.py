@@ -19,13 +19,13 @@ import time
 
 import pandas as pd
 
-from .._io import atomic_write, output_dir, save_figure
-from ..viz.grid_plots import plot_accuracy_heatmaps, plot_grid_curves, plot_grid_deviation
-from ..viz.plots import format_number, plot_accuracy_vs_regularization, plot_slope_vs_accuracy
-from ..viz.report import markdown_table
-from .config import GridConfig, load_config
-from .grid import curves_frame
-from .robust import RobustRegion, robust_region
+from ._io import atomic_write, output_dir, save_figure
+from .study.config import GridConfig, load_config
+from .study.grid import curves_frame
+from .study.robust import RobustRegion, robust_region
+from .viz.grid_plots import plot_accuracy_heatmaps, plot_grid_curves, plot_grid_deviation
+from .viz.plots import format_number, plot_accuracy_vs_regularization, plot_slope_vs_accuracy
+from .viz.report import markdown_table
 
 __all__ = ["run_grid_config", "grid_figures", "grid_report"]
 
@@ -37,7 +37,22 @@ def _slug(name: str) -> str:
 
 
 def grid_figures(table: pd.DataFrame, region: RobustRegion | None = None) -> dict:
-    """The figures of a grid table by file name (see the module docstring)."""
+    """The figures of a grid table by file name (see the module docstring).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`backdoor_curves.study.grid.grid_study` (with ``curve_*`` columns for the
+        curve and deviation figures).
+    region : RobustRegion, optional
+        Marked on every figure (on a learner's heat maps, only that learner's points).
+
+    Returns
+    -------
+    dict of str -> matplotlib.figure.Figure
+        File name (``"slope_vs_accuracy.png"``, ``"heatmaps_<learner>.png"``, ...) -> figure; a
+        figure is left out when the table has nothing for it (e.g. every slope failed).
+    """
     figures = {}
     ok = table.dropna(subset=["score", "backdoor_accuracy"])
     if len(ok):
@@ -68,7 +83,27 @@ def grid_figures(table: pd.DataFrame, region: RobustRegion | None = None) -> dic
 def grid_report(
     config: GridConfig, table: pd.DataFrame, region: RobustRegion, figures, seconds: float
 ) -> str:
-    """A short Markdown report of a grid study."""
+    """A short Markdown report of a grid study.
+
+    Parameters
+    ----------
+    config : GridConfig
+        The configuration that was run (title, source, data).
+    table : pandas.DataFrame
+        Its grid table.
+    region : RobustRegion
+        The robust region of ``table``: its criteria, per-learner summary and recommended
+        setting are stated.
+    figures : iterable of str
+        File names of the figures written next to the report (linked relative to it).
+    seconds : float
+        Wall time of the study, in seconds.
+
+    Returns
+    -------
+    str
+        The report in Markdown, ending with a newline; failed points are listed with their error.
+    """
     failed = table[table["error"] != ""]
     lines = [
         f"# {config.title}",
@@ -132,12 +167,35 @@ def run_grid_config(
 ) -> dict:
     """Run a configuration (path or :class:`GridConfig`) and write its outputs into ``out_dir``.
 
-    With ``scheduler`` (an address), the points run on that Dask cluster. Re-running with the
-    same ``out_dir`` resumes the study from ``study.sqlite``.
+    Re-running with the same ``out_dir`` resumes the study from ``study.sqlite``.
+
+    Parameters
+    ----------
+    config : str, path-like or GridConfig
+        A TOML configuration file (read with :func:`~backdoor_curves.study.config.load_config`)
+        or a configuration already parsed.
+    out_dir : str or path-like
+        Output directory (created if missing); the outputs of the module docstring go there.
+    n_jobs : int, default=1
+        Parallel workers (-1: all CPUs); ignored with ``scheduler``.
+    scheduler : str, dask Client or cluster, optional
+        A Dask scheduler address ("tcp://host:8786"), client or cluster: the points run on that
+        cluster (joblib's Dask backend). Default: local joblib processes.
+    progress : bool, default=True
+        Show a progress bar over the points.
 
     Returns
     -------
-    dict with ``table`` (DataFrame), ``region`` (RobustRegion) and ``paths`` (name -> Path).
+    dict
+        ``table`` (DataFrame, the grid table with its ``curve_*`` columns), ``region``
+        (RobustRegion with the default criteria) and ``paths`` (file name -> Path of every file
+        written, and ``"store"``).
+
+    Raises
+    ------
+    ValueError
+        If the configuration is invalid, or ``study.sqlite`` in ``out_dir`` holds a different
+        study.
     """
     if not isinstance(config, GridConfig):
         config = load_config(config)

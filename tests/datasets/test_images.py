@@ -1,4 +1,5 @@
-"""Two-class loaders on small real images written in torchvision's layouts during the test."""
+"""backdoor_curves.datasets.images: two-class loaders on small real images written in
+torchvision's layouts during the test (the writers are shared with tests/extractors)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from extractor_helpers import (  # noqa: F401
     write_imagenette,
 )
 
-from extractors.datasets import (
+from backdoor_curves.datasets.images import (
     DatasetUnavailableError,
     resolve_classes,
     stratified_subsample,
@@ -70,7 +71,7 @@ def test_stratified_subsample():
 # ---------------------------------------------------------------------------- torchvision
 tv = pytest.importorskip("torchvision")
 
-from extractors import load_cifar10, load_imagenette, load_mnist_full  # noqa: E402
+from backdoor_curves.datasets import load_cifar10, load_imagenette, load_mnist_full  # noqa: E402
 
 
 def test_mnist_full_from_idx_files(tmp_path):

@@ -17,7 +17,8 @@ training and 500 test images per pair, drawn from the official train and test sp
 Data come through torchvision (``datasets.MNIST``, ``datasets.CIFAR10``, ``datasets.Imagenette``
 for the download; Imagenette's ``imagenette2-320`` folder layout is read directly). Where the files
 are missing and ``download=True``, the download is attempted with a socket timeout; any failure
-raises :class:`DatasetUnavailableError` at once, saying which files to put where.
+raises :class:`DatasetUnavailableError` at once, saying which files to put where. torch and
+torchvision (the ``torch`` extra) are imported only when a loader runs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ._torch import require_torchvision
+from ..utils import require_torchvision
 
 __all__ = [
     "CLASS_NAMES",
@@ -117,6 +118,18 @@ def resolve_classes(classes, dataset: str) -> tuple[int, int]:
     Names are matched case-insensitively; MNIST digits may be ints or strings; Imagenette also
     takes WordNet ids (``"n01440764"``).
 
+    Parameters
+    ----------
+    classes : pair of str or int
+        Two different classes, each a name (or WordNet id) or an index into the class list.
+    dataset : {"mnist-full", "cifar10", "imagenette"}
+        A key of :data:`CLASS_NAMES`.
+
+    Returns
+    -------
+    tuple of (int, int)
+        The two class indices, in the order given.
+
     Raises
     ------
     TypeError, ValueError
@@ -152,8 +165,24 @@ def stratified_subsample(y, n: int | None, random_state: int | None = 0) -> np.n
     The class proportions of ``y`` are kept (``sklearn.model_selection.train_test_split`` with
     ``stratify=y``). ``n=None`` or ``n == len(y)`` keeps everything.
 
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        The labels.
+    n : int or None
+        Size of the subsample; None keeps every index.
+    random_state : int or None, default=0
+        Seed of the draw.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        Increasing indices into ``y``.
+
     Raises
     ------
+    TypeError
+        If ``n`` is neither an int nor None.
     ValueError
         Naming ``n`` if it exceeds ``len(y)`` or is below the number of classes.
     """
@@ -211,12 +240,36 @@ def load_mnist_full(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two digits of the full MNIST (60,000 train / 10,000 test) through ``torchvision.datasets``.
 
+    Parameters
+    ----------
+    root : str or path-like
+        The folder that holds (or receives) ``MNIST/raw/``.
+    classes : pair of int or str, default=(7, 1)
+        The two digits.
+    split : {"train", "test"}, default="train"
+        The official split.
+    n : int, optional
+        Size of the seeded stratified subsample (:func:`stratified_subsample`); None keeps all
+        the images of the two classes.
+    random_state : int or None, default=0
+        Seed of the subsample.
+    download : bool, default=True
+        Download the missing files through torchvision (with a socket timeout).
+
     Returns
     -------
     images : ndarray of float32, shape (n, 28, 28)
         ``raw / 255`` in [0, 1].
     labels : ndarray of int64, shape (n,)
         The digits.
+
+    Raises
+    ------
+    DatasetUnavailableError
+        If the files are missing and cannot be downloaded; the message says which files to put
+        where.
+    TypeError, ValueError
+        Naming the argument: ``root`` not a path, an unknown split, bad ``classes`` or ``n``.
     """
     images, labels = _torchvision_pair(
         "mnist-full", "MNIST", root, classes, split, n, random_state, download
@@ -235,12 +288,36 @@ def load_cifar10(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two classes of CIFAR-10 (50,000 train / 10,000 test) through ``torchvision.datasets``.
 
+    Parameters
+    ----------
+    root : str or path-like
+        The folder that holds (or receives) ``cifar-10-batches-py/``.
+    classes : pair of str or int, default=("airplane", "frog")
+        Two class names or indices of :data:`CLASS_NAMES` ``["cifar10"]``.
+    split : {"train", "test"}, default="train"
+        The official split.
+    n : int, optional
+        Size of the seeded stratified subsample (:func:`stratified_subsample`); None keeps all
+        the images of the two classes.
+    random_state : int or None, default=0
+        Seed of the subsample.
+    download : bool, default=True
+        Download the missing files through torchvision (with a socket timeout).
+
     Returns
     -------
     images : ndarray of float32, shape (n, 32, 32, 3)
         RGB, ``raw / 255`` in [0, 1].
     labels : ndarray of str, shape (n,)
         Class names, e.g. ``"airplane"``.
+
+    Raises
+    ------
+    DatasetUnavailableError
+        If the files are missing and cannot be downloaded; the message says which files to put
+        where.
+    TypeError, ValueError
+        Naming the argument: ``root`` not a path, an unknown split, bad ``classes`` or ``n``.
     """
     images, labels = _torchvision_pair(
         "cifar10", "CIFAR10", root, classes, split, n, random_state, download
@@ -281,12 +358,37 @@ def load_imagenette(
     shorter side is 256 px (bilinear) and centre-cropped to 224 x 224. ``split="test"`` reads the
     ``val`` folder.
 
+    Parameters
+    ----------
+    root : str or path-like
+        The folder that holds (or receives) ``imagenette2-320/``, or that folder itself.
+    classes : pair of str or int, default=("tench", "garbage truck")
+        Two class names, WordNet ids or indices of :data:`CLASS_NAMES` ``["imagenette"]``.
+    split : {"train", "test"}, default="train"
+        The official split (``"test"`` reads ``val``).
+    n : int, optional
+        Size of the seeded stratified subsample (:func:`stratified_subsample`); None keeps all
+        the images of the two classes.
+    random_state : int or None, default=0
+        Seed of the subsample.
+    download : bool, default=True
+        Download ``imagenette2-320`` through torchvision when the folder is missing.
+
     Returns
     -------
     images : ndarray of float32, shape (n, 224, 224, 3)
         RGB in [0, 1].
     labels : ndarray of str, shape (n,)
         Class names, e.g. ``"tench"``.
+
+    Raises
+    ------
+    DatasetUnavailableError
+        If the files are missing and cannot be downloaded; the message says which files to put
+        where.
+    TypeError, ValueError
+        Naming the argument: ``root`` not a path, an unknown split, bad ``classes`` or ``n``,
+        a class without a folder or an image.
     """
     root = _check_root(root)
     pair = resolve_classes(classes, "imagenette")
