@@ -299,7 +299,7 @@ def compute_curves(
     specs : list of (str, LearnerSpec), optional
         ``(strength, spec)`` pairs, strength "strong" or "weak"; default :data:`CURVE_SPECS`.
     betas : array-like of float in [0, 1], optional
-        Betas of every curve; default :func:`~backdoor_curves.measures.curves.default_betas`.
+        Betas of every curve; default :func:`~backdoor_curves.measures.default_betas`.
     n_jobs : int, default=1
         joblib workers, one curve per task (-1: all CPUs).
     progress : bool, default=False

@@ -1,2 +1,26 @@
 """Figures and reports: curves, slopes and deviation (:mod:`.plots`), grid figures
-(:mod:`.grid_plots`) and the Markdown report (:mod:`.report`)."""
+(:mod:`.grid_plots`) and the Markdown report of the demo (:mod:`.report`).
+
+Every plotting function draws on the axes it is given (``ax``) or on a new Figure, and returns the
+Figure.
+"""
+
+from .grid_plots import plot_accuracy_heatmaps, plot_grid_curves, plot_grid_deviation
+from .plots import (
+    plot_accuracy_vs_regularization,
+    plot_curves,
+    plot_deviation,
+    plot_slope_vs_accuracy,
+    plot_taylor,
+)
+
+__all__ = [
+    "plot_accuracy_heatmaps",
+    "plot_accuracy_vs_regularization",
+    "plot_curves",
+    "plot_deviation",
+    "plot_grid_curves",
+    "plot_grid_deviation",
+    "plot_slope_vs_accuracy",
+    "plot_taylor",
+]

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from conftest import random_backdoor_data
 from oracle import learner_and_estimator, refit
+from random_data import random_backdoor_data
 
 from backdoor_curves import (
     CURVE_COLUMNS,

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import random_backdoor_data
+from random_data import random_backdoor_data
 from sklearn.linear_model import LogisticRegression
 
 from backdoor_curves import (

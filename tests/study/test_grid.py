@@ -196,7 +196,8 @@ grid_study(slow_logistic, TINY_DATA, KILL_GRID, store={store!r}, n_jobs=1)
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     store = tmp_path / "killed.sqlite"
-    script = _KILLED_RUN.format(tests=str(Path(__file__).parent), store=str(store))
+    helpers = Path(__file__).resolve().parents[1] / "helpers"
+    script = _KILLED_RUN.format(tests=str(helpers), store=str(store))
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
     finished = 0
     deadline = time.monotonic() + 120

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import random_backdoor_data
+from random_data import random_backdoor_data
 
 from backdoor_curves import LearningCurve
 from backdoor_curves.study.robust import robust_summary
