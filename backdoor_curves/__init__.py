@@ -5,9 +5,10 @@ beta = 0) and parameter deviation for convex learners that match scikit-learn wi
 """
 
 from ._version import __version__
+from .attacks.multiclass import poison_multiclass
 from .attacks.poisoning import poison
 from .attacks.triggers import BadNetsPatch, InvisibleGrid, make_trigger
-from .data import BackdoorData
+from .data import BackdoorData, ImageBackdoorData
 from .datasets.mnist import load_mnist_digits, load_mnist_pair
 from .learners import (
     BaseLearner,
@@ -42,6 +43,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "DegenerateKKTError",
     "GridConfig",
+    "ImageBackdoorData",
     "IllConditionedWarning",
     "LearningCurve",
     "LinearSVMLearner",
@@ -61,6 +63,7 @@ __all__ = [
     "load_mnist_pair",
     "make_trigger",
     "poison",
+    "poison_multiclass",
     "parameter_deviation",
     "robust_region",
     "slope_score",

@@ -1,17 +1,35 @@
-"""The container every curve, slope and study takes: clean, poisoning and test sets.
+"""The containers every curve, slope and study takes: clean, poisoning and test sets.
 
 Notation (DESIGN §3): D is the clean training set, P the poisoning set (triggered inputs with the
 attacker's labels), V the clean test set and V_t the backdoor test set (triggered test inputs with
 the attacker's labels). The learners see D with sample weight 1 and P with weight ``beta``.
+
+:class:`BackdoorData` holds a two-class task as feature matrices, D and P apart (the convex
+learners). :class:`ImageBackdoorData` holds a k-class image task for neural networks: one training
+array poisoned in place, with an explicit boolean mask of P (DESIGN §4 and §7).
 """
 
 from __future__ import annotations
 
+import numbers
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-from ._validation import check_betas, check_matrix, check_same_length, check_vector
+from ._validation import (
+    check_betas,
+    check_choice,
+    check_matrix,
+    check_real_array,
+    check_same_length,
+    check_vector,
+)
 
-__all__ = ["BackdoorData"]
+__all__ = ["BackdoorData", "ImageBackdoorData"]
+
+#: The two multi-class attacks: every source class to one target, or each class c to c + 1 mod k.
+MODES = ("all-to-one", "all-to-all")
 
 
 class BackdoorData:
@@ -222,3 +240,386 @@ def check_backdoor_data(data) -> BackdoorData:
     if not isinstance(data, BackdoorData):
         raise TypeError(f"data must be a BackdoorData, got {type(data).__name__}")
     return data
+
+
+# ---------------------------------------------------------------------------- images, k classes
+def check_image_array(X, name: str) -> np.ndarray:
+    """Return ``np.asarray(X)`` (not copied) if it holds images with pixel values in [0, 1].
+
+    Parameters
+    ----------
+    X : array-like of shape (n, H, W) or (n, H, W, C)
+        Images of any real dtype, channels last; ``n`` >= 1 and every image axis non-empty.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    ndarray
+        ``np.asarray(X)`` itself, in its own dtype.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``, if ``X`` is None or does not hold real numbers.
+    ValueError
+        Naming ``name``, for another number of dimensions, an empty image axis, no image, NaN or
+        infinity, or values outside [0, 1] (e.g. 0..255 integers, to divide by 255 first).
+    """
+    arr = check_real_array(X, name, "an array of shape (n, H, W) or (n, H, W, C)")
+    if arr.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must have shape (n, H, W) or (n, H, W, C), got an array of shape {arr.shape}"
+        )
+    if any(s == 0 for s in arr.shape[1:]):
+        raise ValueError(f"{name} has an empty image axis: shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must contain at least one image")
+    lo, hi = arr.min(), arr.max()  # NaN propagates; no temporary array of the images' size
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"{name} must hold pixel intensities in [0, 1], got values in [{lo:g}, {hi:g}] "
+            "(divide 8-bit images by 255)"
+        )
+    return arr
+
+
+def check_class_labels(y, name: str, n_classes: int | None = None) -> np.ndarray:
+    """Return integer class labels as a new int64 vector, checked against ``0..n_classes-1``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Class indices: integers (any integer dtype, not booleans), at least one.
+    name : str
+        Argument name used in error messages.
+    n_classes : int, optional
+        Number of classes; every label must lie in ``0..n_classes-1``. None: only ``>= 0``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        A copy of the labels.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``, for labels that are not integers (floats, booleans, strings).
+    ValueError
+        Naming ``name``, for a shape other than (n,), no label, or a label out of range.
+    """
+    arr = check_vector(y, name)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"{name} must hold integer class labels 0..k-1, got dtype {arr.dtype} (encode other "
+            "labels first, e.g. with np.unique(labels, return_inverse=True))"
+        )
+    arr = arr.astype(np.int64)
+    bad = (arr < 0) if n_classes is None else (arr < 0) | (arr >= n_classes)
+    if np.any(bad):
+        allowed = ">= 0" if n_classes is None else f"in 0..{n_classes - 1}"
+        raise ValueError(
+            f"{name} must hold class labels {allowed}, got {np.unique(arr[bad]).tolist()[:10]}"
+        )
+    return arr
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ImageBackdoorData:
+    """A k-class image training set poisoned in place, its clean test set and backdoor test set.
+
+    The training set holds D and P in one array: the poisoned rows are the chosen training images
+    replaced by their triggered copies with the attacker's label, marked by the boolean mask
+    ``poisoned`` (never by row positions). Built by
+    :func:`~backdoor_curves.attacks.multiclass.poison_multiclass`; every field is checked here, so
+    a hand-built container is held to the same rules. Images are float32 (converted if given in
+    another real dtype; an array that already is float32 is kept, not copied), labels int64 copies.
+
+    Parameters
+    ----------
+    X_train : array-like of shape (n, H, W) or (n, H, W, C)
+        Training images, channels last, pixel values in [0, 1]; P's rows are triggered.
+    y_train : array-like of int, shape (n,)
+        Training labels in ``0..n_classes-1`` after poisoning: a poisoned row carries the
+        attacker's label (the target, or ``(y_source + 1) % n_classes`` in all-to-all mode).
+    poisoned : array-like of bool, shape (n,)
+        True on the rows of P. At least one row is poisoned and at least one is clean.
+    y_source : array-like of int, shape (n,)
+        Labels before poisoning; equal to ``y_train`` on every clean row.
+    X_test : array-like of shape (n_test, H, W) or (n_test, H, W, C)
+        Clean test images V, of the training images' shape.
+    y_test : array-like of int, shape (n_test,)
+        Their true labels.
+    X_test_bd : array-like of shape (n_test_bd, H, W) or (n_test_bd, H, W, C)
+        Backdoor test images V_t: triggered test images (all-to-one: those whose true class is not
+        the target; all-to-all: every test image).
+    y_test_bd : array-like of int, shape (n_test_bd,)
+        The attacker's labels of V_t (all-to-one: the target everywhere).
+    n_classes : int
+        Number of classes k >= 2.
+    target : int or None
+        The target class in ``0..n_classes-1`` (all-to-one); None in all-to-all mode.
+    mode : {"all-to-one", "all-to-all"}
+        The attack.
+
+    Attributes
+    ----------
+    GROUPS : tuple of str
+        Names of the codes of :meth:`groups`: ``("poisoned", "target_clean", "other_clean")``.
+    n_train, n_poison : int
+        Number of training points n and of poisoned ones ``|P|``.
+    poison_rate : float
+        ``eta = n_poison / n_train``.
+    image_shape : tuple of int
+        Shape of one image, ``(H, W)`` or ``(H, W, C)``.
+
+    Raises
+    ------
+    TypeError
+        Naming the field: images or labels that are not numbers (labels: not integers), a
+        ``poisoned`` that is not boolean (row indices are refused), a ``n_classes`` or ``target``
+        that is not an int, a ``mode`` that is not a string.
+    ValueError
+        Naming the field: images with another number of dimensions, NaN/inf or values outside
+        [0, 1]; test images of another shape than the training images; mismatched lengths; labels
+        outside ``0..n_classes-1``; an empty P or no clean row; ``y_source`` different from
+        ``y_train`` on a clean row; a poisoned row or backdoor test label without the attacker's
+        label; an unknown ``mode``; ``n_classes`` < 2; a ``target`` that is not a class
+        (all-to-one) or not None (all-to-all).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((4, 2, 2), np.float32)
+    >>> data = ImageBackdoorData(
+    ...     X, [0, 0, 2, 0], [False, True, False, True], [0, 2, 2, 1],
+    ...     X[:2], [1, 2], X[:2] + 1, [0, 0], n_classes=3, target=0, mode="all-to-one")
+    >>> data.n_poison, data.poison_rate, data.groups().tolist()
+    (2, 0.5, [1, 0, 2, 0])
+    >>> data.sample_weight(0.25).tolist()
+    [1.0, 0.25, 1.0, 0.25]
+    """
+
+    GROUPS: ClassVar[tuple[str, ...]] = ("poisoned", "target_clean", "other_clean")
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    poisoned: np.ndarray
+    y_source: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_test_bd: np.ndarray
+    y_test_bd: np.ndarray
+    n_classes: int
+    target: int | None
+    mode: str
+
+    def __post_init__(self) -> None:
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        mode = check_choice(self.mode, "mode", MODES)
+        k = _check_int(self.n_classes, "n_classes", 2)
+        if mode == "all-to-all":
+            if self.target is not None:
+                raise ValueError(
+                    f"target must be None in all-to-all mode (each class c goes to c + 1), got "
+                    f"{self.target!r}"
+                )
+            target = None
+        else:
+            target = _check_int(self.target, "target", 0)
+            if target >= k:
+                raise ValueError(
+                    f"target={target} is not a class: the classes are 0..{k - 1} (n_classes={k})"
+                )
+        put("mode", mode)
+        put("n_classes", k)
+        put("target", target)
+
+        X = np.asarray(check_image_array(self.X_train, "X_train"), dtype=np.float32)
+        y = check_class_labels(self.y_train, "y_train", k)
+        check_same_length(X, y, "X_train", "y_train")
+        mask = self._check_mask(self.poisoned, len(y))
+        y_source = check_class_labels(self.y_source, "y_source", k)
+        check_same_length(y, y_source, "y_train", "y_source")
+        differ = ~mask & (y_source != y)
+        if np.any(differ):
+            raise ValueError(
+                f"y_source must equal y_train on every clean row, but they differ on "
+                f"{int(differ.sum())} rows where poisoned is False (first: row "
+                f"{int(np.flatnonzero(differ)[0])})"
+            )
+        attacker = self._attacker_labels(y_source[mask], mode, k, target)
+        wrong = y[mask] != attacker
+        if np.any(wrong):
+            raise ValueError(
+                f"y_train must carry the attacker's label ({self._label_rule(mode, target)}) on "
+                f"every poisoned row; {int(wrong.sum())} poisoned rows do not"
+            )
+        put("X_train", X)
+        put("y_train", y)
+        put("poisoned", mask)
+        put("y_source", y_source)
+
+        for X_name, y_name in (("X_test", "y_test"), ("X_test_bd", "y_test_bd")):
+            X_t = np.asarray(check_image_array(getattr(self, X_name), X_name), dtype=np.float32)
+            if X_t.shape[1:] != X.shape[1:]:
+                raise ValueError(
+                    f"{X_name} images have shape {X_t.shape[1:]}, but X_train images have shape "
+                    f"{X.shape[1:]}"
+                )
+            y_t = check_class_labels(getattr(self, y_name), y_name, k)
+            check_same_length(X_t, y_t, X_name, y_name)
+            put(X_name, X_t)
+            put(y_name, y_t)
+        if target is not None and np.any(self.y_test_bd != target):
+            raise ValueError(
+                f"y_test_bd must be the target {target} everywhere in all-to-one mode, got "
+                f"labels {np.unique(self.y_test_bd).tolist()[:10]}"
+            )
+
+    @staticmethod
+    def _check_mask(poisoned, n: int) -> np.ndarray:
+        if poisoned is None:
+            raise TypeError("poisoned must be a boolean mask of shape (n_train,), got None")
+        mask = np.asarray(poisoned)
+        if mask.dtype != np.bool_:
+            raise TypeError(
+                f"poisoned must be a boolean mask of shape (n_train,), got dtype {mask.dtype} "
+                "(row indices are not accepted: build a mask, e.g. np.isin(np.arange(n), idx))"
+            )
+        if mask.ndim != 1:
+            raise ValueError(f"poisoned must be 1-D (n_train,), got an array of shape {mask.shape}")
+        if mask.shape[0] != n:
+            raise ValueError(
+                f"poisoned and y_train have different lengths ({mask.shape[0]} != {n})"
+            )
+        if not mask.any():
+            raise ValueError("poisoned marks no training row: the poisoning set P is empty")
+        if mask.all():
+            raise ValueError("poisoned marks every training row: no clean training point is left")
+        return mask.copy()
+
+    @staticmethod
+    def _attacker_labels(y_source: np.ndarray, mode: str, k: int, target: int | None):
+        if mode == "all-to-all":
+            return (y_source + 1) % k
+        return np.full(y_source.shape, target, dtype=np.int64)
+
+    @staticmethod
+    def _label_rule(mode: str, target: int | None) -> str:
+        return "(y_source + 1) % n_classes" if mode == "all-to-all" else f"the target {target}"
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_train(self) -> int:
+        """Number of training points n (clean and poisoned)."""
+        return int(self.y_train.shape[0])
+
+    @property
+    def n_poison(self) -> int:
+        """Number of poisoned training points ``|P|``."""
+        return int(np.count_nonzero(self.poisoned))
+
+    @property
+    def poison_rate(self) -> float:
+        """The poisoning rate ``eta = n_poison / n_train``."""
+        return self.n_poison / self.n_train
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one image, ``(H, W)`` or ``(H, W, C)``."""
+        return tuple(int(s) for s in self.X_train.shape[1:])
+
+    # ------------------------------------------------------------------ weights and groups
+    def sample_weight(self, beta: float) -> np.ndarray:
+        """Per-sample weights over the training set: 1 on clean rows, ``beta`` on poisoned ones.
+
+        Parameters
+        ----------
+        beta : float
+            Weight of every poisoned point, in [0, 1] (0 ignores the poison; 1 is ordinary
+            training).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_train,)
+            The weights, in the rows' order.
+
+        Raises
+        ------
+        TypeError
+            If ``beta`` is not a real number.
+        ValueError
+            If ``beta`` is outside [0, 1], NaN or infinite.
+        """
+        if isinstance(beta, bool | np.bool_) or not isinstance(beta, numbers.Real):
+            raise TypeError(f"beta must be a real number in [0, 1], got {beta!r}")
+        (beta,) = check_betas(beta, "beta")
+        return np.where(self.poisoned, float(beta), 1.0)
+
+    def groups(self) -> np.ndarray:
+        """The group of each training point, coded as the position of its name in ``GROUPS``.
+
+        Returns
+        -------
+        ndarray of int8, shape (n_train,)
+            0 = poisoned, 1 = clean with the target label (none in all-to-all mode), 2 = another
+            clean point.
+        """
+        codes = np.full(self.n_train, 2, dtype=np.int8)
+        if self.target is not None:
+            codes[self.y_train == self.target] = 1
+        codes[self.poisoned] = 0
+        return codes
+
+    @staticmethod
+    def to_nchw(X) -> np.ndarray:
+        """Images in torch's layout: float32 (n, C, H, W), grayscale with one channel.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W) or (n, H, W, C)
+            Images, channels last (the layout of the container's arrays).
+
+        Returns
+        -------
+        ndarray of float32, shape (n, C, H, W)
+            C-contiguous; a view of ``X`` when it is a contiguous float32 grayscale array.
+
+        Raises
+        ------
+        TypeError
+            If ``X`` is None or does not hold real numbers.
+        ValueError
+            If ``X`` is not 3-D or 4-D.
+        """
+        arr = check_real_array(X, "X", "an array of shape (n, H, W) or (n, H, W, C)")
+        if arr.ndim == 3:
+            arr = arr[:, None]
+        elif arr.ndim == 4:
+            arr = arr.transpose(0, 3, 1, 2)
+        else:
+            raise ValueError(
+                f"X must have shape (n, H, W) or (n, H, W, C), got an array of shape {arr.shape}"
+            )
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageBackdoorData(mode={self.mode!r}, target={self.target}, "
+            f"n_classes={self.n_classes}, n_train={self.n_train}, n_poison={self.n_poison}, "
+            f"n_test={len(self.y_test)}, n_test_bd={len(self.y_test_bd)}, "
+            f"image_shape={self.image_shape})"
+        )

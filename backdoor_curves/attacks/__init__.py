@@ -1,5 +1,6 @@
 """Backdoor attacks: triggers stamped on images and the poisoning of a training set with them."""
 
+from .multiclass import poison_multiclass
 from .poisoning import PoisonedImages, poison, poison_images
 from .triggers import TRIGGERS, BadNetsPatch, InvisibleGrid, Trigger, make_trigger
 
@@ -12,4 +13,5 @@ __all__ = [
     "make_trigger",
     "poison",
     "poison_images",
+    "poison_multiclass",
 ]

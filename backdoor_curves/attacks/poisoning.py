@@ -27,11 +27,10 @@ import numpy as np
 from .._validation import (
     check_fraction,
     check_random_state,
-    check_real_array,
     check_same_length,
     check_vector,
 )
-from ..data import BackdoorData
+from ..data import BackdoorData, check_image_array
 from .triggers import Trigger, check_images, make_trigger
 
 __all__ = [
@@ -100,24 +99,58 @@ def choose_poison_indices(n: int, n_poison: int, random_state=0) -> np.ndarray:
 
 
 def flip_labels(y, classes) -> np.ndarray:
-    """Swap the two classes: ``classes[0] -> classes[1]`` and ``classes[1] -> classes[0]``.
+    """Shift each label to the next class: ``classes[i] -> classes[(i + 1) % k]``.
+
+    With two classes this swaps them (``classes[0] -> classes[1]`` and ``classes[1] ->
+    classes[0]``), the two-class attack of :func:`poison`; with k classes it is the all-to-all
+    attack ``c -> c + 1 mod k`` of :func:`~backdoor_curves.attacks.multiclass.poison_multiclass`
+    (``classes = np.arange(k)``).
 
     Parameters
     ----------
     y : array-like of shape (n,)
         Labels, each one of ``classes``.
-    classes : array-like of shape (2,)
-        The two labels.
+    classes : array-like of shape (k,)
+        The k >= 2 distinct labels, in the order of the cycle.
 
     Returns
     -------
     ndarray of shape (n,), same dtype as ``classes``
-        The other class of each label; a label that is not ``classes[0]`` (even one outside
-        ``classes``) becomes ``classes[0]``.
+        The next class of each label. With two classes, a label that is not ``classes[0]`` (even
+        one outside ``classes``) becomes ``classes[0]``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``classes`` if it holds fewer than two labels or (k > 2) repeats one; naming ``y``
+        if (k > 2) a label is not in ``classes``.
+
+    Examples
+    --------
+    >>> flip_labels([3, 7, 7], [3, 7]).tolist()
+    [7, 3, 3]
+    >>> flip_labels([0, 1, 2, 2], [0, 1, 2]).tolist()
+    [1, 2, 0, 0]
     """
     y = np.asarray(y)
     classes = np.asarray(classes)
-    return np.where(y == classes[0], classes[1], classes[0])
+    if classes.ndim != 1 or classes.size < 2:
+        raise ValueError(f"classes must hold at least two labels, got {classes.tolist()}")
+    if classes.size == 2:
+        return np.where(y == classes[0], classes[1], classes[0])
+    k = classes.size
+    order = np.argsort(classes, kind="stable")
+    sorted_classes = classes[order]
+    if np.any(sorted_classes[1:] == sorted_classes[:-1]):
+        raise ValueError(f"classes must not repeat a label, got {classes.tolist()[:20]}")
+    pos = np.minimum(np.searchsorted(sorted_classes, y), k - 1)
+    unknown = sorted_classes[pos] != y
+    if np.any(unknown):
+        raise ValueError(
+            f"y has labels {np.unique(y[unknown]).tolist()[:10]} that are not in classes "
+            f"{classes.tolist()[:20]}"
+        )
+    return classes[(order[pos] + 1) % k]
 
 
 def _check_image_shape(image_shape) -> tuple[int, ...] | None:
@@ -183,26 +216,13 @@ def _check_trigger(trigger, trigger_params: dict[str, Any]) -> Trigger:
     return trigger
 
 
-def _check_image_array(X, name: str) -> np.ndarray:
-    """``X`` as an array (not copied) of images (n >= 1, H, W) or (n, H, W, C) in [0, 1]."""
-    arr = check_real_array(X, name, "an array of shape (n, H, W) or (n, H, W, C)")
-    if arr.ndim not in (3, 4):
-        raise ValueError(
-            f"{name} must have shape (n, H, W) or (n, H, W, C), got an array of shape {arr.shape}"
-        )
-    if any(s == 0 for s in arr.shape[1:]):
-        raise ValueError(f"{name} has an empty image axis: shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} must contain at least one image")
-    lo, hi = arr.min(), arr.max()  # NaN propagates; no temporary array of the images' size
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{name} contains NaN or infinity")
-    if lo < 0 or hi > 1:
-        raise ValueError(
-            f"{name} must hold pixel intensities in [0, 1], got values in [{lo:g}, {hi:g}] "
-            "(divide 8-bit images by 255)"
-        )
-    return arr
+def _check_chunk_size(chunk_size) -> None:
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral)
+    ):
+        raise TypeError(f"chunk_size must be an int or None, got {chunk_size!r}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
 
 
 def _triggered(
@@ -365,19 +385,14 @@ def poison_images(
     >>> sets.X_poison.shape, sets.X_poison.dtype, sets.poison_indices.tolist()
     ((5, 5, 5), dtype('float32'), [5, 6, 9, 10, 13])
     """
-    images = _check_image_array(X_train, "X_train")
-    test_images = _check_image_array(X_test, "X_test")
+    images = check_image_array(X_train, "X_train")
+    test_images = check_image_array(X_test, "X_test")
     if test_images.shape[1:] != images.shape[1:]:
         raise ValueError(
             f"X_test images have shape {test_images.shape[1:]}, but X_train images have shape "
             f"{images.shape[1:]}"
         )
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral)
-    ):
-        raise TypeError(f"chunk_size must be an int or None, got {chunk_size!r}")
-    if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    _check_chunk_size(chunk_size)
 
     y = check_vector(y_train, "y_train")
     check_same_length(images, y, "X_train", "y_train")

