@@ -126,10 +126,6 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self._fit(X, y_pm, sw)
         return self
 
-    @staticmethod
-    def _check_sample_weight(sample_weight, n: int) -> np.ndarray:
-        return check_sample_weight(sample_weight, n)
-
     #: Constructor parameter -> list of allowed forms (see
     #: :mod:`backdoor_curves._param_validation`); subclasses declare every ``__init__`` parameter.
     _parameter_constraints: dict = {}
@@ -146,10 +142,6 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self.get_params(deep=False),
             caller_name=type(self).__name__,
         )
-
-    def _check_params(self) -> None:
-        """Alias of :meth:`validate_params` (the name older callers use)."""
-        self.validate_params()
 
     def _validate_params(self) -> None:
         """scikit-learn's parameter-validation hook: the check of :meth:`validate_params`."""

@@ -24,7 +24,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from .._param_validation import Interval
-from .._validation import check_same_length
+from .._validation import check_same_length, check_sample_weight
 from ..data import BackdoorData
 from ..linalg import BlockIdentitySolver, CholeskySolver, SingularSystemError
 from ..losses import LOGISTIC, SQUARED, Loss
@@ -677,7 +677,7 @@ class _SmoothLinearLearner(BaseLearner):
         X = self._check_X(X)
         y_pm = self.encode(y)
         check_same_length(X, y_pm, "X", "y")
-        sw = self._check_sample_weight(sample_weight, len(y_pm))
+        sw = check_sample_weight(sample_weight, len(y_pm))
         return smooth_hessian(self.params_, augment(X), y_pm, sw, self.loss_weight, self.loss)
 
     def slope_terms(self, data: BackdoorData) -> SlopeTerms:

@@ -100,7 +100,7 @@ def test_bad_parameters_are_named(learner):
             with pytest.raises(ValueError, match=rf"^{name} must be"):
                 model.validate_params()  # the check the exact paths run without a fit
             with pytest.raises(TypeError, match=rf"{type(learner).__name__}"):
-                model._check_params()
+                model.validate_params()  # InvalidParameterError is a TypeError too
 
 
 def test_parameter_message_states_the_expected_form():
