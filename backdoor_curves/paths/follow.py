@@ -100,14 +100,16 @@ def has_exact_path(learner) -> bool:
     return exact_path.dispatch(type(learner)) is not exact_path.dispatch(object)
 
 
-def _smooth_arrays(data: BackdoorData):
-    return augment(data.X_clean), data.encode(data.y_clean), augment(data.X_poison), (
-        data.encode(data.y_poison)
-    )
+def _smooth_arrays(data: BackdoorData) -> tuple[np.ndarray, ...]:
+    """``[X, 1]`` and encoded labels of D, then of P."""
+    Xa_D, y_D = augment(data.X_clean), data.encode(data.y_clean)
+    return Xa_D, y_D, augment(data.X_poison), data.encode(data.y_poison)
 
 
 def _linear_fits(data: BackdoorData, betas, thetas: np.ndarray) -> PathFits:
-    F_bd = augment(data.X_test_bd) @ thetas.T  # (n_test, n_betas), as the tests were pinned
+    # (n_test, n_betas) products, then transposed: the order of the sums the curves were
+    # computed with before PathFits, so every curve value stayed the same to the bit
+    F_bd = augment(data.X_test_bd) @ thetas.T
     F_cl = augment(data.X_test) @ thetas.T
     return PathFits(betas, F_bd.T, F_cl.T, thetas[:, :-1])
 
