@@ -9,6 +9,8 @@ access to their names (``from backdoor_curves.nn import SmallCNN`` imports torch
 - :mod:`~backdoor_curves.nn.train`: :class:`TrainConfig`, :func:`train` (weighted batch loss,
   seeded and bit-deterministic on the CPU, per-epoch checkpoints), :func:`evaluate`.
 - :mod:`~backdoor_curves.nn.curves`: :func:`nn_learning_curve`, :func:`nn_backdoor_slope`.
+- :mod:`~backdoor_curves.nn.exact`: :func:`training_derivative`, the exact dL(V_t)/dbeta at
+  beta = 0 of the training run, by forward-mode differentiation through every optimizer step.
 - :mod:`~backdoor_curves.nn.models`: :class:`SmallCNN`, :func:`resnet`.
 - :mod:`~backdoor_curves.nn.callbacks`: the training callback protocol.
 - :mod:`~backdoor_curves.nn.weights`: the offline lookup of pretrained torchvision weights.
@@ -22,6 +24,7 @@ import importlib
 
 from .callbacks import Callback, TrainState
 from .curves import NNBackdoorSlope, nn_backdoor_slope, nn_learning_curve
+from .exact import TrainingDerivative, training_derivative
 from .train import TrainConfig, TrainResult, evaluate, train
 
 #: Names served by a submodule that imports torch, imported on first access.
@@ -34,11 +37,13 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainState",
+    "TrainingDerivative",
     "evaluate",
     "nn_backdoor_slope",
     "nn_learning_curve",
     "resnet",
     "train",
+    "training_derivative",
 ]
 
 

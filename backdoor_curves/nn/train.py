@@ -70,6 +70,7 @@ __all__ = [
     "evaluate",
     "init_model",
     "make_optimizer",
+    "training_seed",
     "train",
     "weighted_loss",
 ]
@@ -351,6 +352,24 @@ def batch_order(n: int, batch_size: int, epochs: int, seed: int) -> list[list[np
         perm = rng.permutation(n).astype(np.int64)
         order.append([perm[start : start + batch_size] for start in range(0, n, batch_size)])
     return order
+
+
+def training_seed(seed: int) -> int:
+    """The seed of torch's random draws during training (dropout), derived from ``seed``.
+
+    Distinct from the stream :func:`init_model` draws the initial weights from, so that the
+    weights do not depend on whether the model has dropout.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed (``TrainConfig.seed``).
+
+    Returns
+    -------
+    int
+    """
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
 
 
 def init_model(model_factory: Callable[[], Any], seed: int):
@@ -720,7 +739,7 @@ def train(
             device=device,
         )
         with torch.random.fork_rng(devices=_rng_devices(torch)):
-            torch.manual_seed(int(np.random.SeedSequence([config.seed, 1]).generate_state(1)[0]))
+            torch.manual_seed(training_seed(config.seed))
             if saved is not None:
                 torch.set_rng_state(saved["rng_cpu"])
                 if saved["rng_cuda"] and _rng_devices(torch):
