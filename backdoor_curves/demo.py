@@ -451,9 +451,7 @@ def _taylor_figure(curves, slopes, status: pd.DataFrame) -> Figure | None:
     axes = fig.subplots(1, len(pairs), squeeze=False)[0]
     for ax, (curve, slope) in zip(axes, pairs, strict=True):
         plot_taylor(curve, slope, ax=ax)
-        ax.set_title(
-            f"{curve.learner}, lambda={format_number(curve.regularization)}"
-        )
+        ax.set_title(f"{curve.learner}, lambda={format_number(curve.regularization)}")
     fig.suptitle(
         "Beyond the influence function: exact curve vs its 1st/2nd-order Taylor predictions "
         "(strong regularization)"

@@ -128,8 +128,6 @@ def _keywords(func: Callable) -> tuple[set[str], bool]:
     return names, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
-
-
 class _Resolver:
     """Splits a point's parameters between the learner and the data, and builds both."""
 

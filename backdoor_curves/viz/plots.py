@@ -143,9 +143,7 @@ def _check_curves(curves) -> list:
 def _check_labels(labels, curves: list) -> list[str]:
     """One legend label per curve; default "<learner>, lambda=<1/C>"."""
     if labels is None:
-        return [
-            f"{c.learner}, lambda={format_number(c.regularization)}" for c in curves
-        ]
+        return [f"{c.learner}, lambda={format_number(c.regularization)}" for c in curves]
     if isinstance(labels, str) or len(labels) != len(curves):
         raise ValueError(
             f"labels must be a list with one label per curve ({len(curves)}), got {labels!r}"
@@ -224,11 +222,7 @@ def _check_table(table, required: Sequence[str]) -> pd.DataFrame:
 
 def _group_labels(table: pd.DataFrame) -> pd.Series:
     """Display label of each row: the learner, plus gamma when the table has one for it."""
-    labels = (
-        table["learner"]
-        .astype(str)
-        .map(display_name)
-    )
+    labels = table["learner"].astype(str).map(display_name)
     if "gamma" in table.columns:
         gamma = pd.to_numeric(table["gamma"], errors="coerce")
         has = gamma.notna() & ~labels.str.contains("gamma=", regex=False)
