@@ -13,6 +13,15 @@ grid CONFIG.toml
     ``--n-jobs`` workers, or a Dask cluster with ``--scheduler ADDRESS``. Re-running with the
     same ``--out`` resumes an interrupted study.
 
+nn CONFIG.toml
+    Run the neural-network study a TOML configuration describes
+    (:func:`backdoor_curves.nn_run.run_nn_config`: learning curves at several epoch budgets,
+    finite-difference slopes and the exact derivative, per-sample tracking) and write CSV
+    tables, figures and ``report.md`` into ``--out`` (default ``nn_output``). ``--n-jobs``
+    parallel trainings. Re-running with the same ``--out`` resumes from its ``checkpoints/``.
+    Missing data files or pretrained weights stop it within seconds, naming them. Needs the
+    ``torch`` extra.
+
 ``backdoor-curves --version`` prints the version. Bad arguments stop with argparse's usage
 message and exit status 2; a failure while running (e.g. an unwritable output directory) prints
 ``backdoor-curves: error: ...`` and exits with status 1.
@@ -51,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     argparse.ArgumentParser
-        With ``--version`` and the sub-commands ``demo`` and ``grid`` (required); the parsed
+        With ``--version`` and the sub-commands ``demo``, ``grid`` and ``nn`` (required); the parsed
         namespace has ``command`` and the chosen command's options.
     """
     parser = argparse.ArgumentParser(
@@ -120,7 +129,61 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar on stderr"
     )
+    nn = commands.add_parser(
+        "nn",
+        help="run a neural-network study (curves, slopes, tracking) from a TOML configuration",
+        description=(
+            "Backdoor learning curves, finite-difference slopes, the exact derivative of the "
+            "training run and per-sample tracking (isolation precision, loss-reduction "
+            "decomposition, synchronization, self-influence) of the torch models a TOML "
+            "configuration names (see experiments/README.md). Writes CSV tables, figures and "
+            "report.md into the output directory; re-running with the same output directory "
+            "resumes from its checkpoints. Needs the torch extra."
+        ),
+    )
+    nn.add_argument("config", metavar="CONFIG.toml", help="the study's configuration file")
+    nn.add_argument(
+        "--out",
+        metavar="DIR",
+        default="nn_output",
+        help="output directory (default: %(default)s)",
+    )
+    nn.add_argument(
+        "--n-jobs",
+        metavar="N",
+        type=_n_jobs,
+        default=1,
+        help="parallel trainings; -1 = all CPUs (default: %(default)s)",
+    )
+    nn.add_argument(
+        "--no-progress", action="store_true", help="do not show the progress bar on stderr"
+    )
+    nn.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar and no summary on stdout"
+    )
     return parser
+
+
+def _run_nn(args) -> int:
+    from .nn_run import run_nn_config  # imported here: keeps --help fast and torch unloaded
+
+    quiet = args.quiet
+    try:
+        paths = run_nn_config(
+            args.config, args.out, n_jobs=args.n_jobs, progress=not (args.no_progress or quiet)
+        )
+    except (OSError, ValueError, ImportError, TypeError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        kept = os.path.join(args.out, "checkpoints")
+        message = f"interrupted (finished epochs are kept in {kept}; re-run to resume)"
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return 130
+    if not quiet:
+        files = sorted(name for name in paths if name != "checkpoints")
+        print(f"{len(files)} files -> {args.out} ({', '.join(files)})")
+    return 0
 
 
 def _run_grid(args) -> int:
@@ -174,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     if args.command == "grid":
         return _run_grid(args)
+    if args.command == "nn":
+        return _run_nn(args)
     if args.command == "demo":
         from .demo import run_demo  # imported here: keeps --version and --help fast
 

@@ -23,7 +23,7 @@ from .weights import resolve_weights
 
 torch = require_torch()
 
-__all__ = ["RESNETS", "SmallCNN", "resnet"]
+__all__ = ["MODEL_KINDS", "RESNETS", "SmallCNN", "resnet"]
 
 #: The ResNets :func:`resnet` builds.
 RESNETS = ("resnet18", "resnet50")
@@ -189,3 +189,32 @@ def resnet(
         )
         model.register_forward_pre_hook(_normalize_input)
     return model
+
+
+# -- the registry of model kinds (``[model] kind`` of an nn configuration file) ----------------
+
+
+def _small_cnn(n_classes: int = 10, in_channels: int = 1, *, width: int = 8):
+    return SmallCNN(n_classes=n_classes, in_channels=in_channels, width=width)
+
+
+def _resnet_kind(name: str):
+    def build(n_classes: int = 10, in_channels: int = 3, *, weights=None, normalize: bool = True):
+        if in_channels != 3 and not (in_channels == 1 and normalize is True):
+            raise ValueError(
+                f"in_channels must be 3 (or 1 with normalize=True) for {name}, got {in_channels}"
+            )
+        return resnet(name, n_classes, weights, normalize=normalize)
+
+    build.__name__ = build.__qualname__ = f"_{name}"
+    return build
+
+
+_resnet18 = _resnet_kind("resnet18")
+_resnet50 = _resnet_kind("resnet50")
+
+#: Model kinds by name: ``MODEL_KINDS[kind](n_classes, in_channels, **params)`` builds a fresh
+#: model. The keyword-only parameters of a builder (with their defaults) are the kind's settings
+#: (``width`` of ``"small_cnn"``; ``weights`` and ``normalize`` of the ResNets). Module-level
+#: functions, so ``functools.partial(MODEL_KINDS[kind], ...)`` is a picklable model factory.
+MODEL_KINDS = {"small_cnn": _small_cnn, "resnet18": _resnet18, "resnet50": _resnet50}
