@@ -65,6 +65,7 @@ from __future__ import annotations
 import contextlib
 import time
 import types
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,8 @@ from .train import (
 )
 
 __all__ = ["TrainingDerivative", "training_derivative"]
+
+_JIT_DEPRECATION = r"`torch\.jit\.script` is deprecated"
 
 #: Images per forward pass when the derivative of the backdoor test loss is accumulated.
 _EVAL_BATCH = 256
@@ -411,7 +414,11 @@ def _functional_run(
         torch.random.fork_rng(devices=_rng_devices(torch)),
         bn.patched(),
         tqdm(total=total, desc="d/dbeta", disable=not progress, leave=False) as bar,
+        warnings.catch_warnings(),
     ):
+        # torch's forward-mode decompositions call the deprecated torch.jit.script internally;
+        # the warning is torch's own, not the user's to act on
+        warnings.filterwarnings("ignore", message=_JIT_DEPRECATION, category=FutureWarning)
         torch.manual_seed(seed)  # the trainer's dropout stream
         for epoch in order:
             for rows in epoch:
