@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= demo_output
 LINT_DIRS := backdoor_curves extractors tests benchmarks
 
-.PHONY: demo test bench bench-peers bench-grid bench-extract lint format clean
+.PHONY: demo test bench bench-peers bench-grid bench-extract bench-nn lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench-grid: $(VENV)/.installed-bench
 
 bench-extract: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_extract.py --out benchmarks/results/extract.json
+
+# The neural-network adapter (issue 11): per-sample gradients, tracking overhead, exact derivative
+# and finite-difference slopes; needs the torch extra like bench-extract (2.5-4 min on 2 cores).
+bench-nn: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_nn.py --out benchmarks/results/nn.json
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check $(LINT_DIRS)
