@@ -31,7 +31,7 @@ from backdoor_curves.utils import require_torch, require_torchvision
 from ._torch import resolve_device
 from .cache import FeatureCache, cache_key
 from .images import as_image_batch
-from .weights import resolve_weights
+from .weights import load_weights, resolve_weights
 
 __all__ = ["AlexNetFeatures", "ResNetFeatures", "make_extractor", "EXTRACTORS"]
 
@@ -131,14 +131,7 @@ class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             torch.manual_seed(self.random_state)
             model = builder(weights=None)
         if self.weights_path_ is not None:
-            state = torch.load(self.weights_path_, map_location="cpu", weights_only=True)
-            try:
-                model.load_state_dict(state)
-            except (RuntimeError, TypeError, AttributeError) as exc:
-                raise ValueError(
-                    f"weights file {self.weights_path_} is not a state dict of torchvision's "
-                    f"{arch}: {str(exc)[:500]}"
-                ) from None
+            load_weights(model, self.weights_path_, arch)
         if arch == "alexnet":
             model.classifier = model.classifier[:6]  # Dropout, fc6, ReLU, Dropout, fc7, ReLU
         else:

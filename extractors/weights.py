@@ -12,6 +12,7 @@ from backdoor_curves.nn.weights import (
     ARCHITECTURES,
     ResolvedWeights,
     checkpoint_dir,
+    load_weights,
     resolve_weights,
     weights_file_name,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ARCHITECTURES",
     "ResolvedWeights",
     "checkpoint_dir",
+    "load_weights",
     "resolve_weights",
     "weights_file_name",
 ]

@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_fraction, check_same_length
-from ..data import MODES, ImageBackdoorData, check_class_labels, check_image_array
+from .._validation import check_choice, check_same_length
+from ..data import MODES, ImageBackdoorData, check_class_labels
 from .poisoning import (
-    _check_chunk_size,
+    _check_image_sets,
+    _check_poison_count,
     _check_trigger,
     _triggered,
     choose_poison_indices,
     flip_labels,
-    n_poison_points,
 )
 from .triggers import Trigger
 
@@ -146,14 +146,7 @@ def poison_multiclass(
     >>> bool(np.all(a2a.y_train[a2a.poisoned] == (a2a.y_source[a2a.poisoned] + 1) % 3))
     True
     """
-    images = check_image_array(X_train, "X_train")
-    test_images = check_image_array(X_test, "X_test")
-    if test_images.shape[1:] != images.shape[1:]:
-        raise ValueError(
-            f"X_test images have shape {test_images.shape[1:]}, but X_train images have shape "
-            f"{images.shape[1:]}"
-        )
-    _check_chunk_size(chunk_size)
+    images, test_images = _check_image_sets(X_train, X_test, chunk_size)
     mode = check_choice(mode, "mode", MODES)
 
     y = check_class_labels(y_train, "y_train")
@@ -176,14 +169,8 @@ def poison_multiclass(
     if mode == "all-to-all":
         target = None
 
-    fraction = check_fraction(fraction, "fraction")
     n = y.shape[0]
-    n_poison = n_poison_points(fraction, n)
-    if n_poison == 0:
-        raise ValueError(
-            f"fraction={fraction!r} of {n} training points is {fraction * n:.3g} < 1: the "
-            "poisoning set would be empty"
-        )
+    fraction, n_poison = _check_poison_count(fraction, n)
     if target is not None and exclude_target:
         eligible = np.flatnonzero(y != target)
         if n_poison > eligible.size:

@@ -225,6 +225,35 @@ def _check_chunk_size(chunk_size) -> None:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
 
 
+def _check_same_image_shape(images: np.ndarray, test_images: np.ndarray) -> None:
+    if test_images.shape[1:] != images.shape[1:]:
+        raise ValueError(
+            f"X_test images have shape {test_images.shape[1:]}, but X_train images have shape "
+            f"{images.shape[1:]}"
+        )
+
+
+def _check_image_sets(X_train, X_test, chunk_size) -> tuple[np.ndarray, np.ndarray]:
+    """Training and test image arrays of one image shape, after checking ``chunk_size`` too."""
+    images = check_image_array(X_train, "X_train")
+    test_images = check_image_array(X_test, "X_test")
+    _check_same_image_shape(images, test_images)
+    _check_chunk_size(chunk_size)
+    return images, test_images
+
+
+def _check_poison_count(fraction, n: int) -> tuple[float, int]:
+    """The checked ``fraction`` and the number of points it poisons out of ``n`` (at least 1)."""
+    fraction = check_fraction(fraction, "fraction")
+    n_poison = n_poison_points(fraction, n)
+    if n_poison == 0:
+        raise ValueError(
+            f"fraction={fraction!r} of {n} training points is {fraction * n:.3g} < 1: the "
+            "poisoning set would be empty"
+        )
+    return fraction, n_poison
+
+
 def _triggered(
     trigger: Trigger, images, labels, classes, what: str, chunk_size: int | None
 ) -> np.ndarray:
@@ -385,14 +414,7 @@ def poison_images(
     >>> sets.X_poison.shape, sets.X_poison.dtype, sets.poison_indices.tolist()
     ((5, 5, 5), dtype('float32'), [5, 6, 9, 10, 13])
     """
-    images = check_image_array(X_train, "X_train")
-    test_images = check_image_array(X_test, "X_test")
-    if test_images.shape[1:] != images.shape[1:]:
-        raise ValueError(
-            f"X_test images have shape {test_images.shape[1:]}, but X_train images have shape "
-            f"{images.shape[1:]}"
-        )
-    _check_chunk_size(chunk_size)
+    images, test_images = _check_image_sets(X_train, X_test, chunk_size)
 
     y = check_vector(y_train, "y_train")
     check_same_length(images, y, "X_train", "y_train")
@@ -411,14 +433,8 @@ def poison_images(
             f"y_train's classes {classes.tolist()}"
         )
 
-    fraction = check_fraction(fraction, "fraction")
     n = images.shape[0]
-    n_poison = n_poison_points(fraction, n)
-    if n_poison == 0:
-        raise ValueError(
-            f"fraction={fraction!r} of {n} training points is {fraction * n:.3g} < 1: the "
-            "poisoning set would be empty"
-        )
+    fraction, n_poison = _check_poison_count(fraction, n)
     trig = _check_trigger(trigger, trigger_params)
     idx = choose_poison_indices(n, n_poison, random_state)
     keep = np.ones(n, dtype=bool)
@@ -510,11 +526,7 @@ def poison(
     image_shape = _check_image_shape(image_shape)
     images = _as_images(X_train, "X_train", image_shape)
     test_images = _as_images(X_test, "X_test", image_shape)
-    if test_images.shape[1:] != images.shape[1:]:
-        raise ValueError(
-            f"X_test images have shape {test_images.shape[1:]}, but X_train images have shape "
-            f"{images.shape[1:]}"
-        )
+    _check_same_image_shape(images, test_images)
     if images.shape[0] == 0:
         raise ValueError("X_train must contain at least one image")
     if test_images.shape[0] == 0:

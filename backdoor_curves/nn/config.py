@@ -73,7 +73,6 @@ import functools
 import inspect
 import itertools
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,16 +80,13 @@ from typing import Any
 
 import numpy as np
 
+from .._config import check_known_keys, load_toml
+from .._config import config_error as _fail
 from ..attacks.multiclass import poison_multiclass
 from ..attacks.triggers import TRIGGERS
 from ..data import MODES, ImageBackdoorData
 from ..measures.results import default_betas
 from .train import OPTIMIZERS, TrainConfig
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "DATASETS",
@@ -150,10 +146,6 @@ _DATA_DEFAULTS = {
     "random_state": 0,
     "split_seed": 0,
 }
-
-
-def _fail(key: str, message: str) -> ValueError:
-    return ValueError(f"config key {key!r}: {message}")
 
 
 # ------------------------------------------------------------------------------ the specs
@@ -584,25 +576,13 @@ def load_nn_config(path) -> NNConfig:
     ValueError
         If it is not valid TOML, or for any error of :func:`parse_nn_config`.
     """
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_nn_config(raw, source=str(path))
+    return load_toml(path, parse_nn_config)
 
 
 def _table(raw, key: str) -> dict:
     if not isinstance(raw, Mapping):
         raise _fail(key, f"must be a table, got {raw!r}")
     return dict(raw)
-
-
-def _unknown(table: Mapping, allowed, where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise _fail(f"{where}.{key}", f"unknown key; allowed: {sorted(allowed)}")
 
 
 def _is_int(value) -> bool:
@@ -760,7 +740,7 @@ def _models(raw) -> tuple:
 
 def _train(raw) -> tuple[TrainConfig, tuple]:
     table = _table(raw, "train")
-    _unknown(table, {"epochs", *_TRAIN_TYPES}, "train")
+    check_known_keys(table, {"epochs", *_TRAIN_TYPES}, "train")
     epochs = tuple(sorted(_int_list(table.pop("epochs", 3), "train.epochs", 1)))
     kwargs = {}
     for key, value in table.items():
@@ -776,7 +756,7 @@ def _train(raw) -> tuple[TrainConfig, tuple]:
 
 def _betas(raw) -> tuple:
     table = _table(raw, "curve")
-    _unknown(table, {"betas"}, "curve")
+    check_known_keys(table, {"betas"}, "curve")
     value = table.get("betas", 6)
     if _is_int(value):
         if value < 2:
@@ -794,7 +774,7 @@ def _betas(raw) -> tuple:
 
 def _slope(raw, train: TrainConfig) -> SlopeSpec:
     table = _table(raw, "slope")
-    _unknown(table, {"h", "seeds", "exact"}, "slope")
+    check_known_keys(table, {"h", "seeds", "exact"}, "slope")
     h = table.get("h", [0.01, 0.1, 1.0])
     steps = h if isinstance(h, list) else [h]
     if not steps or not all(_is_number(v) and 0 < v <= 1 for v in steps):
@@ -815,7 +795,7 @@ def _slope(raw, train: TrainConfig) -> SlopeSpec:
 
 def _tracking(raw, epochs: tuple) -> TrackingSpec:
     table = _table(raw, "tracking")
-    _unknown(table, _TRACKING_KEYS, "tracking")
+    check_known_keys(table, _TRACKING_KEYS, "tracking")
     kwargs: dict[str, Any] = {"epochs": max(epochs)}
     for key in ("budget", "epochs"):
         if key in table:
@@ -874,7 +854,7 @@ def parse_nn_config(raw: Mapping, *, source: str = "") -> NNConfig:
         if key not in _SECTIONS:
             raise _fail(key, f"unknown section; allowed: {', '.join(_SECTIONS)}")
     study = _table(raw.get("study", {}), "study")
-    _unknown(study, {"title"}, "study")
+    check_known_keys(study, {"title"}, "study")
     title = study.get("title", "Neural-network study")
     if not isinstance(title, str):
         raise _fail("study.title", f"must be a string, got {title!r}")

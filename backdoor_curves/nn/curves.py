@@ -37,20 +37,12 @@ from ..measures.curves import SCORE_COLUMNS
 from ..measures.deviation import parameter_deviation
 from ..measures.results import LearningCurve, default_betas, slope_score
 from ..utils import require_torch
-from .train import TrainConfig, deterministic, evaluate, train
+from .train import TrainConfig, _check_config, deterministic, evaluate, train
 
 __all__ = ["DEFAULT_H", "NNBackdoorSlope", "nn_backdoor_slope", "nn_learning_curve"]
 
 #: The default finite-difference steps of :func:`nn_backdoor_slope`: two small ones and the secant.
 DEFAULT_H = (0.01, 0.1, 1.0)
-
-
-def _check_config(config) -> TrainConfig:
-    if config is None:
-        return TrainConfig()
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
-    return config
 
 
 def _check_common(model_factory, data, checkpoint_dir, label, progress):

@@ -29,6 +29,8 @@ import numbers
 
 import numpy as np
 
+from .._validation import check_fraction, check_positive
+
 __all__ = [
     "POISONED_CODE",
     "SelfInfluence",
@@ -87,22 +89,22 @@ def _mask(mask, name: str, n: int, n_name: str) -> np.ndarray:
     return arr
 
 
-def _fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in (0, 1), got {type(value).__name__}")
-    value = float(value)
-    if not (0.0 < value < 1.0):
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
-    return value
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
+def _group_codes(groups, n: int, n_name: str = "X") -> np.ndarray:
+    """Group codes 0/1/2 from codes or a boolean poisoned mask (True -> 0, False -> 2)."""
+    if groups is None:
+        raise TypeError("groups must be integer group codes or a boolean mask, got None")
+    arr = np.asarray(groups)
+    if arr.ndim != 1:
+        raise ValueError(f"groups must be 1-D, got shape {arr.shape}")
+    if len(arr) != n:
+        raise ValueError(f"{n_name} and groups have different lengths ({n} != {len(arr)})")
+    if np.issubdtype(arr.dtype, np.bool_):
+        return np.where(arr, 0, 2).astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"groups must be integer group codes or a boolean mask, got {arr.dtype}")
+    if np.any((arr < 0) | (arr > 2)):
+        raise ValueError("groups must hold the codes 0 (poisoned), 1 and 2 (clean)")
+    return arr.astype(np.int64)
 
 
 def _unit_interval(value, name: str) -> float:
@@ -164,7 +166,7 @@ def isolation_precision(losses, poisoned, eta, *, lower_is_poisoned=True) -> flo
     """
     scores = _scores(losses, "losses")
     mask = _mask(poisoned, "poisoned", len(scores), "losses")
-    eta = _fraction(eta, "eta")
+    eta = check_fraction(eta, "eta")
     k = _n_flagged(eta, len(scores))
     if k < 1:
         raise ValueError(
@@ -244,27 +246,10 @@ def early_fitting_gap(losses, groups) -> float:
         clean group is empty.
     """
     values = _scores(losses, "losses")
-    poisoned = _poisoned_from_groups(groups, len(values), "losses")
+    poisoned = _group_codes(groups, len(values), "losses") == POISONED_CODE
     if poisoned.all() or not poisoned.any():
         raise ValueError("groups must hold both poisoned (code 0) and clean samples")
     return float(values[~poisoned].mean() - values[poisoned].mean())
-
-
-def _poisoned_from_groups(groups, n: int, n_name: str) -> np.ndarray:
-    if groups is None:
-        raise TypeError("groups must be integer group codes or a boolean mask, got None")
-    arr = np.asarray(groups)
-    if arr.ndim != 1:
-        raise ValueError(f"groups must be 1-D, got shape {arr.shape}")
-    if len(arr) != n:
-        raise ValueError(f"{n_name} and groups have different lengths ({n} != {len(arr)})")
-    if np.issubdtype(arr.dtype, np.bool_):
-        return arr.copy()
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"groups must be integer group codes or a boolean mask, got {arr.dtype}")
-    if np.any((arr < 0) | (arr > 2)):
-        raise ValueError("groups must hold the codes 0 (poisoned), 1 and 2 (clean)")
-    return arr == POISONED_CODE
 
 
 # -- the loss-reduction decomposition -----------------------------------------------------------
@@ -325,8 +310,8 @@ def loss_reduction_terms(g_b, g_c, lr, eta, *, beta=1.0) -> dict:
     gc = _scores(np.ravel(np.asarray(g_c)), "g_c")
     if gb.shape != gc.shape:
         raise ValueError(f"g_b and g_c have different sizes ({gb.size} != {gc.size})")
-    lr = _positive(lr, "lr")
-    eta = _fraction(eta, "eta")
+    lr = check_positive(lr, "lr")
+    eta = check_fraction(eta, "eta")
     beta = _unit_interval(beta, "beta")
     r_bb = lr * float(gb @ gb)
     r_cc = lr * float(gc @ gc)
@@ -578,7 +563,7 @@ class SelfInfluence:
             )
         if np.any(sq < 0):
             raise ValueError("sq_grad_norms must be >= 0 (squared norms)")
-        self.scores += _positive(lr, "lr") * sq
+        self.scores += check_positive(lr, "lr") * sq
         self.n_checkpoints += 1
         return self.scores
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numbers
 
 from ..utils import require_torch, require_torchvision
-from .weights import resolve_weights
+from .weights import load_weights, resolve_weights
 
 torch = require_torch()
 
@@ -171,14 +171,7 @@ def resnet(
     tv = require_torchvision()
     model = getattr(tv.models, name)(weights=None)
     if resolved.path is not None:
-        state = torch.load(resolved.path, map_location="cpu", weights_only=True)
-        try:
-            model.load_state_dict(state)
-        except (RuntimeError, TypeError, AttributeError) as exc:
-            raise ValueError(
-                f"weights file {resolved.path} is not a state dict of torchvision's {name}: "
-                f"{str(exc)[:500]}"
-            ) from None
+        load_weights(model, resolved.path, name)
     model.fc = torch.nn.Linear(model.fc.in_features, n_classes)
     if normalize:
         model.register_buffer(

@@ -31,10 +31,11 @@ import time
 import numpy as np
 import pandas as pd
 
+from .._validation import check_positive
 from ..utils import require_torch
 from .metrics import (
     SelfInfluence,
-    _positive,
+    _group_codes,
     _unit_interval,
     early_fitting_gap,
     isolation_precision,
@@ -113,24 +114,6 @@ LAYER_COLUMNS = ["epoch", *SYNC_COLUMNS, "r_bb", "r_cc", "r_bc", "r_bb_share"]
 
 
 # -- checks -------------------------------------------------------------------------------------
-
-
-def _codes(groups, n: int, n_name: str = "X") -> np.ndarray:
-    """Group codes 0/1/2 from codes or a boolean poisoned mask (True -> 0, False -> 2)."""
-    if groups is None:
-        raise TypeError("groups must be integer group codes or a boolean mask, got None")
-    arr = np.asarray(groups)
-    if arr.ndim != 1:
-        raise ValueError(f"groups must be 1-D, got shape {arr.shape}")
-    if len(arr) != n:
-        raise ValueError(f"{n_name} and groups have different lengths ({n} != {len(arr)})")
-    if np.issubdtype(arr.dtype, np.bool_):
-        return np.where(arr, 0, 2).astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"groups must be integer group codes or a boolean mask, got {arr.dtype}")
-    if np.any((arr < 0) | (arr > 2)):
-        raise ValueError("groups must hold the codes 0 (poisoned), 1 and 2 (clean)")
-    return arr.astype(np.int64)
 
 
 def _poisoned_mask(poisoned, n: int) -> np.ndarray:
@@ -488,7 +471,7 @@ def loss_reduction(model, X, y, poisoned, lr, *, beta=1.0, params=None, batch_si
     names = select_parameters(model, params)
     Xt, yt, device = _as_inputs(X, y, model)
     mask = _poisoned_mask(poisoned, len(Xt))
-    lr = _positive(lr, "lr")
+    lr = check_positive(lr, "lr")
     beta = _unit_interval(beta, "beta")
     out, _, _ = _loss_reduction(model, Xt, yt, mask, lr, beta, names, batch_size, device)
     return out
@@ -683,7 +666,7 @@ def synchronization(model, X, y, groups, layers=None, *, batch_size=64) -> pd.Da
     """
     batch_size = _check_batch_size(batch_size)
     Xt, yt, device = _as_inputs(X, y, model)
-    codes = _codes(groups, len(Xt))
+    codes = _group_codes(groups, len(Xt))
     resolved = _resolve_layers(model, layers)
     grad_sums, act_sums, _, _, _ = _layer_pass(
         model, Xt, yt, codes, resolved, batch_size, device, all_params=False
@@ -913,7 +896,7 @@ class Tracker:
         X = data.to_nchw(data.X_train)
         self._X = torch.as_tensor(np.ascontiguousarray(X))
         self._y = torch.as_tensor(np.asarray(data.y_train, dtype=np.int64))
-        self._codes = _codes(np.asarray(data.groups()), len(self._y), "X_train")
+        self._codes = _group_codes(np.asarray(data.groups()), len(self._y), "X_train")
         poisoned = np.asarray(data.poisoned, dtype=bool)
         if not np.array_equal(poisoned, self._codes == 0):
             raise ValueError("data: groups() code 0 and the poisoned mask disagree")

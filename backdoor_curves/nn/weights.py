@@ -33,6 +33,7 @@ __all__ = [
     "ARCHITECTURES",
     "ResolvedWeights",
     "checkpoint_dir",
+    "load_weights",
     "resolve_weights",
     "weights_file_name",
 ]
@@ -201,3 +202,34 @@ def resolve_weights(arch: str, weights, random_state: int = 0) -> ResolvedWeight
         "weights must be 'imagenet', a torchvision weight name, None or a path to a .pth file, "
         f"got {type(weights).__name__}"
     )
+
+
+def load_weights(model, path, arch: str) -> None:
+    """Load a state-dict file into a torchvision model, in place.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The torchvision model of ``arch`` (its original head, before any replacement).
+    path : str or Path
+        The state-dict file (:attr:`ResolvedWeights.path`), read on the CPU with
+        ``torch.load(weights_only=True)``.
+    arch : str
+        The architecture's name, for the error message.
+
+    Raises
+    ------
+    ValueError
+        If the file does not hold a state dict of ``arch`` (the message names the file, the
+        architecture and the start of torch's error).
+    ModuleNotFoundError
+        If torch is not installed.
+    """
+    torch = require_torch()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(
+            f"weights file {path} is not a state dict of torchvision's {arch}: {str(exc)[:500]}"
+        ) from None

@@ -42,25 +42,20 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._config import check_known_keys, load_toml
+from .._config import config_error as _fail
 from .._validation import check_seed
 from ..data import BackdoorData
 from ..learners import LEARNER_KINDS
 from ..learners.base import BaseLearner
 from ..measures.results import default_betas
 from .loaders import MNIST_KEYS, get_data_loader
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["GridConfig", "load_config", "parse_config", "make_data"]
 
@@ -161,10 +156,8 @@ def make_data(*, random_state: int = 0, dataset: str = "mnist", **table) -> Back
         MNIST digits (:func:`~backdoor_curves.study.loaders.make_mnist_data`); the image data
         sets: ``extractors.load_backdoor_data`` (the ``torch`` extra).
     **table
-        The other ``[data]`` keys. For ``"mnist"``: ``digits`` (default (7, 1)), split with
-        ``split_seed`` (default 999) and ``test_size`` (0.25), optionally cut to the first
-        ``n_train`` / ``n_test`` points, poisoned with ``trigger`` (default "badnets", with
-        ``size`` or ``intensity``) on a ``fraction`` (default 0.1) of the training set.
+        The other ``[data]`` keys, those the dataset's loader takes (for ``"mnist"``, the keys
+        of :func:`~backdoor_curves.study.loaders.make_mnist_data` and their defaults).
 
     Returns
     -------
@@ -204,17 +197,7 @@ def load_config(path) -> GridConfig:
     ValueError
         If it is not valid TOML, or for any error of :func:`parse_config`.
     """
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_config(raw, source=str(path))
-
-
-def _fail(key: str, message: str) -> ValueError:
-    return ValueError(f"config key {key!r}: {message}")
+    return load_toml(path, parse_config)
 
 
 def _check_table(raw, key: str) -> dict:
@@ -312,9 +295,7 @@ def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
     if unknown:
         raise _fail(unknown[0], "unknown section; allowed: study, data, grid, learner")
     study = _check_table(raw.get("study", {}), "study")
-    for key in study:
-        if key not in _STUDY_KEYS:
-            raise _fail(f"study.{key}", f"unknown key; allowed: {sorted(_STUDY_KEYS)}")
+    check_known_keys(study, _STUDY_KEYS, "study")
     title = study.get("title", "Grid study")
     if not isinstance(title, str):
         raise _fail("study.title", f"must be a string, got {title!r}")

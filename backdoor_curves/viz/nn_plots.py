@@ -50,6 +50,22 @@ def _rows(table: pd.DataFrame, epochs) -> pd.DataFrame:
     return table if epochs is None else table[table["epochs"] == epochs]
 
 
+def _epoch_axis(ax, tracking: pd.DataFrame, ylabel: str) -> None:
+    """Label the axes of a per-epoch line plot, one tick per tracked epoch."""
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(sorted(tracking["epoch"].unique()))
+
+
+def _finish(fig: Figure, ax, title: str | None, grid_axis: str = "both") -> Figure:
+    """Grid, legend and (unless ``ax`` has one, or ``title`` is None) the title; return ``fig``."""
+    ax.grid(True, axis=grid_axis, alpha=0.3)
+    ax.legend(fontsize="small", loc="best", framealpha=0.85)
+    if title is not None and not ax.get_title():
+        ax.set_title(title)
+    return fig
+
+
 def plot_fd_slopes(slopes: pd.DataFrame, exact: pd.DataFrame | None = None, ax=None) -> Figure:
     """Finite-difference slopes (L(h) - L(0)) / h against h, the exact derivative as a line.
 
@@ -115,11 +131,7 @@ def plot_fd_slopes(slopes: pd.DataFrame, exact: pd.DataFrame | None = None, ax=N
     ax.set_xlabel("step h of beta")
     ax.set_ylabel("(L(h) - L(0)) / h   [nats per unit of beta]")
     ax.axhline(0.0, color="0.6", linewidth=0.8)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="best", framealpha=0.85)
-    if not ax.get_title():
-        ax.set_title("Backdoor slope: finite differences vs the exact derivative")
-    return fig
+    return _finish(fig, ax, "Backdoor slope: finite differences vs the exact derivative")
 
 
 def plot_isolation_precision(tracking: pd.DataFrame, ax=None) -> Figure:
@@ -171,14 +183,8 @@ def plot_isolation_precision(tracking: pd.DataFrame, ax=None) -> Figure:
     eta = float(tracking["eta"].iloc[0])
     ax.axhline(eta, color="black", linestyle=":", label=f"eta = {format_number(eta)} (chance IP)")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("epoch (0 = before training)")
-    ax.set_ylabel("fraction")
-    ax.set_xticks(sorted(tracking["epoch"].unique()))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="best", framealpha=0.85)
-    if not ax.get_title():
-        ax.set_title("Early fitting: poisoned samples among the lowest losses")
-    return fig
+    _epoch_axis(ax, tracking, "fraction")
+    return _finish(fig, ax, "Early fitting: poisoned samples among the lowest losses")
 
 
 def plot_loss_reduction(tracking: pd.DataFrame, ax=None) -> Figure:
@@ -225,14 +231,8 @@ def plot_loss_reduction(tracking: pd.DataFrame, ax=None) -> Figure:
         label="measured one-step change",
     )
     ax.axhline(0.0, color="0.6", linewidth=0.8)
-    ax.set_xlabel("epoch (0 = before training)")
-    ax.set_ylabel("poisoned minus clean loss decrease\nover one SGD step [nats]")
-    ax.set_xticks(sorted(tracking["epoch"].unique()))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="best", framealpha=0.85)
-    if not ax.get_title():
-        ax.set_title("Loss-reduction gap Delta: predicted vs measured")
-    return fig
+    _epoch_axis(ax, tracking, "poisoned minus clean loss decrease\nover one SGD step [nats]")
+    return _finish(fig, ax, "Loss-reduction gap Delta: predicted vs measured")
 
 
 _SYNC_PAIRS = (
@@ -297,11 +297,7 @@ def plot_synchronization(layers: pd.DataFrame, kind: str = "grad", epoch=None, a
     what = "per-sample gradients" if kind == "grad" else "pooled activations"
     ax.set_ylabel(f"mean pairwise cosine of {what}")
     ax.set_xlabel("layer")
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize="small", loc="best", framealpha=0.85)
-    if not ax.get_title():
-        ax.set_title(f"Synchronization by layer ({what}, epoch {epoch})")
-    return fig
+    return _finish(fig, ax, f"Synchronization by layer ({what}, epoch {epoch})", grid_axis="y")
 
 
 def plot_self_influence(self_influence: pd.DataFrame, auroc=None, ax=None) -> Figure:
@@ -365,9 +361,7 @@ def plot_self_influence(self_influence: pd.DataFrame, auroc=None, ax=None) -> Fi
         ax.set_xscale("log")
     ax.set_xlabel("self-influence sum_t lr_t ||grad l_i||^2")
     ax.set_ylabel("fraction of the group")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="best", framealpha=0.85)
-    if not ax.get_title():
+    if not ax.get_title():  # the AUROC is formatted only for a title of ours
         score = "" if auroc is None or not np.isfinite(auroc) else f" (AUROC {auroc:.3f})"
         ax.set_title(f"Self-influence by group{score}")
-    return fig
+    return _finish(fig, ax, None)
