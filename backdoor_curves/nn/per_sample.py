@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from ..utils import require_torch
+from ._modes import eval_mode
 
 __all__ = [
     "iter_per_sample_grads",
@@ -182,20 +183,15 @@ def per_sample_losses(model, X, y, batch_size=256) -> np.ndarray:
     F = torch.nn.functional
     batch_size = _check_batch_size(batch_size)
     Xt, yt, device = _as_inputs(X, y, model)
-    was_training = model.training
-    model.eval()
     out = np.empty(len(Xt))
-    try:
-        with torch.no_grad():
-            for start in range(0, len(Xt), batch_size):
-                xb = Xt[start : start + batch_size].to(device)
-                yb = yt[start : start + batch_size].to(device)
-                logits = model(xb)
-                _check_logits(logits, yb)
-                loss = F.cross_entropy(logits, yb, reduction="none")
-                out[start : start + len(xb)] = loss.double().cpu().numpy()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for start in range(0, len(Xt), batch_size):
+            xb = Xt[start : start + batch_size].to(device)
+            yb = yt[start : start + batch_size].to(device)
+            logits = model(xb)
+            _check_logits(logits, yb)
+            loss = F.cross_entropy(logits, yb, reduction="none")
+            out[start : start + len(xb)] = loss.double().cpu().numpy()
     return out
 
 
@@ -268,16 +264,12 @@ def iter_per_sample_grads(model, X, y, params=None, *, batch_size=64):
     for start in range(0, len(Xt), batch_size):
         xb = Xt[start : start + batch_size].to(device)
         yb = yt[start : start + batch_size].to(device)
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             if start == 0:  # the output's shape and the class range, on one sample
                 with torch.no_grad():
                     _check_logits(model(xb[:1]), yt)
             selected = {k: named[k].detach() for k in names}
             grads = fn(selected, xb, yb)
-        finally:
-            model.train(was_training)
         yield start, {k: grads[k].detach() for k in names}
 
 

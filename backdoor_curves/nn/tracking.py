@@ -33,6 +33,7 @@ import pandas as pd
 
 from .._validation import check_positive
 from ..utils import require_torch
+from ._modes import eval_mode
 from .metrics import (
     SelfInfluence,
     _group_codes,
@@ -283,9 +284,7 @@ def _group_pass(model, Xt, yt, poisoned, names, batch_size, device):
     }
     loss_b = loss_c = 0.0
     leaves = {k: params[k].clone().requires_grad_(True) for k in names}
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for start in range(0, len(Xt), batch_size):
             xb = Xt[start : start + batch_size].to(device)
             yb = yt[start : start + batch_size].to(device)
@@ -307,8 +306,6 @@ def _group_pass(model, Xt, yt, poisoned, names, batch_size, device):
                     loss_b += float(part.detach())
                 else:
                     loss_c += float(part.detach())
-    finally:
-        model.train(was_training)
     g_b = dict(zip(names, sums["b"], strict=True))
     g_c = dict(zip(names, sums["c"], strict=True))
     return g_b, g_c, loss_b, loss_c
@@ -321,19 +318,14 @@ def _group_losses(model, overrides, Xt, yt, poisoned, batch_size, device):
     _, call = _functional(model)
     mask = torch.as_tensor(poisoned)
     total_b = total_c = 0.0
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(Xt), batch_size):
-                xb = Xt[start : start + batch_size].to(device)
-                yb = yt[start : start + batch_size].to(device)
-                mb = mask[start : start + batch_size].to(device)
-                losses = F.cross_entropy(call(overrides, xb), yb, reduction="none").double()
-                total_b += float(losses[mb].sum())
-                total_c += float(losses[~mb].sum())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for start in range(0, len(Xt), batch_size):
+            xb = Xt[start : start + batch_size].to(device)
+            yb = yt[start : start + batch_size].to(device)
+            mb = mask[start : start + batch_size].to(device)
+            losses = F.cross_entropy(call(overrides, xb), yb, reduction="none").double()
+            total_b += float(losses[mb].sum())
+            total_c += float(losses[~mb].sum())
     return total_b / int(mask.sum()), total_c / int((~mask).sum())
 
 
@@ -577,10 +569,8 @@ def _layer_pass(model, Xt, yt, codes, layers, batch_size, device, *, all_params,
     ]
     losses = np.empty(len(Xt))
     fwd_batch = fwd_batch or batch_size
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             for start in range(0, len(Xt), fwd_batch):
                 xb = Xt[start : start + fwd_batch].to(device)
                 yb = yt[start : start + fwd_batch].to(device)
@@ -596,7 +586,6 @@ def _layer_pass(model, Xt, yt, codes, layers, batch_size, device, *, all_params,
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     group = None
     n_b, n_c = int((codes == 0).sum()), int((codes != 0).sum())
     if si_names and n_b and n_c:

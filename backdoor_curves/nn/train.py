@@ -57,6 +57,7 @@ from .._io import atomic_write
 from .._validation import check_seed
 from ..data import ImageBackdoorData
 from ..utils import require_torch, resolve_device
+from ._modes import eval_mode
 from .callbacks import TrainState
 
 __all__ = [
@@ -830,30 +831,25 @@ def evaluate(model, data: ImageBackdoorData, batch_size: int = 256) -> dict[str,
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     F = torch.nn.functional
-    was_training = model.training
-    model.eval()
     out = {}
-    try:
-        with torch.no_grad():
-            for name, X_set, y_set in (
-                ("backdoor", data.X_test_bd, data.y_test_bd),
-                ("clean", data.X_test, data.y_test),
-            ):
-                X = torch.from_numpy(ImageBackdoorData.to_nchw(X_set))
-                y = torch.from_numpy(y_set)
-                loss = torch.zeros((), dtype=torch.float64, device=device)
-                correct = torch.zeros((), dtype=torch.int64, device=device)
-                for start in range(0, len(y), batch_size):
-                    xb = X[start : start + batch_size].to(device)
-                    yb = y[start : start + batch_size].to(device)
-                    logits = model(xb)
-                    _check_logits(logits, len(yb), data.n_classes, "model")
-                    loss += F.cross_entropy(logits, yb, reduction="none").double().sum()
-                    correct += (logits.argmax(dim=1) == yb).sum()
-                out[f"{name}_loss"] = float(loss) / len(y)
-                out[f"{name}_accuracy"] = int(correct) / len(y)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for name, X_set, y_set in (
+            ("backdoor", data.X_test_bd, data.y_test_bd),
+            ("clean", data.X_test, data.y_test),
+        ):
+            X = torch.from_numpy(ImageBackdoorData.to_nchw(X_set))
+            y = torch.from_numpy(y_set)
+            loss = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            for start in range(0, len(y), batch_size):
+                xb = X[start : start + batch_size].to(device)
+                yb = y[start : start + batch_size].to(device)
+                logits = model(xb)
+                _check_logits(logits, len(yb), data.n_classes, "model")
+                loss += F.cross_entropy(logits, yb, reduction="none").double().sum()
+                correct += (logits.argmax(dim=1) == yb).sum()
+            out[f"{name}_loss"] = float(loss) / len(y)
+            out[f"{name}_accuracy"] = int(correct) / len(y)
     return {
         key: out[key]
         for key in ("backdoor_loss", "clean_loss", "clean_accuracy", "backdoor_accuracy")
