@@ -38,6 +38,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._validation import show_value
+
 __all__ = [
     "InvalidParameterError",
     "Interval",
@@ -185,7 +187,7 @@ def describe_constraints(constraints) -> str:
 
 
 def _shown(value) -> str:
-    text = repr(value)
+    text = show_value(value)  # np.float64(-1.0) as -1.0
     if len(text) > 60:
         text = text[:57] + "..."
     kind = type(value).__name__

@@ -18,6 +18,8 @@ from sklearn.utils.multiclass import type_of_target
 __all__ = [
     "check_matrix",
     "check_vector",
+    "check_labels",
+    "encode_labels",
     "check_binary_labels",
     "check_sample_weight",
     "check_same_length",
@@ -28,7 +30,37 @@ __all__ = [
     "check_choice",
     "check_seed",
     "check_random_state",
+    "show_value",
 ]
+
+
+def show_value(value) -> str:
+    """The ``repr`` of a value for an error message, numpy scalars and arrays as plain Python.
+
+    ``np.float64(-0.1)`` shows as ``-0.1``, ``np.int64(3)`` as ``3``, ``np.str_("a")`` as
+    ``'a'`` and an array as the list of its values; anything else as its ``repr``.
+
+    Parameters
+    ----------
+    value : object
+        The value to show (typically the bad value an error reports).
+
+    Returns
+    -------
+    str
+        Its ``repr``, after ``.item()`` (numpy scalars) or ``.tolist()`` (numpy arrays).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> show_value(np.float64(-0.1)), show_value(np.arange(3)), show_value("a")
+    ('-0.1', '[0, 1, 2]', "'a'")
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, np.ndarray):
+        value = value.tolist()
+    return repr(value)
 
 
 def check_real_array(X, name: str, what: str) -> np.ndarray:
@@ -123,21 +155,42 @@ def check_matrix(
     return arr
 
 
+def _label_kind(value) -> str:
+    """The kind of one entry of an object array: "str", "bool", "number" or its type's name."""
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, numbers.Real):
+        return "number"
+    return type(value).__name__
+
+
+def _is_missing(value) -> bool:
+    """None, pandas' NA / NaT, or a float NaN (how pandas marks a missing string)."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, float) and value != value
+
+
 def _from_object(arr: np.ndarray, name: str) -> np.ndarray:
     """An object array of labels or numbers (e.g. from a pandas column) in a uniform dtype.
 
-    All strings: kept as an object array of str. All real numbers: converted to a numeric array.
-    Anything else (mixed kinds, None, pd.NA, other objects) raises naming ``name``.
+    All strings: kept as an object array of str. All real numbers (or all booleans): converted to
+    a numeric (boolean) array. Anything else (strings and numbers mixed, booleans and numbers
+    mixed, None, pd.NA, other objects) raises a TypeError naming ``name``.
     """
-    flat = arr.ravel()
-    if all(isinstance(v, str) for v in flat):
+    flat = arr.ravel().tolist()
+    kinds = {_label_kind(v) for v in flat}
+    if kinds <= {"str"}:
         return arr
-    if all(isinstance(v, numbers.Real) for v in flat):
-        return np.array(flat.tolist()).reshape(arr.shape)
-    kinds = sorted({type(v).__name__ for v in flat})
+    if kinds == {"number"} or kinds == {"bool"}:
+        return np.array(flat).reshape(arr.shape)
+    types = sorted({type(v).__name__ for v in flat})
+    missing = any(_is_missing(v) for v in flat)
     raise TypeError(
-        f"{name} must hold strings or real numbers of one kind, got entries of types {kinds}"
-        + (" (missing values are not allowed)" if {"NoneType", "NAType"} & set(kinds) else "")
+        f"{name} must hold strings or real numbers of one kind, got entries of types {types}"
+        + (" (missing values are not allowed)" if missing else "")
     )
 
 
@@ -145,10 +198,12 @@ def check_vector(y, name: str, *, allow_empty: bool = False, warn_column: bool =
     """Return ``y`` as a 1-D array (labels or weights), or raise naming ``name``.
 
     Accepts numbers, booleans or strings, including object arrays (pandas columns, categorical
-    Series) whose entries are all strings (kept as an object array) or all real numbers
-    (converted to a numeric array). A column vector of shape (n, 1) is flattened, with a
-    ``DataConversionWarning`` if ``warn_column``. Refuses None, sparse matrices, complex data,
-    mixed kinds of labels, other shapes, NaN/inf and, unless ``allow_empty``, no entries.
+    Series) whose entries are all strings (kept as an object array), all real numbers or all
+    booleans (converted to a numeric or boolean array). A column vector of shape (n, 1) is
+    flattened, with a ``DataConversionWarning`` if ``warn_column``. Refuses None, sparse
+    matrices, complex data, mixed kinds of entries, other shapes, NaN/inf and, unless
+    ``allow_empty``, no entries. Labels go through :func:`check_labels`, which also refuses
+    other dtypes (bytes, dates) and mixed kinds in a list.
     """
     if y is None:
         raise TypeError(f"{name} must be a 1-D array, got None")
@@ -177,6 +232,119 @@ def check_vector(y, name: str, *, allow_empty: bool = False, warn_column: bool =
     if np.issubdtype(arr.dtype, np.number) and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+#: dtype kinds of a label array: booleans, integers, floats, str, object (all str after the check)
+_LABEL_KINDS = "biufUO"
+
+
+def check_labels(y, name: str, *, allow_empty: bool = False, warn_column: bool = False):
+    """Return class labels of any kind as a 1-D numpy array of the user's own values.
+
+    The one conversion of labels at every public entry point (learners, data containers,
+    poisoning). Accepted: numpy arrays of numbers, booleans or str; object arrays whose entries
+    are all str, all real numbers or all booleans; pandas Series of any of these (the ``str``
+    dtype of pandas 3, ``object``, ``string``, ``category``, ``bool``/``boolean``, nullable
+    integers without missing values); lists and tuples. The values are kept as given (strings
+    stay strings: an object array of str from an object array or a pandas column, a str array
+    from a numpy str array or a list), so results can be reported in them.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,) or (n, 1)
+        The labels.
+    name : str
+        Argument name used in error messages.
+    allow_empty : bool, default=False
+        Accept no label at all.
+    warn_column : bool, default=False
+        Warn (``DataConversionWarning``) when a column vector (n, 1) is flattened.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Numbers, booleans, str, or an object array of str.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``: None, a sparse matrix, strings and numbers (or booleans and numbers)
+        mixed, missing values (None, ``pd.NA``, NaN among strings), other objects, or a dtype
+        that holds no labels (bytes, dates, ...).
+    ValueError
+        Naming ``name``: complex numbers, a shape other than (n,) or (n, 1), NaN/inf among
+        numbers, or (unless ``allow_empty``) no label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_labels(np.array(["b", "a"], dtype=object), "y").tolist()
+    ['b', 'a']
+    >>> check_labels([[1], [0]], "y").tolist()
+    [1, 0]
+    """
+    if isinstance(y, list | tuple):
+        _from_object(np.array(y, dtype=object), name)  # a list mixing kinds: refused, not cast
+    arr = check_vector(y, name, allow_empty=allow_empty, warn_column=warn_column)
+    if arr.dtype.kind not in _LABEL_KINDS:
+        raise TypeError(
+            f"{name} must hold class labels (numbers, booleans or strings), got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def encode_labels(y, classes, name: str, what: str | None = None) -> np.ndarray:
+    """Position of each label of ``y`` in ``classes``: the one mapping of labels to codes.
+
+    Labels compare as numpy's ``==`` does (``1 == 1.0 == True``). Every label of ``y`` must be
+    one of ``classes``; the binary learners and :class:`~backdoor_curves.data.BackdoorData`
+    encode ``classes[1]`` as +1 from these codes, the multi-class attack uses them as class
+    indices.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        Labels, as :func:`check_labels` returns them.
+    classes : array-like of shape (k,)
+        Distinct labels, in any order; code ``i`` is ``classes[i]``.
+    name : str
+        Argument name of ``y`` used in error messages.
+    what : str, optional
+        How the message names the classes, e.g. ``"y_clean's classes ['cat', 'dog']"``.
+        Default: ``"classes"`` followed by their list.
+
+    Returns
+    -------
+    ndarray of intp, shape (n,)
+        ``codes`` with ``classes[codes[i]] == y[i]``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and (up to ten of) the labels of ``y`` that are not in ``classes``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> encode_labels(np.array(["dog", "cat", "dog"]), ["cat", "dog"], "y").tolist()
+    [1, 0, 1]
+    """
+    y = np.asarray(y)
+    classes = np.asarray(classes)
+    if y.size == 0:
+        return np.zeros(y.shape, dtype=np.intp)
+    values, inverse = np.unique(y, return_inverse=True)
+    index: dict = {}
+    for i, c in enumerate(classes.tolist()):
+        index.setdefault(c, i)
+    codes = np.array([index.get(v, -1) for v in values.tolist()], dtype=np.intp)
+    if np.any(codes < 0):
+        unknown = values[codes < 0].tolist()
+        raise ValueError(
+            f"{name} has labels {show_value(unknown[:10])} not in "
+            + (what if what is not None else f"classes {show_value(classes)}")
+        )
+    return codes[inverse.reshape(-1)].reshape(y.shape)
 
 
 def check_binary_labels(y: np.ndarray, name: str = "y") -> np.ndarray:
@@ -243,7 +411,7 @@ def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
     value = float(value)
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number {bound}, got {show_value(value)}")
     return value
 
 
@@ -257,7 +425,7 @@ def check_betas(betas, name: str = "betas") -> np.ndarray:
     arr = arr.astype(np.float64)
     if np.any(arr < 0) or np.any(arr > 1):
         bad = arr[(arr < 0) | (arr > 1)][0]
-        raise ValueError(f"{name} must lie in [0, 1], got {bad!r}")
+        raise ValueError(f"{name} must lie in [0, 1], got {show_value(bad)}")
     return arr
 
 
@@ -267,7 +435,7 @@ def check_fraction(value, name: str = "fraction") -> float:
         raise TypeError(f"{name} must be a real number in (0, 1), got {type(value).__name__}")
     value = float(value)
     if not (0.0 < value < 1.0):
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {show_value(value)}")
     return value
 
 
@@ -276,7 +444,7 @@ def check_choice(value, name: str, choices: Sequence[str]) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be one of {list(choices)}, got {type(value).__name__}")
     if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+        raise ValueError(f"{name} must be one of {list(choices)}, got {show_value(value)}")
     return value
 
 
@@ -291,7 +459,7 @@ def check_seed(seed, name: str = "random_state", *, allow_none: bool = False) ->
         return None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         expected = "a non-negative int (a seed)" + (" or None" if allow_none else "")
-        raise TypeError(f"{name} must be {expected}, got {seed!r}")
+        raise TypeError(f"{name} must be {expected}, got {show_value(seed)}")
     if seed < 0:
         raise ValueError(f"{name} must be a non-negative int (a seed), got {seed}")
     return int(seed)
@@ -303,14 +471,16 @@ def check_random_state(seed, name: str = "random_state") -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be None, an int or a numpy Generator, got {seed!r}")
+        raise TypeError(f"{name} must be None, an int or a numpy Generator, got {show_value(seed)}")
     return np.random.default_rng(check_seed(seed, name))
 
 
 def check_n_jobs(n_jobs) -> int:
     """A joblib ``n_jobs``: a non-zero int (1 = serial, -1 = all CPUs), not a bool."""
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
-        raise TypeError(f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {n_jobs!r}")
+        raise TypeError(
+            f"n_jobs must be an int (1 = serial, -1 = all CPUs), got {show_value(n_jobs)}"
+        )
     if n_jobs == 0:
         raise ValueError("n_jobs must be a non-zero int (1 = serial, -1 = all CPUs), got 0")
     return int(n_jobs)

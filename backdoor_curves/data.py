@@ -20,10 +20,13 @@ import numpy as np
 from ._validation import (
     check_betas,
     check_choice,
+    check_labels,
     check_matrix,
+    check_random_state,
     check_real_array,
     check_same_length,
-    check_vector,
+    encode_labels,
+    show_value,
 )
 
 __all__ = ["BackdoorData", "ImageBackdoorData"]
@@ -35,8 +38,11 @@ MODES = ("all-to-one", "all-to-all")
 class BackdoorData:
     """Clean training set D, poisoning set P, clean test set V and backdoor test set V_t.
 
-    Any two label values are accepted (ints or strings). Internally they are sorted, as
-    scikit-learn does, and the second one is encoded as +1, the first as -1.
+    Any two label values are accepted, in any form scikit-learn accepts: numpy arrays of numbers,
+    booleans or strings, object arrays of strings, pandas Series (strings, ``category``,
+    booleans, integers), lists. They are kept as given (``classes``, ``y_clean``, ... hold the
+    user's own values); internally they are sorted, as scikit-learn does, and the second one is
+    encoded as +1, the first as -1.
 
     Parameters
     ----------
@@ -61,8 +67,8 @@ class BackdoorData:
     Raises
     ------
     TypeError
-        Naming the argument, if an array is None, sparse, or not numbers (labels: numbers or
-        strings).
+        Naming the argument, if an array is None, sparse, or not numbers (labels: numbers,
+        booleans or strings of one kind, without missing values).
     ValueError
         Naming the argument, for a wrong shape, NaN/inf, a feature count that differs from
         ``X_clean``'s, labels and inputs of different lengths, an empty P, ``y_clean`` without
@@ -120,7 +126,7 @@ class BackdoorData:
             ("y_test", self.X_test, y_test),
             ("y_test_bd", self.X_test_bd, y_test_bd),
         ]:
-            y = check_vector(y, name)
+            y = check_labels(y, name)
             check_same_length(X, y, "X_" + name[2:], name)
             labels[name] = y
 
@@ -131,12 +137,8 @@ class BackdoorData:
                 f"{classes.tolist()[:10]}"
             )
         for name, y in labels.items():
-            extra = np.setdiff1d(np.unique(y), classes)
-            if extra.size:
-                raise ValueError(
-                    f"{name} has labels {extra.tolist()[:10]} not in y_clean's classes "
-                    f"{classes.tolist()}: more than two classes are not supported"
-                )
+            what = f"y_clean's classes {classes.tolist()}: more than two classes are not supported"
+            encode_labels(y, classes, name, what)
         self.classes = classes
         self.y_clean, self.y_poison = labels["y_clean"], labels["y_poison"]
         self.y_test, self.y_test_bd = labels["y_test"], labels["y_test_bd"]
@@ -159,31 +161,102 @@ class BackdoorData:
     def n_features(self) -> int:
         return self.X_clean.shape[1]
 
-    def encode(self, y) -> np.ndarray:
-        """Map labels to {-1.0, +1.0} (``classes[1]`` -> +1).
+    def encode(self, y, name: str = "y") -> np.ndarray:
+        """Map labels to {-1.0, +1.0} (``classes[1]`` -> +1, ``classes[0]`` -> -1).
 
         Parameters
         ----------
         y : array-like of shape (n,)
-            Labels from ``classes``; not checked: any label other than ``classes[1]``, unknown
-            ones included, maps to -1.
+            Labels from ``classes``, in any form the constructor accepts (e.g. a pandas
+            column).
+        name : str, default="y"
+            Argument name used in error messages.
 
         Returns
         -------
         ndarray of float64, shape (n,)
-            +1.0 where ``y == classes[1]``, else -1.0.
+            +1.0 where ``y == classes[1]``, -1.0 where ``y == classes[0]``.
+
+        Raises
+        ------
+        TypeError
+            Naming ``name``, for labels of no label kind (see the constructor).
+        ValueError
+            Naming ``name`` and the unknown labels, if ``y`` holds a label outside ``classes``.
         """
-        return np.where(np.asarray(y) == self.classes[1], 1.0, -1.0)
+        y = check_labels(y, name, allow_empty=True)
+        codes = encode_labels(y, self.classes, name, f"classes {self.classes.tolist()}")
+        return np.where(codes == 1, 1.0, -1.0)
 
     @property
     def X_train(self) -> np.ndarray:
-        """D followed by P, shape (n_clean + n_poison, n_features)."""
+        """D followed by P, shape (n_clean + n_poison, n_features).
+
+        The order is fixed, D's rows first and P's last (``poison_mask`` marks them), because the
+        exact paths and the deviation vectors are laid out on it. Do not cross-validate on it as
+        it is: unshuffled K-fold would put every poisoned point in the last fold; use
+        :meth:`training_set`, which shuffles.
+        """
         return np.vstack([self.X_clean, self.X_poison])
 
     @property
     def y_train(self) -> np.ndarray:
-        """Labels of D followed by those of P."""
+        """Labels of D followed by those of P (the fixed order of ``X_train``, P last).
+
+        For cross-validation use :meth:`training_set`, which shuffles the rows.
+        """
         return np.concatenate([self.y_clean, self.y_poison])
+
+    def training_set(self, beta: float = 1.0, *, shuffle: bool = True, random_state=0):
+        """The training set D + P with its sample weights, shuffled, for scikit-learn tools.
+
+        ``X_train`` keeps D first and P last; a ``KFold`` without shuffling would then put every
+        poisoned point in the last fold. This returns the same rows in a seeded random order
+        (``np.random.default_rng(random_state).permutation``), ready for ``cross_val_score``,
+        ``GridSearchCV`` and the like (pass the weights as ``params={"sample_weight": w}``).
+
+        Parameters
+        ----------
+        beta : float in [0, 1], default=1.0
+            Weight of every poisoning point (1: ordinary training on D and P).
+        shuffle : bool, default=True
+            Shuffle the rows; False returns the layout of ``X_train`` (D first).
+        random_state : int, Generator or None, default=0
+            Seed of the permutation: the same seed, the same order.
+
+        Returns
+        -------
+        X : ndarray of float64, shape (n_clean + n_poison, n_features)
+            The rows of ``X_train``, permuted.
+        y : ndarray of shape (n_clean + n_poison,)
+            Their labels, in the user's own values.
+        sample_weight : ndarray of float64, shape (n_clean + n_poison,)
+            1 on D's rows, ``beta`` on P's.
+
+        Raises
+        ------
+        TypeError
+            If ``shuffle`` is not a bool or ``random_state`` not a seed or Generator.
+        ValueError
+            If ``beta`` is outside [0, 1], NaN or infinite, or ``random_state`` negative.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(12, 2)); y = np.tile(["a", "b"], 6)
+        >>> data = BackdoorData(X[:8], y[:8], X[8:10], ["a", "a"], X, y, X, y)
+        >>> X_all, y_all, w = data.training_set(beta=0.5)
+        >>> X_all.shape, sorted(w.tolist()) == [0.5, 0.5] + [1.0] * 8
+        ((10, 2), True)
+        """
+        w = self.sample_weight(beta)
+        if not isinstance(shuffle, bool | np.bool_):
+            raise TypeError(f"shuffle must be a bool, got {show_value(shuffle)}")
+        order = np.arange(w.shape[0])
+        if shuffle:
+            order = check_random_state(random_state).permutation(order)
+        return self.X_train[order], self.y_train[order], w[order]
 
     @property
     def poison_mask(self) -> np.ndarray:
@@ -292,7 +365,9 @@ def check_class_labels(y, name: str, n_classes: int | None = None) -> np.ndarray
     Parameters
     ----------
     y : array-like of shape (n,)
-        Class indices: integers (any integer dtype, not booleans), at least one.
+        Class indices: integers (any integer dtype, not booleans), at least one, in any
+        container :func:`~backdoor_curves._validation.check_labels` accepts (a pandas Series of
+        integers or of an integer ``category``, an object array of ints, a list).
     name : str
         Argument name used in error messages.
     n_classes : int, optional
@@ -310,7 +385,7 @@ def check_class_labels(y, name: str, n_classes: int | None = None) -> np.ndarray
     ValueError
         Naming ``name``, for a shape other than (n,), no label, or a label out of range.
     """
-    arr = check_vector(y, name)
+    arr = check_labels(y, name)
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(
             f"{name} must hold integer class labels 0..k-1, got dtype {arr.dtype} (encode other "
@@ -328,7 +403,7 @@ def check_class_labels(y, name: str, n_classes: int | None = None) -> np.ndarray
 
 def _check_int(value, name: str, minimum: int) -> int:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
+        raise TypeError(f"{name} must be an int, got {show_value(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
     return int(value)
@@ -343,7 +418,10 @@ class ImageBackdoorData:
     ``poisoned`` (never by row positions). Built by
     :func:`~backdoor_curves.attacks.multiclass.poison_multiclass`; every field is checked here, so
     a hand-built container is held to the same rules. Images are float32 (converted if given in
-    another real dtype; an array that already is float32 is kept, not copied), labels int64 copies.
+    another real dtype; an array that already is float32 is kept, not copied), labels int64 copies
+    of the class indices ``0..n_classes-1`` (given in any container: numpy, pandas, lists);
+    ``classes`` names the classes in the user's own values when they are not the indices
+    themselves (string labels given to ``poison_multiclass``).
 
     Parameters
     ----------
@@ -371,6 +449,10 @@ class ImageBackdoorData:
         The target class in ``0..n_classes-1`` (all-to-one); None in all-to-all mode.
     mode : {"all-to-one", "all-to-all"}
         The attack.
+    classes : array-like of shape (n_classes,), optional
+        The user's label of each class index: class ``i`` is ``classes[i]`` (e.g. the sorted
+        string labels :func:`~backdoor_curves.attacks.multiclass.poison_multiclass` encoded).
+        None: the indices ``0..n_classes-1`` are the labels. Stored as an array either way.
 
     Attributes
     ----------
@@ -388,14 +470,15 @@ class ImageBackdoorData:
     TypeError
         Naming the field: images or labels that are not numbers (labels: not integers), a
         ``poisoned`` that is not boolean (row indices are refused), a ``n_classes`` or ``target``
-        that is not an int, a ``mode`` that is not a string.
+        that is not an int, a ``mode`` that is not a string, ``classes`` that are no labels.
     ValueError
         Naming the field: images with another number of dimensions, NaN/inf or values outside
         [0, 1]; test images of another shape than the training images; mismatched lengths; labels
         outside ``0..n_classes-1``; an empty P or no clean row; ``y_source`` different from
         ``y_train`` on a clean row; a poisoned row or backdoor test label without the attacker's
         label; an unknown ``mode``; ``n_classes`` < 2; a ``target`` that is not a class
-        (all-to-one) or not None (all-to-all).
+        (all-to-one) or not None (all-to-all); ``classes`` not of length ``n_classes`` or
+        repeating a label.
 
     Examples
     --------
@@ -423,6 +506,7 @@ class ImageBackdoorData:
     n_classes: int
     target: int | None
     mode: str
+    classes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         def put(name, value):
@@ -434,7 +518,7 @@ class ImageBackdoorData:
             if self.target is not None:
                 raise ValueError(
                     f"target must be None in all-to-all mode (each class c goes to c + 1), got "
-                    f"{self.target!r}"
+                    f"{show_value(self.target)}"
                 )
             target = None
         else:
@@ -446,6 +530,7 @@ class ImageBackdoorData:
         put("mode", mode)
         put("n_classes", k)
         put("target", target)
+        put("classes", self._check_classes(self.classes, k))
 
         X = np.asarray(check_image_array(self.X_train, "X_train"), dtype=np.float32)
         y = check_class_labels(self.y_train, "y_train", k)
@@ -512,6 +597,19 @@ class ImageBackdoorData:
         return mask.copy()
 
     @staticmethod
+    def _check_classes(classes, k: int) -> np.ndarray:
+        if classes is None:
+            return np.arange(k)
+        arr = check_labels(classes, "classes")
+        if arr.shape[0] != k:
+            raise ValueError(
+                f"classes must hold one label per class, n_classes={k}, got {arr.shape[0]}"
+            )
+        if np.unique(arr).size != k:
+            raise ValueError(f"classes must not repeat a label, got {arr.tolist()[:20]}")
+        return arr.copy()
+
+    @staticmethod
     def _attacker_labels(y_source: np.ndarray, mode: str, k: int, target: int | None):
         if mode == "all-to-all":
             return (y_source + 1) % k
@@ -565,7 +663,7 @@ class ImageBackdoorData:
             If ``beta`` is outside [0, 1], NaN or infinite.
         """
         if isinstance(beta, bool | np.bool_) or not isinstance(beta, numbers.Real):
-            raise TypeError(f"beta must be a real number in [0, 1], got {beta!r}")
+            raise TypeError(f"beta must be a real number in [0, 1], got {show_value(beta)}")
         (beta,) = check_betas(beta, "beta")
         return np.where(self.poisoned, float(beta), 1.0)
 
@@ -617,9 +715,11 @@ class ImageBackdoorData:
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def __repr__(self) -> str:
+        named = not np.array_equal(self.classes, np.arange(self.n_classes))
         return (
             f"ImageBackdoorData(mode={self.mode!r}, target={self.target}, "
             f"n_classes={self.n_classes}, n_train={self.n_train}, n_poison={self.n_poison}, "
             f"n_test={len(self.y_test)}, n_test_bd={len(self.y_test_bd)}, "
-            f"image_shape={self.image_shape})"
+            f"image_shape={self.image_shape}"
+            + (f", classes={self.classes.tolist()[:20]})" if named else ")")
         )

@@ -16,7 +16,8 @@ Every unit of work (one curve, one grid point) is independent and runs through j
 
 This module holds the demo's configuration, its units of work, their joblib run and
 :func:`run_demo`; the text is rendered by :mod:`backdoor_curves.viz.report`, the robust region
-selected by :mod:`backdoor_curves.study.robust` and the files written by :mod:`backdoor_curves._io`.
+selected by :mod:`backdoor_curves.study.robust`, the figures saved (and closed) by
+:func:`backdoor_curves.viz.save_figure` and the tables written by :mod:`backdoor_curves._io`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ._io import atomic_write, output_dir, save_figure
+from ._io import atomic_write, output_dir
 from ._validation import check_n_jobs
 from .attacks.poisoning import poison
 from .data import BackdoorData, check_backdoor_data
 from .datasets.mnist import load_mnist_pair
-from .learners import LogisticLearner, RidgeLearner, learner_kind
+from .learners import DegenerateKKTError, LogisticLearner, RidgeLearner, learner_kind
 from .learners.base import BaseLearner
 from .measures.curves import learning_curve
 from .measures.results import CURVE_COLUMNS, LearningCurve, default_betas
@@ -52,6 +53,7 @@ from .viz.plots import (
     plot_deviation,
     plot_slope_vs_accuracy,
     plot_taylor,
+    save_figure,
 )
 from .viz.report import ReportSetup, build_report, console_summary, summary_table
 
@@ -479,6 +481,35 @@ def _figures(
 
 
 # ---------------------------------------------------------------------------- entry point
+#: What a recorded error means, printed under the summary when a grid point has it.
+_ERROR_NOTES = {
+    DegenerateKKTError.__name__: (
+        "slope: DegenerateKKTError means the SVM trained on the clean set (beta = 0) has no "
+        "margin support vector (0 < alpha_i < C), so its slope dL/dbeta at beta = 0 is "
+        "undefined; that point's accuracies and the learning curves are still exact."
+    ),
+}
+
+
+def _error_notes(grid: pd.DataFrame) -> str:
+    """One line explaining each kind of error of ``_ERROR_NOTES`` that ``grid`` records.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        A grid table with an ``error`` column (as :func:`compute_grid` returns).
+
+    Returns
+    -------
+    str
+        The explanations, one line each, ending with a newline; empty when no error of a known
+        kind occurred.
+    """
+    errors = grid["error"].fillna("").astype(str)
+    found = [kind for kind in _ERROR_NOTES if errors.str.contains(kind, regex=False).any()]
+    return "".join(_ERROR_NOTES[kind] + "\n" for kind in found)
+
+
 def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool = True) -> dict:
     """Run the MNIST 7 vs 1 demo and write its figures, tables and report into ``out_dir``.
 
@@ -570,7 +601,8 @@ def run_demo(out_dir, *, progress: bool = True, n_jobs: int = 1, verbose: bool =
     timings["total"] = time.perf_counter() - t0
 
     if verbose:
-        print(console_summary(summary, status, timings, out), end="", flush=True)
+        text = console_summary(summary, status, timings, out) + _error_notes(grid)
+        print(text, end="", flush=True)
 
     return {
         "curves": curve_frame,

@@ -46,7 +46,7 @@ import os
 import pickle
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ._io import atomic_write, output_dir, save_figure
+from ._io import atomic_write, output_dir
 from ._validation import check_n_jobs
 from .nn.config import NNConfig, load_nn_config
 from .nn.curves import nn_backdoor_slope, nn_learning_curve
@@ -66,7 +66,7 @@ from .viz.nn_plots import (
     plot_self_influence,
     plot_synchronization,
 )
-from .viz.plots import format_number, plot_curves
+from .viz.plots import format_number, plot_curves, save_figure
 from .viz.report import markdown_table
 
 __all__ = ["run_nn_config"]
@@ -379,10 +379,11 @@ def run_nn_config(config, out, *, n_jobs: int = 1, progress: bool = True) -> dic
         paths[f"{name}.csv"] = atomic_write(
             out / f"{name}.csv", lambda f, frame=frame: frame.to_csv(f, index=False)
         )
-    figures = _figures(config, units, frames)
-    for name, fig in figures.items():
+    figures = []
+    for name, fig in _figures(config, units, frames):  # each saved and closed as it is drawn
         paths[name] = save_figure(fig, out / name)
-    report = _report(config, units, frames, list(figures), seconds)
+        figures.append(name)
+    report = _report(config, units, frames, figures, seconds)
     paths["report.md"] = atomic_write(out / "report.md", lambda f: f.write(report))
     paths["checkpoints"] = checkpoints
     return paths
@@ -400,8 +401,8 @@ def _select(frame: pd.DataFrame | None, labels: dict) -> pd.DataFrame | None:
     return frame[mask]
 
 
-def _figures(config: NNConfig, units: list, frames: dict) -> dict[str, Figure]:
-    figures = {}
+def _figures(config: NNConfig, units: list, frames: dict) -> Iterator[tuple[str, Figure]]:
+    """The figures of the run, ``(file name, figure)`` one at a time."""
     several = len(units) > 1
     for unit in units:
         labels = unit["labels"]
@@ -421,30 +422,30 @@ def _figures(config: NNConfig, units: list, frames: dict) -> dict[str, Figure]:
         fig.suptitle(
             f"Backdoor learning curves of {labels['model']}" + (f" ({title})" if title else "")
         )
-        figures[f"curves{suffix}.png"] = fig
+        yield f"curves{suffix}.png", fig
         if "slopes" in frames:
             fig = plot_fd_slopes(
                 _select(frames["slopes"], labels), _select(frames.get("exact"), labels)
             )
             if title:
                 fig.axes[0].set_title(f"Finite-difference slope vs h ({title})")
-            figures[f"slopes{suffix}.png"] = fig
+            yield f"slopes{suffix}.png", fig
         tracked = unit["tracked"]
         if tracked is not None:
             history = tracked["tracking"]
             fig = plot_isolation_precision(history)
-            figures[f"isolation_precision{suffix}.png"] = fig
-            figures[f"loss_reduction{suffix}.png"] = plot_loss_reduction(history)
+            yield f"isolation_precision{suffix}.png", fig
+            yield f"loss_reduction{suffix}.png", plot_loss_reduction(history)
             fig = Figure(figsize=(11.0, 4.2), layout="constrained")
             ax_grad, ax_act = fig.subplots(1, 2)
             plot_synchronization(tracked["layers"], "grad", ax=ax_grad)
             plot_synchronization(tracked["layers"], "act", ax=ax_act)
-            figures[f"synchronization{suffix}.png"] = fig
+            yield f"synchronization{suffix}.png", fig
             auroc = history["si_auroc"].dropna()
-            figures[f"self_influence{suffix}.png"] = plot_self_influence(
+            fig = plot_self_influence(
                 tracked["self_influence"], auroc=float(auroc.iloc[-1]) if len(auroc) else None
             )
-    return figures
+            yield f"self_influence{suffix}.png", fig
 
 
 # ------------------------------------------------------------------------------ report

@@ -19,9 +19,9 @@ The rules:
    ``paths``, ``measures``, ...), the top level of ``backdoor_curves`` (``data.py``,
    ``linalg.py``, ``demo.py``, ...), and ``extractors``. Dunder names (``__version__``) are
    public. One exception: the private helper modules at the top of the package (``_validation``,
-   ``_io``, ``_threads``, ``_version``, ``_param_validation``, ``_config``) are shared by the
-   whole project, so any part, ``extractors`` included (it ships in the same distribution and
-   raises the same argument errors), may import them and their public names.
+   ``_io``, ``_threads``, ``_version``, ``_param_validation``, ``_config``, ``_memory``) are
+   shared by the whole project, so any part, ``extractors`` included (it ships in the same
+   distribution and raises the same argument errors), may import them and their public names.
 3. **``backdoor_curves`` never imports ``extractors``.** ``extractors`` depends on
    ``backdoor_curves``, never the reverse.
 4. **``import backdoor_curves`` does not import torch** (nor torchvision): an optional extra.
@@ -46,7 +46,15 @@ PACKAGE = "backdoor_curves"
 PACKAGES = (PACKAGE, "extractors")
 SHARED_PRIVATE_MODULES = frozenset(
     f"{PACKAGE}.{name}"
-    for name in ("_validation", "_io", "_threads", "_version", "_param_validation", "_config")
+    for name in (
+        "_validation",
+        "_io",
+        "_threads",
+        "_version",
+        "_param_validation",
+        "_config",
+        "_memory",
+    )
 )
 TORCH_MODULES = ("torch", "torchvision")
 #: Imports against the flow of data between subpackages that the order of stages allows, with

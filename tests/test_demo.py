@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,6 +201,19 @@ def test_failed_slope_keeps_its_row_with_the_error(tiny, monkeypatch):
         assert np.isfinite(row["backdoor_accuracy"])
 
 
+def test_degenerate_slope_is_explained_in_one_line():
+    grid = pd.DataFrame(
+        {"error": ["", "slope: DegenerateKKTError: the SVM fitted on the clean set has no margin"]}
+    )
+    note = demo_module._error_notes(grid)
+    assert note.count("\n") == 1 and note.endswith("\n")
+    assert note.startswith("slope: DegenerateKKTError means")
+    assert "no margin support vector" in note and "undefined" in note
+    assert "learning curves are still exact" in note
+    assert demo_module._error_notes(grid.iloc[:1]) == ""
+    assert demo_module._error_notes(pd.DataFrame({"error": [np.nan, "fit at beta=1: X"]})) == ""
+
+
 def test_failed_fit_keeps_its_row_and_other_points_survive(tiny):
     specs = [LearnerSpec("logistic", 0.01), LearnerSpec("ridge", -1.0)]  # C < 0 is invalid
     grid = compute_grid(tiny, specs)
@@ -252,8 +266,10 @@ def test_compute_curves_and_table(tiny):
 @pytest.mark.slow
 def test_full_demo_through_the_cli(tmp_path, capsys):
     out = tmp_path / "demo"
+    open_figures = plt.get_fignums()
     assert main(["demo", "--out", str(out), "--n-jobs", "2", "--no-progress"]) == 0
     stdout = capsys.readouterr().out
+    assert plt.get_fignums() == open_figures  # every figure saved was closed
 
     expected = {*FIGURES, "curves.csv", "grid.csv", "report.md"}
     assert set(os.listdir(out)) == expected  # and no temporary files
@@ -306,5 +322,7 @@ def test_full_demo_through_the_cli(tmp_path, capsys):
     assert report.count("\n| linear SVM |") == 10 + 2  # 10 grid rows + 2 curve rows
 
     assert "learner" in stdout and "backdoor_acc" in stdout and "Wall time" in stdout
+    degenerate = grid["error"].str.contains("DegenerateKKTError").any()
+    assert ("slope: DegenerateKKTError means" in stdout) == degenerate
     assert len([line for line in stdout.splitlines() if line.strip().startswith("ridge")]) == 10
     assert Path(out).is_dir()

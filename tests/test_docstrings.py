@@ -186,7 +186,8 @@ def test_collection_finds_the_public_api():
     ):
         assert name in objects
     assert not any(name.rsplit(".", 1)[-1].startswith("_") for name in objects)
-    assert not any(name.endswith((".get_params", ".set_params", ".score")) for name in objects)
+    # inherited from scikit-learn (not ours to document); BaseLearner.score is our own override
+    assert not any(name.endswith((".get_params", ".set_params")) for name in objects)
 
 
 def test_public_docstrings_follow_numpydoc():

@@ -19,6 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from backdoor_curves.cli import main  # noqa: E402
@@ -108,9 +109,12 @@ def tiny_run(tmp_path_factory):
     config = base / "tiny.toml"
     config.write_text(TINY)
     out = base / "out"
+    open_figures = plt.get_fignums()
     start = time.perf_counter()
     assert main(["nn", str(config), "--out", str(out), "--no-progress"]) == 0
-    return config, out, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    assert plt.get_fignums() == open_figures  # every figure saved was closed
+    return config, out, seconds
 
 
 def test_cli_nn_writes_tables_figures_report(tiny_run, capsys):

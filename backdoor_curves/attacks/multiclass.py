@@ -1,9 +1,10 @@
 """Poison a k-class image training set in place: all-to-one and all-to-all backdoors (DESIGN §4).
 
-Given n training images with labels in ``0..k-1`` and a poisoning fraction p, ``n_poison =
-floor(p * n)`` of them (a fraction of the *whole* training set) are chosen uniformly at random
-without replacement among the eligible points, and each is replaced by its triggered copy with the
-attacker's label:
+Given n training images with labels in ``0..k-1`` (or labels of another kind, e.g. strings:
+class i is then the i-th of the sorted labels, ``data.classes[i]``) and a poisoning fraction
+p, ``n_poison = floor(p * n)`` of them (a fraction of the *whole* training set) are chosen
+uniformly at random without replacement among the eligible points, and each is replaced by its
+triggered copy with the attacker's label:
 
 - **all-to-one** (target t): every poisoned point gets label t. With ``exclude_target`` (the
   default) only points whose true class is not t are eligible, so every poisoned point changes
@@ -28,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_same_length
+from .._validation import (
+    check_choice,
+    check_labels,
+    check_same_length,
+    encode_labels,
+    show_value,
+)
 from ..data import MODES, ImageBackdoorData, check_class_labels
 from .poisoning import (
     _check_image_sets,
@@ -45,10 +52,52 @@ __all__ = ["poison_multiclass"]
 
 def _check_target(target, k: int) -> int:
     if isinstance(target, bool | np.bool_) or not isinstance(target, numbers.Integral):
-        raise TypeError(f"target must be an int (a class of y_train), got {target!r}")
+        raise TypeError(f"target must be an int (a class of y_train), got {show_value(target)}")
     if not 0 <= target < k:
         raise ValueError(f"target={target} is not a class of y_train: its classes are 0..{k - 1}")
     return int(target)
+
+
+def _check_target_label(target, classes: np.ndarray) -> int:
+    """The index in ``classes`` (labels that are not class indices) of the label ``target``."""
+    if isinstance(target, np.generic):
+        target = target.item()
+    if not isinstance(target, str | numbers.Real):
+        raise TypeError(
+            f"target must be one of y_train's labels {classes.tolist()[:20]}, got "
+            f"{show_value(target)}"
+        )
+    labels = classes.tolist()
+    if target not in labels:
+        raise ValueError(
+            f"target={show_value(target)} is not a class of y_train: its classes are {labels[:20]}"
+        )
+    return labels.index(target)
+
+
+def _encode_train_labels(y_train, y_test):
+    """Class indices of the training and test labels, k, and the classes' labels (None: the
+    labels are the indices ``0..k-1`` themselves)."""
+    labels = check_labels(y_train, "y_train")
+    if np.issubdtype(labels.dtype, np.integer):
+        y = check_class_labels(labels, "y_train")
+        k = int(y.max()) + 1
+        if k < 2:
+            raise ValueError("y_train must contain at least two classes, got only class 0")
+        missing = np.flatnonzero(np.bincount(y, minlength=k) == 0)
+        if missing.size:
+            raise ValueError(
+                f"y_train must hold every class 0..{k - 1} (labels are class indices), but "
+                f"classes {missing.tolist()[:10]} have no training point"
+            )
+        return y, check_class_labels(y_test, "y_test", k), k, None
+    classes = np.unique(labels)  # strings, booleans, floats: class i is the i-th sorted label
+    if classes.size < 2:
+        raise ValueError(f"y_train must contain at least two classes, got only {classes.tolist()}")
+    y = encode_labels(labels, classes, "y_train").astype(np.int64)
+    what = f"y_train's classes {classes.tolist()[:20]}"
+    y_te = encode_labels(check_labels(y_test, "y_test"), classes, "y_test", what)
+    return y, y_te.astype(np.int64), int(classes.size), classes
 
 
 def poison_multiclass(
@@ -76,17 +125,23 @@ def poison_multiclass(
     ----------
     X_train : array-like of shape (n, H, W) or (n, H, W, C)
         Training images, channels last, with pixel intensities in [0, 1] (any real dtype).
-    y_train : array-like of int, shape (n,)
-        Training labels ``0..k-1``, every class present (k = ``max(y_train) + 1`` >= 2).
+    y_train : array-like of shape (n,)
+        Training labels in any form scikit-learn accepts (numpy, pandas Series of any label
+        dtype, lists). Integers are class indices ``0..k-1``, every class present (k =
+        ``max(y_train) + 1`` >= 2). Labels of another kind (strings, booleans, floats) are
+        class names: class i is the i-th of the k >= 2 sorted distinct labels, and the result's
+        ``classes`` holds them.
     X_test : array-like of shape (n_test, H, W) or (n_test, H, W, C)
         Test images of the same image shape.
-    y_test : array-like of int, shape (n_test,)
-        Test labels in ``0..k-1``.
+    y_test : array-like of shape (n_test,)
+        Test labels: in ``0..k-1``, or among ``y_train``'s labels.
     mode : {"all-to-one", "all-to-all"}, default="all-to-one"
         The attack: every poisoned point to ``target``, or class c to ``(c + 1) % k``.
-    target : int or None, default=0
-        The target class (all-to-one). Not used in all-to-all mode (the result's ``target`` is
-        None), but checked when given.
+    target : int, str or None, default=0
+        The target class (all-to-one): a class index, or one of the labels when they are not
+        integers (e.g. ``"cat"``; the result's ``target`` is its index in ``classes``). Not used
+        in all-to-all mode (the result's ``target`` is None), but checked when given (except
+        the default 0 for labels that are not integers).
     fraction : float, default=0.1
         Poisoning fraction p in (0, 1) of the whole training set: ``n_poison = floor(p * n +
         1e-9)`` points are poisoned.
@@ -113,22 +168,26 @@ def poison_multiclass(
     ImageBackdoorData
         The poisoned training set (float32 images, the poisoned mask, the labels after and before
         poisoning), the clean test set (a float32 copy), the backdoor test set, ``n_classes`` = k,
-        ``target`` (None in all-to-all mode) and ``mode``.
+        ``target`` (None in all-to-all mode), ``mode`` and ``classes``. Labels are class
+        indices; ``classes[i]`` is the user's label of class i (``0..k-1`` for integer labels).
 
     Raises
     ------
     ValueError
         Naming the argument: images that are not (n, H, W) or (n, H, W, C) arrays in [0, 1] or
         whose test and training shapes differ; mismatched lengths; ``y_train`` with fewer than two
-        classes or a class of ``0..k-1`` missing; ``y_test`` labels outside ``0..k-1``; an unknown
-        ``mode`` or trigger name; a ``target`` that is not a class; ``fraction`` outside (0, 1),
-        so small that no point is poisoned or so large that there are not enough eligible points
-        or no clean point is left; all-to-one test labels that are all the target (V_t would be
-        empty); a ``chunk_size`` below 1; a trigger larger than the image.
+        classes or a class of ``0..k-1`` missing; ``y_test`` labels outside ``0..k-1`` or
+        ``y_train``'s labels (naming them); an unknown ``mode`` or trigger name; a ``target``
+        that is not a class; ``fraction`` outside (0, 1), so small that no point is poisoned or
+        so large that there are not enough eligible points or no clean point is left; all-to-one
+        test labels that are all the target (V_t would be empty); a ``chunk_size`` below 1; a
+        trigger larger than the image.
     TypeError
-        Naming the argument: arrays that do not hold numbers (labels: integers), a ``target`` or
-        ``chunk_size`` that is not an int, an ``exclude_target`` that is not a bool, a ``mode``
-        that is not a string, a bad ``random_state``, and unknown trigger parameters.
+        Naming the argument: images that do not hold numbers, labels of no label kind (mixed
+        strings and numbers, missing values), a ``target`` that is not an int (integer labels)
+        or a label, a ``chunk_size`` that is not an int, an ``exclude_target`` that is not a
+        bool, a ``mode`` that is not a string, a bad ``random_state``, and unknown trigger
+        parameters.
 
     See Also
     --------
@@ -145,29 +204,26 @@ def poison_multiclass(
     >>> a2a = poison_multiclass(X, y, X[:6], y[:6], mode="all-to-all", fraction=0.2, size=2)
     >>> bool(np.all(a2a.y_train[a2a.poisoned] == (a2a.y_source[a2a.poisoned] + 1) % 3))
     True
+    >>> names = np.array(["cat", "dog", "frog"])[y]
+    >>> named = poison_multiclass(X, names, X[:6], names[:6], target="frog", fraction=0.2, size=2)
+    >>> named.target, named.classes[named.y_test_bd].tolist()
+    (2, ['frog', 'frog', 'frog', 'frog'])
     """
     images, test_images = _check_image_sets(X_train, X_test, chunk_size)
     mode = check_choice(mode, "mode", MODES)
 
-    y = check_class_labels(y_train, "y_train")
+    y, y_te, k, names = _encode_train_labels(y_train, y_test)
     check_same_length(images, y, "X_train", "y_train")
-    k = int(y.max()) + 1
-    if k < 2:
-        raise ValueError("y_train must contain at least two classes, got only class 0")
-    missing = np.flatnonzero(np.bincount(y, minlength=k) == 0)
-    if missing.size:
-        raise ValueError(
-            f"y_train must hold every class 0..{k - 1} (labels are class indices), but classes "
-            f"{missing.tolist()[:10]} have no training point"
-        )
-    y_te = check_class_labels(y_test, "y_test", k)
     check_same_length(test_images, y_te, "X_test", "y_test")
     if not isinstance(exclude_target, bool | np.bool_):
-        raise TypeError(f"exclude_target must be a bool, got {exclude_target!r}")
-    if mode == "all-to-one" or target is not None:
+        raise TypeError(f"exclude_target must be a bool, got {show_value(exclude_target)}")
+    if names is None and (mode == "all-to-one" or target is not None):
         target = _check_target(target, k)
+    elif names is not None and (mode == "all-to-one" or not _is_default(target)):
+        target = _check_target_label(target, names)
     if mode == "all-to-all":
         target = None
+    shown = target if names is None or target is None else show_value(names[target])
 
     n = y.shape[0]
     fraction, n_poison = _check_poison_count(fraction, n)
@@ -176,7 +232,7 @@ def poison_multiclass(
         if n_poison > eligible.size:
             raise ValueError(
                 f"fraction={fraction!r} asks for {n_poison} poisoned points, but only "
-                f"{eligible.size} training points are outside the target class {target} "
+                f"{eligible.size} training points are outside the target class {shown} "
                 "(exclude_target=True)"
             )
     else:
@@ -191,7 +247,7 @@ def poison_multiclass(
         test_rows = np.flatnonzero(y_te != target)
         if test_rows.size == 0:
             raise ValueError(
-                f"y_test holds only the target class {target}: the backdoor test set (test "
+                f"y_test holds only the target class {shown}: the backdoor test set (test "
                 "images of the other classes) would be empty"
             )
     trig = _check_trigger(trigger, trigger_params)
@@ -214,5 +270,14 @@ def poison_multiclass(
     return ImageBackdoorData(
         X, y_new, poisoned, y,
         X_te, y_te, X_test_bd, y_test_bd,
-        n_classes=k, target=target, mode=mode,
+        n_classes=k, target=target, mode=mode, classes=names,
     )  # fmt: skip
+
+
+def _is_default(target) -> bool:
+    """Whether ``target`` is the default 0 (or None): not checked in all-to-all mode against
+    labels that are not integers."""
+    if target is None:
+        return True
+    is_int = isinstance(target, numbers.Integral) and not isinstance(target, bool | np.bool_)
+    return is_int and target == 0

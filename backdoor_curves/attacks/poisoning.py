@@ -26,9 +26,11 @@ import numpy as np
 
 from .._validation import (
     check_fraction,
+    check_labels,
     check_random_state,
     check_same_length,
-    check_vector,
+    encode_labels,
+    show_value,
 )
 from ..data import BackdoorData, check_image_array
 from .triggers import Trigger, check_images, make_trigger
@@ -109,21 +111,23 @@ def flip_labels(y, classes) -> np.ndarray:
     Parameters
     ----------
     y : array-like of shape (n,)
-        Labels, each one of ``classes``.
+        Labels, each one of ``classes``, in any form
+        :func:`~backdoor_curves._validation.check_labels` accepts (e.g. a pandas column).
     classes : array-like of shape (k,)
         The k >= 2 distinct labels, in the order of the cycle.
 
     Returns
     -------
     ndarray of shape (n,), same dtype as ``classes``
-        The next class of each label. With two classes, a label that is not ``classes[0]`` (even
-        one outside ``classes``) becomes ``classes[0]``.
+        The next class of each label.
 
     Raises
     ------
+    TypeError
+        Naming ``y`` or ``classes`` if it holds no labels (see ``check_labels``).
     ValueError
-        Naming ``classes`` if it holds fewer than two labels or (k > 2) repeats one; naming ``y``
-        if (k > 2) a label is not in ``classes``.
+        Naming ``classes`` if it holds fewer than two labels or repeats one; naming ``y`` and
+        the unknown labels if a label is not in ``classes``.
 
     Examples
     --------
@@ -132,25 +136,15 @@ def flip_labels(y, classes) -> np.ndarray:
     >>> flip_labels([0, 1, 2, 2], [0, 1, 2]).tolist()
     [1, 2, 0, 0]
     """
-    y = np.asarray(y)
-    classes = np.asarray(classes)
-    if classes.ndim != 1 or classes.size < 2:
+    y = check_labels(y, "y", allow_empty=True)
+    classes = check_labels(classes, "classes", allow_empty=True)
+    if classes.size < 2:
         raise ValueError(f"classes must hold at least two labels, got {classes.tolist()}")
-    if classes.size == 2:
-        return np.where(y == classes[0], classes[1], classes[0])
     k = classes.size
-    order = np.argsort(classes, kind="stable")
-    sorted_classes = classes[order]
-    if np.any(sorted_classes[1:] == sorted_classes[:-1]):
+    if np.unique(classes).size != k:
         raise ValueError(f"classes must not repeat a label, got {classes.tolist()[:20]}")
-    pos = np.minimum(np.searchsorted(sorted_classes, y), k - 1)
-    unknown = sorted_classes[pos] != y
-    if np.any(unknown):
-        raise ValueError(
-            f"y has labels {np.unique(y[unknown]).tolist()[:10]} that are not in classes "
-            f"{classes.tolist()[:20]}"
-        )
-    return classes[(order[pos] + 1) % k]
+    codes = encode_labels(y, classes, "y", f"classes {classes.tolist()[:20]}")
+    return classes[(codes + 1) % k]
 
 
 def _check_image_shape(image_shape) -> tuple[int, ...] | None:
@@ -220,7 +214,7 @@ def _check_chunk_size(chunk_size) -> None:
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral)
     ):
-        raise TypeError(f"chunk_size must be an int or None, got {chunk_size!r}")
+        raise TypeError(f"chunk_size must be an int or None, got {show_value(chunk_size)}")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
 
@@ -416,7 +410,7 @@ def poison_images(
     """
     images, test_images = _check_image_sets(X_train, X_test, chunk_size)
 
-    y = check_vector(y_train, "y_train")
+    y = check_labels(y_train, "y_train")
     check_same_length(images, y, "X_train", "y_train")
     classes = np.unique(y)
     if classes.size != 2:
@@ -424,14 +418,9 @@ def poison_images(
             f"y_train must contain exactly two classes (binary task), got {classes.size}: "
             f"{classes.tolist()[:10]}"
         )
-    y_te = check_vector(y_test, "y_test")
+    y_te = check_labels(y_test, "y_test")
     check_same_length(test_images, y_te, "X_test", "y_test")
-    unknown = ~np.isin(y_te, classes)
-    if np.any(unknown):
-        raise ValueError(
-            f"y_test has labels {np.unique(y_te[unknown]).tolist()[:10]} that are not among "
-            f"y_train's classes {classes.tolist()}"
-        )
+    encode_labels(y_te, classes, "y_test", f"y_train's classes {classes.tolist()}")
 
     n = images.shape[0]
     fraction, n_poison = _check_poison_count(fraction, n)

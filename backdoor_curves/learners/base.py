@@ -28,24 +28,27 @@ need the training data (``hessian``) take it as arguments; SVMs keep their suppo
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from collections.abc import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted
 
 from .._param_validation import validate_parameter_constraints
 from .._threads import blas_limit
 from .._validation import (
     check_binary_labels,
+    check_labels,
     check_matrix,
     check_same_length,
     check_sample_weight,
-    check_vector,
+    encode_labels,
 )
 from ..data import BackdoorData
 from ..losses import Loss
 
-__all__ = ["BaseLearner", "SlopeTerms", "check_learner"]
+__all__ = ["BaseLearner", "SlopeTerms", "check_learner", "refuse_learner_class"]
 
 
 class SlopeTerms(dict):
@@ -89,8 +92,10 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         X : array-like of shape (n_samples, n_features)
             Training inputs (dense, finite).
         y : array-like of shape (n_samples,)
-            Exactly two distinct labels: numbers, booleans or strings (object arrays and pandas
-            columns included); ``classes_`` keeps them, sorted.
+            Exactly two distinct labels of any kind scikit-learn accepts: numbers, booleans or
+            strings, in numpy arrays (object arrays of str included), pandas Series (``str``,
+            ``object``, ``string``, ``category``, ``bool``, integers) or lists; ``classes_``
+            keeps them, sorted, in the user's own values.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative finite weights (1 on D and beta on P along a learning curve).
 
@@ -103,8 +108,9 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         ------
         TypeError, ValueError
             Naming the argument or parameter: invalid constructor parameters, sparse or
-            non-numeric ``X``, NaN/inf, mismatched lengths, not exactly two classes in ``y``,
-            negative weights, or weights that leave a single class with positive weight.
+            non-numeric ``X``, NaN/inf, mismatched lengths, labels of mixed kinds or with
+            missing values, not exactly two classes in ``y``, negative weights, or weights that
+            leave a single class with positive weight.
         """
         self.validate_params()
         X = check_matrix(X, "X")
@@ -113,7 +119,7 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"y is required: {type(self).__name__} requires y to be passed, but the target "
                 "y is None"
             )
-        y = check_vector(y, "y", warn_column=True)
+        y = check_labels(y, "y", warn_column=True)
         check_same_length(X, y, "X", "y")
         sw = check_sample_weight(sample_weight, len(y))
         classes = check_binary_labels(y, "y")
@@ -192,14 +198,9 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             If ``y`` holds a label that is not in ``classes_``.
         """
         check_is_fitted(self, "classes_")
-        y = check_vector(y, name)
-        known = set(self.classes_.tolist())
-        unknown = [label for label in np.unique(y).tolist() if label not in known]
-        if unknown:
-            raise ValueError(
-                f"{name} has labels {unknown[:10]} not in classes_ {self.classes_.tolist()}"
-            )
-        return np.where(y == self.classes_[1], 1.0, -1.0)
+        y = check_labels(y, name)
+        codes = encode_labels(y, self.classes_, name, f"classes_ {self.classes_.tolist()}")
+        return np.where(codes == 1, 1.0, -1.0)
 
     @abstractmethod
     def _decision(self, X: np.ndarray) -> np.ndarray:
@@ -235,6 +236,41 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         positive = self.decision_function(X) > 0  # first: raises NotFittedError before fit
         return self.classes_[positive.astype(int)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy of ``predict(X)`` against ``y``, for labels of any kind ``fit`` takes.
+
+        scikit-learn's classifier score, with ``y`` checked as ``fit`` checks it: object arrays
+        of numbers (which scikit-learn's metrics call "unknown") and pandas columns are
+        accepted; labels of mixed kinds or outside ``classes_`` are refused, naming ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs with the features seen in ``fit``.
+        y : array-like of shape (n_samples,)
+            Their true labels, from ``classes_``, in any form ``fit`` accepts.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights of the samples in the mean (1 by default).
+
+        Returns
+        -------
+        float
+            The (weighted) fraction of samples whose predicted label equals ``y``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        TypeError, ValueError
+            Naming the argument: invalid ``X`` or ``sample_weight``, labels of mixed kinds,
+            mismatched lengths, or a label of ``y`` that is not in ``classes_``.
+        """
+        predicted = self.predict(X)
+        y_pm = self.encode(y)  # checks y; unknown labels raise, naming them
+        check_same_length(predicted, y_pm, "X", "y")
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, len(y_pm))
+        return float(accuracy_score(y_pm, self.encode(predicted), sample_weight=sw))
 
     def loss_per_sample(self, X, y) -> np.ndarray:
         """The learner's own loss l(y_i, f(x_i)) for each sample (natural log for logistic).
@@ -369,14 +405,63 @@ def check_learner(learner) -> BaseLearner:
     Raises
     ------
     TypeError
-        If ``learner`` is not a :class:`BaseLearner` (the message lists the registered kinds).
+        If ``learner`` is not a :class:`BaseLearner` (the message lists the registered kinds),
+        or is a learner class rather than an instance (the message says how to make one).
     """
+    refuse_learner_class(learner, "learner")
     if not isinstance(learner, BaseLearner):
         from .registry import LEARNER_KINDS
 
         names = ", ".join(kind.cls.__name__ for kind in LEARNER_KINDS.values())
-        raise TypeError(
-            f"learner must be one of backdoor_curves' learners ({names}), "
-            f"got {type(learner).__name__}"
-        )
+        got = type(learner).__name__
+        if isinstance(learner, type):  # a class, whose type (a metaclass) would say nothing
+            got = f"the class {learner.__name__}"
+        raise TypeError(f"learner must be one of backdoor_curves' learners ({names}), got {got}")
     return learner
+
+
+def refuse_learner_class(value, name: str = "learner"):
+    """Refuse a learner class given where a learner instance is expected, naming ``name``.
+
+    ``LogisticLearner`` instead of ``LogisticLearner()`` is a common slip; a class is callable,
+    so a learner factory argument would otherwise take it silently. A mapping (learners by
+    name) is checked value by value.
+
+    Parameters
+    ----------
+    value : object
+        The value passed as ``name``: a learner, a mapping of names to learners, a factory...
+    name : str, default="learner"
+        Argument name used in the message.
+
+    Returns
+    -------
+    object
+        ``value`` itself, when it is no learner class and (a mapping) holds none.
+
+    Raises
+    ------
+    TypeError
+        ``"{name} must be a learner instance, got the class LogisticLearner; pass an instance,
+        e.g. LogisticLearner()"`` (``{name}['key']`` for a value of a mapping).
+
+    Examples
+    --------
+    >>> from backdoor_curves import LogisticLearner
+    >>> refuse_learner_class(LogisticLearner(), "learner")
+    LogisticLearner()
+    >>> refuse_learner_class(LogisticLearner, "learner")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: learner must be a learner instance, got the class LogisticLearner; pass an ...
+    """
+    items = value.items() if isinstance(value, Mapping) else [(None, value)]
+    for key, item in items:
+        if isinstance(item, type) and issubclass(item, BaseLearner):
+            where = name if key is None else f"{name}[{key!r}]"
+            cls = item.__name__
+            raise TypeError(
+                f"{where} must be a learner instance, got the class {cls}; pass an instance, "
+                f"e.g. {cls}()"
+            )
+    return value

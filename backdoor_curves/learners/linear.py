@@ -29,6 +29,7 @@ from ..data import BackdoorData
 from ..linalg import BlockIdentitySolver, CholeskySolver, SingularSystemError
 from ..losses import LOGISTIC, SQUARED, Loss
 from .base import BaseLearner, SlopeTerms
+from .pairwise import active_cache
 from .registry import register_learner
 
 __all__ = [
@@ -154,6 +155,56 @@ def curvature_hessian(Xa: np.ndarray, d: np.ndarray) -> np.ndarray:
     """
     A = Xa * np.sqrt(d)[:, None]
     H = A.T @ A  # numpy recognises A.T @ A and calls the symmetric rank-k update (syrk)
+    idx = np.arange(Xa.shape[1] - 1)
+    H[idx, idx] += 1.0
+    return H
+
+
+def weighted_gram(Xa: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``Xa^T diag(w) Xa`` for weights w >= 0 (as ``A^T A`` with ``A = diag(sqrt(w)) Xa``).
+
+    Parameters
+    ----------
+    Xa : ndarray of shape (n, p)
+        Inputs (intercept column last).
+    w : ndarray of shape (n,)
+        Non-negative weights.
+
+    Returns
+    -------
+    ndarray of shape (p, p)
+    """
+    A = Xa * np.sqrt(w)[:, None]
+    return A.T @ A  # numpy recognises A.T @ A and calls the symmetric rank-k update (syrk)
+
+
+def quadratic_hessian(Xa: np.ndarray, base: np.ndarray, C: float) -> np.ndarray:
+    """Hess J = C Xa^T diag(base) Xa + diag(1, ..., 1, 0) of a quadratic loss (ridge).
+
+    The curvature of a quadratic loss does not depend on theta, so ``Xa^T diag(base) Xa``
+    depends on the data alone: inside a
+    :func:`~backdoor_curves.learners.pairwise.shared_pairwise` block it is computed once per
+    data set and shared by every fit and slope of a grid along C (or alpha).
+
+    Parameters
+    ----------
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last.
+    base : ndarray of shape (n,)
+        ``s_i l''_i`` (sample weight times the loss's constant curvature), >= 0.
+    C : float
+        Loss weight (lambda = 1/C).
+
+    Returns
+    -------
+    ndarray of shape (p, p)
+    """
+    cache = active_cache()
+    if cache is None:
+        G = weighted_gram(Xa, base)
+    else:
+        G = cache.memoize("weighted_gram", (Xa, base), weighted_gram)
+    H = C * G
     idx = np.arange(Xa.shape[1] - 1)
     H[idx, idx] += 1.0
     return H
@@ -335,7 +386,12 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None, f
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
             return DualHessianSolver(Xa, d, gram), single
-    if single and not loss.quadratic:
+    if loss.quadratic:  # the curvature does not depend on theta: share the data's Gram matrix
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
+            base = sw * loss.d2(y, Xa @ theta if f is None else f)
+            return CholeskySolver(quadratic_hessian(Xa, base, C)), False
+    if single:
         try:
             solver = CholeskySolver(
                 curvature_hessian(Xa.astype(np.float32), d.astype(np.float32)), single=True
@@ -600,8 +656,12 @@ def smooth_slope(
     """
     active = active_columns(Xa_D[sw_D > 0])  # all-zero columns of D: identity block of H0
     Xa_active = Xa_D[:, active]
-    d = C * sw_D * loss.d2(y_D, Xa_active @ theta[active])
-    solver = BlockIdentitySolver(hessian_solver(Xa_active, d, "Hessian H0"), active)
+    base = sw_D * loss.d2(y_D, Xa_active @ theta[active])
+    if loss.quadratic and Xa_active.shape[1] - 1 <= Xa_active.shape[0]:
+        inner = CholeskySolver(quadratic_hessian(Xa_active, base, C), "Hessian H0")
+    else:
+        inner = hessian_solver(Xa_active, C * base, "Hessian H0")
+    solver = BlockIdentitySolver(inner, active)
     grad_P = C * (Xa_P.T @ loss.d1(y_P, Xa_P @ theta))
     grad_t = Xa_t.T @ loss.d1(y_t, Xa_t @ theta) / Xa_t.shape[0]
     dtheta = -solver.solve(grad_P)

@@ -57,7 +57,9 @@ def learning_curve(
         (:func:`backdoor_curves.paths.has_exact_path`), else "refit". Every method returns the
         same optima to solver tolerance.
     progress : bool, default=False
-        Show a progress bar (over the re-fits; a path has none).
+        Show a progress bar on stderr over the betas computed (0 included): one step per
+        re-fit; an exact path is followed in one pass, so its bar is shown while the path runs
+        and filled when it ends (with the number of SVM path events).
 
     Returns
     -------
@@ -88,7 +90,7 @@ def learning_curve(
     with blas_limit():
         gram = model.deviation_gram(data.X_train)  # None: Euclidean (linear models)
         if follow:
-            fits = exact_path(model, data, unique, gram)
+            fits = _follow(model, data, unique, gram, progress)
         else:
             fits = _refit(model, data, unique, progress)
         return _assemble(model, learner, data, betas, fits, gram)
@@ -121,13 +123,31 @@ def score_decisions(loss, y_bd, f_bd, y_cl, f_cl) -> dict[str, float]:
     }
 
 
+def _follow(model, data, unique, gram, progress) -> PathFits:
+    """The exact path at ``unique`` betas, with a bar that fills when the path is done."""
+    with tqdm(
+        total=len(unique),
+        desc=f"{type(model).__name__} exact path",
+        unit="beta",
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        fits = exact_path(model, data, unique, gram)
+        if fits.events:
+            bar.set_postfix(events=len(fits.events), refresh=False)
+        bar.update(len(unique))
+        bar.refresh()  # the final count, however fast the path was
+    return fits
+
+
 def _refit(model, data, unique, progress) -> PathFits:
     """The optima at ``unique`` betas, one warm-started fit per beta."""
     if "warm_start" in model.get_params():
         model.set_params(warm_start=True)
     X, y = data.X_train, data.y_train
     F_bd, F_cl, vectors = [], [], []
-    for beta in tqdm(unique, desc=type(model).__name__, disable=not progress, leave=False):
+    desc = f"{type(model).__name__} re-fits"
+    for beta in tqdm(unique, desc=desc, unit="beta", disable=not progress, leave=False):
         model.fit(X, y, sample_weight=data.sample_weight(beta))
         F_bd.append(model.decision_function(data.X_test_bd))
         F_cl.append(model.decision_function(data.X_test))

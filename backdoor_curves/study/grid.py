@@ -18,11 +18,13 @@ committed to disk at once and a re-run skips it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,12 +35,20 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 from tqdm.auto import tqdm
 
+from .._memory import memory_budget, memory_budget_context
 from .._validation import check_betas, check_n_jobs, check_seed
 from ..data import BackdoorData
 from ..learners import learner_label
-from ..learners.base import BaseLearner
+from ..learners.base import BaseLearner, refuse_learner_class
+from ..learners.pairwise import PairwiseCache, make_cache, shared_pairwise
 from ..measures.results import LearningCurve
-from .point import CURVE_VALUE_COLUMNS, RESULT_COLUMNS, describe_error, evaluate_point
+from .point import (
+    CURVE_VALUE_COLUMNS,
+    RESULT_COLUMNS,
+    WarmStart,
+    describe_error,
+    evaluate_point,
+)
 from .store import GridStore, dumps
 
 __all__ = [
@@ -132,6 +142,7 @@ class _Resolver:
     """Splits a point's parameters between the learner and the data, and builds both."""
 
     def __init__(self, learners, data):
+        refuse_learner_class(learners, "learners")
         if isinstance(learners, BaseLearner):
             self.kind, self.learners = "one", {learner_label(learners): learners}
         elif isinstance(learners, Mapping):
@@ -256,7 +267,18 @@ def _fingerprint(data: BackdoorData) -> str:
     return "sha256:" + h.hexdigest()
 
 
-_DATA_CACHE: dict[str, BackdoorData] = {}
+#: Per process: the data sets of the last few data keys, and the pairwise cache of the most
+#: recent one (points are scheduled grouped by data set, so one cache per process suffices).
+_DATA_CACHE: OrderedDict[str, BackdoorData] = OrderedDict()
+_PAIRWISE: dict[str, PairwiseCache | None] = {}
+
+
+def _data_key(resolver: _Resolver, point: dict) -> str:
+    """Identifies the point's data set: the same key, the same arrays."""
+    if resolver.data_kind == "fixed":
+        return resolver.token
+    _, data_params = resolver.split(point)
+    return dumps([resolver.token, data_params, point["random_state"]])
 
 
 def _point_data(resolver: _Resolver, point: dict) -> BackdoorData:
@@ -264,48 +286,125 @@ def _point_data(resolver: _Resolver, point: dict) -> BackdoorData:
     if resolver.data_kind == "fixed":
         return resolver.data
     _, data_params = resolver.split(point)
-    key = dumps([resolver.token, data_params, point["random_state"]])
+    key = _data_key(resolver, point)
     if key not in _DATA_CACHE:
         data = resolver.data(**data_params, random_state=point["random_state"])
         if not isinstance(data, BackdoorData):
             raise TypeError(f"the data factory returned {type(data).__name__}, not a BackdoorData")
-        if len(_DATA_CACHE) >= 4:  # a few data sets per worker; grids vary the learner fastest
-            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+        if len(_DATA_CACHE) >= 4:  # a few data sets per worker
+            _DATA_CACHE.popitem(last=False)
         _DATA_CACHE[key] = data
+    else:
+        _DATA_CACHE.move_to_end(key)
     return _DATA_CACHE[key]
 
 
-def _run_point(index: int, resolver: _Resolver, point: dict, betas) -> tuple[int, dict]:
+def _point_pairwise(resolver: _Resolver, point: dict, data: BackdoorData) -> PairwiseCache | None:
+    """The pairwise cache of the point's data set (made on first use, one per process)."""
+    key = _data_key(resolver, point)
+    if key not in _PAIRWISE:
+        _PAIRWISE.clear()  # the previous data set's products are no longer needed
+        _PAIRWISE[key] = make_cache(data)
+    return _PAIRWISE[key]
+
+
+def _run_point(
+    index: int,
+    resolver: _Resolver,
+    point: dict,
+    betas,
+    budget: int | None = None,
+    warm: WarmStart | None = None,
+) -> tuple[int, dict]:
     """Worker task: the row of one point; errors go to ``error``, except OSError and ImportError
     while getting the data (an environment without the data, weights or packages), which stop
     the study."""
     start = time.perf_counter()
     row: dict[str, Any] = {"learner": resolver.name(point), **point}
-    try:
-        learner = resolver.learner(point)
-        row["estimator"] = repr(learner)
-        row["lambda"] = float(learner.regularization)
-        data = _point_data(resolver, point)
-    except (OSError, ImportError):
-        # missing data files, weights or packages: every point would fail the same way, so the
-        # study stops (finished points stay in the store) instead of filling rows with it
-        raise
-    except Exception as exc:
-        row.update(dict.fromkeys(RESULT_COLUMNS, math.nan))
-        row.update(estimator="", error="setup: " + describe_error(exc), warning="")
-        row.setdefault("lambda", math.nan)
-        if betas is not None:
-            row.update({f"curve_{c}": None for c in CURVE_VALUE_COLUMNS})
-    else:
-        row.update(evaluate_point(learner, data, betas))
+    with memory_budget_context(budget):
+        try:
+            learner = resolver.learner(point)
+            row["estimator"] = repr(learner)
+            row["lambda"] = float(learner.regularization)
+            data = _point_data(resolver, point)
+            cache = _point_pairwise(resolver, point, data)
+        except (OSError, ImportError):
+            # missing data files, weights or packages: every point would fail the same way, so
+            # the study stops (finished points stay in the store) instead of filling rows with it
+            raise
+        except Exception as exc:
+            row.update(dict.fromkeys(RESULT_COLUMNS, math.nan))
+            row.update(estimator="", error="setup: " + describe_error(exc), warning="")
+            row.setdefault("lambda", math.nan)
+            if betas is not None:
+                row.update({f"curve_{c}": None for c in CURVE_VALUE_COLUMNS})
+        else:
+            with shared_pairwise(data, cache) if cache is not None else contextlib.nullcontext():
+                row.update(evaluate_point(learner, data, betas, warm=warm))
     row["seconds"] = time.perf_counter() - start
     return index, row
 
 
-def _parallel_context(backend, scheduler, n_jobs):
-    """(context manager, n_jobs for Parallel, cleanup) for the chosen backend."""
-    import contextlib
+#: Points per task: a chain (one data set and learner, the regularization swept) is cut into
+#: segments of at most this many points, each warm-started along its chain and committed to the
+#: store in one transaction. Fixed, so that the table does not depend on n_jobs.
+SEGMENT = 5
 
+
+def _run_segment(
+    indices: list[int], resolver: _Resolver, points: list[dict], betas, budget: int | None
+) -> list[tuple[int, dict]]:
+    """Worker task: the rows of one segment of a chain, each point warm-started from the one
+    before it."""
+    warm = WarmStart()
+    return [
+        _run_point(i, resolver, point, betas, budget, warm)
+        for i, point in zip(indices, points, strict=True)
+    ]
+
+
+def _segments(resolver: _Resolver, points: list[dict]) -> list[list[int]]:
+    """The study's tasks: point indices grouped by data set, then by chain, in segments.
+
+    A chain holds the points that differ only in the learner's regularization (``C`` or
+    ``alpha``), ordered from the strongest regularization to the weakest; data sets and chains
+    come in the order of their first point in the grid.
+    """
+    chains: dict[str, list[tuple[float, int]]] = {}
+    rank: dict[str, tuple[int, int]] = {}  # (first point of its data set, its own first point)
+    data_first: dict[str, int] = {}
+    for i, point in enumerate(points):
+        data_key = _data_key(resolver, point)
+        data_first.setdefault(data_key, i)
+        learner_params, _ = resolver.split(point)
+        swept = next((k for k in ("C", "alpha") if k in learner_params), None)
+        rest = {k: v for k, v in learner_params.items() if k != swept}
+        key = dumps([data_key, resolver.name(point), rest])
+        rank.setdefault(key, (data_first[data_key], i))
+        chains.setdefault(key, []).append((_regularization(resolver, point), i))
+    ordered = sorted(chains.items(), key=lambda kv: rank[kv[0]])
+    segments = []
+    for _, chain in ordered:
+        order = [i for _, i in sorted(chain, key=lambda t: (-t[0], t[1]))]
+        segments += [order[k : k + SEGMENT] for k in range(0, len(order), SEGMENT)]
+    return segments
+
+
+def _regularization(resolver: _Resolver, point: dict) -> float:
+    """lambda of the point's learner (-inf when it cannot be built: such points go last)."""
+    try:
+        value = float(resolver.learner(point).regularization)
+    except Exception:
+        return -math.inf
+    return value if not math.isnan(value) else -math.inf
+
+
+def _parallel_context(backend, scheduler, n_jobs, resolver=None):
+    """(context manager, n_jobs for Parallel, cleanup) for the chosen backend.
+
+    With Dask, ``resolver`` (which holds a fixed data set) is scattered to every worker once;
+    the tasks refer to it instead of carrying their own copy.
+    """
     if backend is None:
         backend = "loky"
     if backend not in BACKENDS:
@@ -341,7 +440,8 @@ def _parallel_context(backend, scheduler, n_jobs):
             f"(e.g. LocalCluster), got {type(scheduler).__name__}"
         )
     del client  # joblib's dask backend uses the current client
-    return parallel_config(backend="dask"), -1, stack
+    scatter = None if resolver is None else [resolver]
+    return parallel_config(backend="dask", scatter=scatter), -1, stack
 
 
 def _definition(resolver: _Resolver, points: list[dict], betas, random_state: int) -> dict:
@@ -445,13 +545,18 @@ def grid_study(
         raise ValueError("param_grid has duplicate points")
     db = None if store is None else GridStore(store, _definition(resolver, points, betas, seed))
     try:
-        context, parallel_jobs, cleanup = _parallel_context(backend, scheduler, n_jobs)
+        context, parallel_jobs, cleanup = _parallel_context(backend, scheduler, n_jobs, resolver)
         rows = {} if db is None else db.finished()
-        todo = [i for i in range(len(points)) if i not in rows]
+        # tasks: segments of chains along the regularization, grouped by data set, so that a
+        # worker builds each data set and its pairwise products once and warm-starts each fit
+        # from its neighbour; a segment is computed and committed whole, so a resumed study
+        # recomputes exactly the segments an interruption cut (the table is in grid order)
+        todo = [seg for seg in _segments(resolver, points) if any(i not in rows for i in seg)]
+        budget = memory_budget()
         with (
             tqdm(
                 total=len(points),
-                initial=len(rows),
+                initial=len(points) - sum(len(seg) for seg in todo),
                 desc="grid",
                 unit="point",
                 disable=not progress,
@@ -459,16 +564,21 @@ def grid_study(
             cleanup,
             context,
         ):
-            tasks = (delayed(_run_point)(i, resolver, points[i], betas) for i in todo)
+            tasks = (
+                delayed(_run_segment)(seg, resolver, [points[i] for i in seg], betas, budget)
+                for seg in todo
+            )
             results = (
                 Parallel(n_jobs=parallel_jobs, return_as="generator_unordered")(tasks)
                 if todo
                 else []
             )
-            for i, row in results:
-                row = _to_storable(row)
-                rows[i] = row if db is None else db.write(i, keys[i], row)
-                bar.update()
+            for segment in results:
+                segment = [(i, _to_storable(row)) for i, row in segment]
+                if db is not None:
+                    segment = db.write_many([(i, keys[i], row) for i, row in segment])
+                rows.update(segment)
+                bar.update(len(segment))
     finally:
         if db is not None:
             db.close()
@@ -546,7 +656,7 @@ def curves_frame(table: pd.DataFrame) -> pd.DataFrame:
         frame.insert(0, "beta", list(betas))
         frame.insert(0, "point", pos)
         for k, c in enumerate(ident):
-            frame.insert(k, c, row[c])
+            frame.insert(k, c, [row[c]] * len(frame))  # a tuple value fills every row
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

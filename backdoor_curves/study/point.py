@@ -12,6 +12,7 @@ error is recorded, never raised: :func:`backdoor_curves.study.grid.grid_study` r
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "CONDITION_DIGITS",
     "describe_error",
     "evaluate_point",
+    "WarmStart",
     "warning_text",
 ]
 
@@ -130,7 +132,34 @@ def _deviation_reference(model0: BaseLearner, data: BackdoorData, gram) -> np.nd
     return v0
 
 
-def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict:
+class WarmStart:
+    """The fitted models of the previous grid point of a chain, to warm-start the next one.
+
+    A chain holds the points of one data set and learner that differ only in the
+    regularization; :func:`evaluate_point` starts each fit from the previous point's models.
+
+    Attributes
+    ----------
+    clean, poisoned : BaseLearner or None
+        The previous point's model fitted on D (beta = 0) and on D and P (beta = 1).
+    """
+
+    def __init__(self):
+        self.clean = self.poisoned = None
+
+
+def _warm_model(previous: BaseLearner | None, learner: BaseLearner) -> BaseLearner | None:
+    """``previous`` re-configured as ``learner`` with ``warm_start=True`` (None: no warm start)."""
+    if previous is None or "warm_start" not in learner.get_params():
+        return None
+    if type(previous) is not type(learner):
+        return None
+    return previous.set_params(**learner.get_params()).set_params(warm_start=True)
+
+
+def evaluate_point(
+    learner: BaseLearner, data: BackdoorData, betas=None, *, warm: WarmStart | None = None
+) -> dict:
     """Slope, accuracies, losses and deviation of one learner on one poisoned data set.
 
     The clean model (beta = 0, fitted on D) is fitted once and serves both the slope and the
@@ -148,6 +177,12 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
         Also compute the learning curve at these betas
         (:func:`~backdoor_curves.measures.curves.learning_curve` with ``method="auto"``: a
         separate exact path from beta = 0).
+    warm : WarmStart, optional
+        The previous point of a chain along the regularization (a grid sweeping C on the same
+        data): where the learner has ``warm_start``, both fits start from that point's models,
+        and ``warm`` receives this point's. The answers are the same optimum (each fit is
+        certified by its own optimality conditions: the SVMs' KKT conditions exactly, the smooth
+        learners' gradient to ``tol``), reached faster.
 
     Returns
     -------
@@ -160,11 +195,13 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
     """
     row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS, math.nan)
     errors = []
+    can_warm = "warm_start" in learner.get_params()
     with warnings.catch_warnings(record=True) as caught, blas_limit():
         warnings.simplefilter("always")
         model0 = v0 = gram = None
         try:
-            model0 = clone(learner).fit(data.X_clean, data.y_clean)
+            fitting = _warm_model(warm and warm.clean, learner) or clone(learner)
+            model0 = fitting.fit(data.X_clean, data.y_clean)
             gram = model0.deviation_gram(data.X_train)
             v0 = _deviation_reference(model0, data, gram)
             row["backdoor_loss_0"] = float(
@@ -172,6 +209,8 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
             )
         except Exception as exc:  # recorded per point, never dropped
             errors.append("fit at beta=0: " + describe_error(exc))
+        if warm is not None:
+            warm.clean = model0
         if model0 is not None:
             try:
                 slope = slope_of_clean_model(model0, data, learner)
@@ -184,9 +223,11 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
                     condition_number=_reproducible(slope.condition_number),
                 )
         try:
-            model1 = clone(learner)
-            if model0 is not None and "warm_start" in learner.get_params():
-                model1 = model0.set_params(warm_start=True)  # theta0 is no longer needed
+            model1 = _warm_model(warm and warm.poisoned, learner)
+            if model1 is None and model0 is not None and can_warm:
+                model1 = copy.deepcopy(model0).set_params(warm_start=True)
+            if model1 is None:
+                model1 = clone(learner)
             model1.fit(data.X_train, data.y_train, sample_weight=data.sample_weight(1.0))
             row.update(_poisoned_scores(model1, data))
             if v0 is not None:
@@ -195,6 +236,9 @@ def evaluate_point(learner: BaseLearner, data: BackdoorData, betas=None) -> dict
                 row.update(rho_ratio_1=float(dev["rho_ratio"][0]), nu_1=float(dev["nu"][0]))
         except Exception as exc:
             errors.append("fit at beta=1: " + describe_error(exc))
+            model1 = None
+        if warm is not None:
+            warm.poisoned = model1
         if betas is not None:
             try:
                 curve = learning_curve(learner, data, betas=betas)

@@ -147,6 +147,27 @@ class GridStore:
             )
         return json.loads(text)
 
+    def write_many(self, items: list[tuple[int, str, dict]]) -> list[tuple[int, dict]]:
+        """Commit several finished points in one transaction (all of them or none).
+
+        Parameters
+        ----------
+        items : list of (int, str, dict)
+            ``(point, key, row)`` as for :meth:`write`.
+
+        Returns
+        -------
+        list of (int, dict)
+            Each point with its row as read back from its JSON.
+        """
+        texts = [(point, key, dumps(row)) for point, key, row in items]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO points (point, key, row) VALUES (?, ?, ?)", texts
+            )
+        return [(point, json.loads(text)) for point, _, text in texts]
+
     def close(self) -> None:
         """Close the connection (the file stays)."""
         self._db.close()

@@ -3,10 +3,12 @@
 Each function reads the tidy tables that ``backdoor-curves nn`` writes (``slopes.csv``,
 ``exact.csv``, ``tracking.csv``, ``layers.csv``, ``self_influence.csv``; the same columns as
 :class:`~backdoor_curves.nn.curves.NNBackdoorSlope`'s table and
-:class:`~backdoor_curves.nn.tracking.Tracker`'s frames), draws on the axes it is given (``ax``)
-or on a new :class:`matplotlib.figure.Figure`, and returns the Figure. The learning curves
-themselves are drawn by :func:`~backdoor_curves.viz.plots.plot_curves`. Nothing here imports
-torch or the ``nn`` subpackage.
+:class:`~backdoor_curves.nn.tracking.Tracker`'s frames) and follows the conventions of
+:mod:`backdoor_curves.viz.plots`: it draws on the axes it is given (``ax``) or on a new
+pyplot-managed figure, passes ``**kwargs`` to its main artist, and returns the
+:class:`~matplotlib.figure.Figure`. The learning curves themselves are drawn by
+:func:`~backdoor_curves.viz.plots.plot_curves`. Nothing here imports torch or the ``nn``
+subpackage.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .plots import _new_axes, format_number
+from .plots import _line_style, _new_axes, format_number
 
 __all__ = [
     "plot_fd_slopes",
@@ -66,7 +68,9 @@ def _finish(fig: Figure, ax, title: str | None, grid_axis: str = "both") -> Figu
     return fig
 
 
-def plot_fd_slopes(slopes: pd.DataFrame, exact: pd.DataFrame | None = None, ax=None) -> Figure:
+def plot_fd_slopes(
+    slopes: pd.DataFrame, exact: pd.DataFrame | None = None, ax=None, **kwargs
+) -> Figure:
     """Finite-difference slopes (L(h) - L(0)) / h against h, the exact derivative as a line.
 
     One line per epoch budget: the mean over the seeds at each h, with the seeds' standard
@@ -83,6 +87,10 @@ def plot_fd_slopes(slopes: pd.DataFrame, exact: pd.DataFrame | None = None, ax=N
         Column ``derivative`` (and ``epochs`` to match the lines).
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.errorbar` for every budget's line of finite
+        differences, over its style (e.g. ``color="red"``; the exact line takes the same
+        colour).
 
     Returns
     -------
@@ -106,15 +114,14 @@ def plot_fd_slopes(slopes: pd.DataFrame, exact: pd.DataFrame | None = None, ax=N
         stats = part.groupby("h")["derivative"].agg(["mean", "std", "count"]).sort_index()
         label = "finite difference" if epochs is None else f"finite difference, {epochs} epochs"
         yerr = stats["std"].where(stats["count"] > 1)
-        ax.errorbar(
+        style = {"color": color, "marker": "o", "capsize": 3, "label": label}
+        line = ax.errorbar(
             stats.index,
             stats["mean"],
             yerr=None if yerr.isna().all() else yerr.fillna(0.0),
-            color=color,
-            marker="o",
-            capsize=3,
-            label=label,
-        )
+            **_line_style(style, kwargs),
+        ).lines[0]
+        color = line.get_color()
         if exact is not None:
             ex = _rows(exact, epochs) if "epochs" in exact.columns else exact
             if len(ex):
@@ -134,7 +141,7 @@ def plot_fd_slopes(slopes: pd.DataFrame, exact: pd.DataFrame | None = None, ax=N
     return _finish(fig, ax, "Backdoor slope: finite differences vs the exact derivative")
 
 
-def plot_isolation_precision(tracking: pd.DataFrame, ax=None) -> Figure:
+def plot_isolation_precision(tracking: pd.DataFrame, ax=None, **kwargs) -> Figure:
     """Isolation precision IP(e) and the loss AUROC by epoch, with eta as the chance level.
 
     IP(e) is the fraction of poisoned samples among the floor(eta n) lowest-loss training
@@ -148,6 +155,9 @@ def plot_isolation_precision(tracking: pd.DataFrame, ax=None) -> Figure:
         (:attr:`~backdoor_curves.nn.tracking.Tracker.history`).
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.plot` for the line of IP(e), over its style
+        (red, circles).
 
     Returns
     -------
@@ -163,13 +173,8 @@ def plot_isolation_precision(tracking: pd.DataFrame, ax=None) -> Figure:
     """
     tracking = _frame(tracking, "tracking", ("epoch", "isolation_precision", "eta"))
     fig, ax = _new_axes(ax, (6.0, 4.0))
-    ax.plot(
-        tracking["epoch"],
-        tracking["isolation_precision"],
-        marker="o",
-        color="tab:red",
-        label="isolation precision IP(e)",
-    )
+    style = {"marker": "o", "color": "tab:red", "label": "isolation precision IP(e)"}
+    ax.plot(tracking["epoch"], tracking["isolation_precision"], **_line_style(style, kwargs))
     if "auroc" in tracking.columns:
         ax.plot(
             tracking["epoch"],
@@ -187,7 +192,7 @@ def plot_isolation_precision(tracking: pd.DataFrame, ax=None) -> Figure:
     return _finish(fig, ax, "Early fitting: poisoned samples among the lowest losses")
 
 
-def plot_loss_reduction(tracking: pd.DataFrame, ax=None) -> Figure:
+def plot_loss_reduction(tracking: pd.DataFrame, ax=None, **kwargs) -> Figure:
     """Delta predicted from group-mean gradients against the measured one-step change, by epoch.
 
     Delta = eta r_bb - (1 - eta) r_cc + (1 - 2 eta) r_bc (first order) is the predicted
@@ -200,6 +205,9 @@ def plot_loss_reduction(tracking: pd.DataFrame, ax=None) -> Figure:
         Columns ``epoch``, ``delta`` and ``measured_delta`` (nats).
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.plot` for the line of the predicted Delta,
+        over its style (purple, circles).
 
     Returns
     -------
@@ -215,13 +223,8 @@ def plot_loss_reduction(tracking: pd.DataFrame, ax=None) -> Figure:
     """
     tracking = _frame(tracking, "tracking", ("epoch", "delta", "measured_delta"))
     fig, ax = _new_axes(ax, (6.0, 4.0))
-    ax.plot(
-        tracking["epoch"],
-        tracking["delta"],
-        marker="o",
-        color="tab:purple",
-        label="Delta predicted (first order)",
-    )
+    style = {"marker": "o", "color": "tab:purple", "label": "Delta predicted (first order)"}
+    ax.plot(tracking["epoch"], tracking["delta"], **_line_style(style, kwargs))
     ax.plot(
         tracking["epoch"],
         tracking["measured_delta"],
@@ -242,7 +245,9 @@ _SYNC_PAIRS = (
 )
 
 
-def plot_synchronization(layers: pd.DataFrame, kind: str = "grad", epoch=None, ax=None) -> Figure:
+def plot_synchronization(
+    layers: pd.DataFrame, kind: str = "grad", epoch=None, ax=None, **kwargs
+) -> Figure:
     """Per-layer synchronization within and across groups at one epoch (grouped bars).
 
     For each layer, the mean pairwise cosine of per-sample gradients (``kind="grad"``) or of
@@ -263,6 +268,9 @@ def plot_synchronization(layers: pd.DataFrame, kind: str = "grad", epoch=None, a
         positive one, else 0).
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.bar` for every group of bars, over its style
+        (one colour per pair of groups), e.g. ``alpha=0.7`` or ``edgecolor="black"``.
 
     Returns
     -------
@@ -291,7 +299,8 @@ def plot_synchronization(layers: pd.DataFrame, kind: str = "grad", epoch=None, a
     x = np.arange(len(part))
     width = 0.8 / len(_SYNC_PAIRS)
     for i, ((_, label, color), column) in enumerate(zip(_SYNC_PAIRS, columns, strict=True)):
-        ax.bar(x + (i - 1) * width, part[column].to_numpy(float), width, color=color, label=label)
+        style = {"color": color, "label": label, **kwargs}
+        ax.bar(x + (i - 1) * width, part[column].to_numpy(float), width, **style)
     ax.set_xticks(x, part["layer"].astype(str).tolist())
     ax.axhline(0.0, color="0.6", linewidth=0.8)
     what = "per-sample gradients" if kind == "grad" else "pooled activations"
@@ -300,7 +309,7 @@ def plot_synchronization(layers: pd.DataFrame, kind: str = "grad", epoch=None, a
     return _finish(fig, ax, f"Synchronization by layer ({what}, epoch {epoch})", grid_axis="y")
 
 
-def plot_self_influence(self_influence: pd.DataFrame, auroc=None, ax=None) -> Figure:
+def plot_self_influence(self_influence: pd.DataFrame, auroc=None, ax=None, **kwargs) -> Figure:
     """Distribution of self-influence by group, its AUROC as a poison detector in the title.
 
     Self-influence SI_i = sum_t lr_t ||grad l_i(theta_t)||^2 over the tracked checkpoints;
@@ -316,6 +325,9 @@ def plot_self_influence(self_influence: pd.DataFrame, auroc=None, ax=None) -> Fi
         The AUROC of SI as a poison detector, shown in the title.
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.hist` for every group's histogram, over its
+        style (filled steps, one colour per group), e.g. ``histtype="step"`` or ``alpha=0.8``.
 
     Returns
     -------
@@ -348,15 +360,14 @@ def plot_self_influence(self_influence: pd.DataFrame, auroc=None, ax=None) -> Fi
         part = values[(groups == name).to_numpy()]
         part = part[np.isfinite(part)]
         if part.size:
-            ax.hist(
-                part,
-                bins=bins,
-                weights=np.full(part.size, 1.0 / part.size),
-                histtype="stepfilled",
-                alpha=0.45,
-                color=_GROUP_COLORS.get(name, "tab:green"),
-                label=f"{name} (n = {part.size})",
-            )
+            style = {
+                "histtype": "stepfilled",
+                "alpha": 0.45,
+                "color": _GROUP_COLORS.get(name, "tab:green"),
+                "label": f"{name} (n = {part.size})",
+                **kwargs,
+            }
+            ax.hist(part, bins=bins, weights=np.full(part.size, 1.0 / part.size), **style)
     if log:
         ax.set_xscale("log")
     ax.set_xlabel("self-influence sum_t lr_t ||grad l_i||^2")

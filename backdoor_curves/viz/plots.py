@@ -1,9 +1,20 @@
 """Figures of backdoor learning curves, slopes, accuracies and parameter deviation.
 
-One function per kind of figure. Each draws on the axes it is given (``ax``), or on a new
-:class:`matplotlib.figure.Figure` when none is given, and returns the Figure. Nothing here uses
-``pyplot``'s global state or calls ``show``, so the functions work under any backend (``Agg``
-included) and in threads; save with ``fig.savefig(path)``.
+One function per kind of figure, with matplotlib's conventions:
+
+- ``ax=None``: each function draws on the axes it is given, or on new axes of a new figure
+  made with :func:`matplotlib.pyplot.subplots`, so that pyplot manages it (``plt.show()``
+  shows it, ``plt.close(fig)`` or :func:`save_figure` releases it);
+- ``**kwargs`` go to the function's main artist (the lines of :meth:`Axes.plot
+  <matplotlib.axes.Axes.plot>`, the points of :meth:`Axes.scatter
+  <matplotlib.axes.Axes.scatter>`) and override the function's own style: ``color="red"``,
+  ``linestyle="--"``, ``label="mine"`` ...;
+- each returns the :class:`matplotlib.figure.Figure` holding the axes (``ax.figure`` when an
+  ``ax`` is given).
+
+Under a non-interactive backend (``Agg``) nothing is shown. In threads or a server, pass axes of
+a :class:`~matplotlib.figure.Figure` made directly (``Figure().add_subplot()``), which pyplot
+never sees. :func:`save_figure` writes a figure atomically and closes it.
 
 Conventions shared by the figures:
 
@@ -15,15 +26,21 @@ Conventions shared by the figures:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import cbook
 from matplotlib.axes import Axes
+from matplotlib.collections import Collection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .._io import FIGURE_DPI, atomic_write
 from ..learners import LEARNER_KINDS, display_name
 
 __all__ = [
@@ -32,8 +49,10 @@ __all__ = [
     "plot_accuracy_vs_regularization",
     "plot_deviation",
     "plot_taylor",
+    "plot_slope",
     "mark_region",
     "format_number",
+    "save_figure",
 ]
 
 #: Linear range of the symlog beta axis: beta in [0, BETA_LINTHRESH] is drawn linearly.
@@ -106,15 +125,39 @@ def _color_map(labels: Sequence[str]) -> dict[str, str]:
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """``ax`` and its root Figure, or new axes on a new pyplot-managed Figure."""
     if ax is None:
-        fig = Figure(figsize=figsize, layout="constrained")
-        return fig, fig.add_subplot()
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return fig, ax
     if not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     fig = ax.figure
     while not isinstance(fig, Figure):  # an Axes inside a SubFigure: climb to the root Figure
         fig = fig.figure
     return fig, ax
+
+
+def _line_style(defaults: dict, kwargs: dict) -> dict:
+    """``defaults`` overridden by the caller's :class:`~matplotlib.lines.Line2D` ``kwargs``.
+
+    Aliases are resolved first (``c`` -> ``color``, ``ls`` -> ``linestyle``, ``lw``,
+    ``ms`` ...), so ``c="red"`` replaces a default ``color`` instead of clashing with it.
+    """
+    return {**cbook.normalize_kwargs(defaults, Line2D), **cbook.normalize_kwargs(kwargs, Line2D)}
+
+
+#: Keyword arguments of ``Axes.scatter`` that set the points' colour (they replace ``c``).
+_SCATTER_COLOR_KEYS = ("c", "color", "facecolor")
+
+
+def _scatter_style(defaults: dict, kwargs: dict) -> dict:
+    """As :func:`_line_style`, for ``Axes.scatter``: a colour given drops ``c``/``cmap``."""
+    user = cbook.normalize_kwargs(kwargs, Collection)
+    style = cbook.normalize_kwargs(defaults, Collection)
+    if any(key in user for key in _SCATTER_COLOR_KEYS):
+        for key in (*_SCATTER_COLOR_KEYS, "cmap", "norm"):
+            style.pop(key, None)
+    return {**style, **user}
 
 
 def _is_curve(obj) -> bool:
@@ -246,6 +289,7 @@ def plot_curves(
     ax: Axes | None = None,
     column: str = "backdoor_loss",
     labels: Sequence[str] | None = None,
+    **kwargs,
 ) -> Figure:
     """Backdoor learning curves: ``column`` against beta, one line per curve.
 
@@ -260,6 +304,10 @@ def plot_curves(
         but ``beta``): the mean backdoor loss L(V_t) by default.
     labels : list of str, optional
         Legend labels, one per curve; default "<learner>, lambda=<1/C>".
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.plot` for every curve, over this function's
+        style (one colour per learner, one line style and marker per regularization), e.g.
+        ``color="red"`` or ``linewidth=2``.
 
     Returns
     -------
@@ -287,14 +335,17 @@ def plot_curves(
         k = seen.get(name, 0)
         seen[name] = k + 1
         order = np.argsort(curve.betas, kind="stable")
+        style = {
+            "color": colors[name],
+            "linestyle": ["-", "--", ":", "-."][k % 4],
+            "marker": _MARKERS[k % len(_MARKERS)],
+            "markersize": 3.5,
+            "label": label,
+        }
         ax.plot(
             np.asarray(curve.betas)[order],
             np.asarray(curve[column])[order],
-            color=colors[name],
-            linestyle=["-", "--", ":", "-."][k % 4],
-            marker=_MARKERS[k % len(_MARKERS)],
-            markersize=3.5,
-            label=label,
+            **_line_style(style, kwargs),
         )
     _set_beta_axis(ax)
     ax.set_ylabel(_Y_LABELS.get(column, column))
@@ -307,7 +358,9 @@ def plot_curves(
     return fig
 
 
-def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=None) -> Figure:
+def plot_slope_vs_accuracy(
+    table: pd.DataFrame, ax: Axes | None = None, region=None, **kwargs
+) -> Figure:
     """Backdoor slope score against backdoor accuracy at beta = 1 (paper 001, Fig. 5-7).
 
     One point per grid point, coloured by log10(lambda), one marker per learner. Rows whose score
@@ -324,11 +377,15 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=N
     region : RobustRegion, optional
         From :func:`backdoor_curves.study.robust.robust_region` on ``table``: its points are ringed
         and the recommended setting starred.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.scatter` for every learner's points, over this
+        function's style (e.g. ``s=80``, ``alpha=0.5``). A colour (``color``, ``c`` or
+        ``facecolor``) replaces the colouring by lambda, and the colour bar is then left out.
 
     Returns
     -------
     matplotlib.figure.Figure
-        With a colour bar of log10(lambda) next to ``ax``.
+        With a colour bar of log10(lambda) next to ``ax`` (unless ``kwargs`` set a colour).
 
     Raises
     ------
@@ -346,34 +403,40 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=N
     score = pd.to_numeric(table["score"], errors="coerce").to_numpy(float)
     acc = pd.to_numeric(table["backdoor_accuracy"], errors="coerce").to_numpy(float)
     ok = np.isfinite(score) & np.isfinite(acc)
+    user = cbook.normalize_kwargs(kwargs, Collection)
+    by_lambda = not any(key in user for key in _SCATTER_COLOR_KEYS)
     mappable = None
     handles = []
     for k, name in enumerate(dict.fromkeys(groups)):
         rows = (groups == name).to_numpy() & ok
-        marker = _MARKERS[k % len(_MARKERS)]
-        mappable = ax.scatter(
-            score[rows],
-            acc[rows],
-            c=log_lam[rows],
-            cmap="viridis",
-            norm=norm,
-            marker=marker,
-            s=46,
-            edgecolors="black",
-            linewidths=0.5,
-            label=name,
-            zorder=3,
+        style = _scatter_style(
+            {
+                "c": log_lam[rows],
+                "cmap": "viridis",
+                "norm": norm,
+                "marker": _MARKERS[k % len(_MARKERS)],
+                "s": 46,
+                "edgecolor": "black",
+                "linewidth": 0.5,
+                "label": name,
+                "zorder": 3,
+            },
+            kwargs,
         )
+        mappable = ax.scatter(score[rows], acc[rows], **style)
+        face = "0.6"  # the legend's marker: grey when the colour stands for lambda
+        if not by_lambda and len(mappable.get_facecolor()):
+            face = mappable.get_facecolor()[0]
         handles.append(
             Line2D(
                 [],
                 [],
                 linestyle="none",
-                marker=marker,
-                color="0.6",
+                marker=style["marker"],
+                markerfacecolor=face,
                 markeredgecolor="black",
                 markersize=7,
-                label=name,
+                label=style["label"],
             )
         )
     handles += mark_region(ax, table, region, "score", "backdoor_accuracy")
@@ -382,8 +445,9 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=N
         handles.append(
             Line2D([], [], linestyle="none", label=f"{n_failed} failed point(s) not shown")
         )
-    cbar = ax.figure.colorbar(mappable, ax=ax, pad=0.02)
-    cbar.set_label("log10(lambda)   (lambda = 1/C; larger = more regularized)")
+    if by_lambda:
+        cbar = ax.figure.colorbar(mappable, ax=ax, pad=0.02)
+        cbar.set_label("log10(lambda)   (lambda = 1/C; larger = more regularized)")
     ax.set_xlabel("backdoor slope score -(2/pi) arctan(dL(V_t)/dbeta at beta=0)")
     ax.set_ylabel("backdoor accuracy at beta = 1\n(attack success rate on V_t)")
     ax.set_xlim(min(-0.03, np.nanmin(score, initial=0.0) - 0.03), 1.03)
@@ -396,7 +460,7 @@ def plot_slope_vs_accuracy(table: pd.DataFrame, ax: Axes | None = None, region=N
 
 
 def plot_accuracy_vs_regularization(
-    table: pd.DataFrame, ax: Axes | None = None, region=None
+    table: pd.DataFrame, ax: Axes | None = None, region=None, **kwargs
 ) -> Figure:
     """Clean and backdoor accuracy at beta = 1 against lambda (log scale), per learner.
 
@@ -414,6 +478,10 @@ def plot_accuracy_vs_regularization(
     region : RobustRegion, optional
         The robust region of ``table``: its points are ringed (at their clean accuracy) and the
         recommended setting starred.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.plot` for every line (clean and backdoor
+        accuracy of each learner), over this function's style, e.g. ``linewidth=2``; a
+        ``color`` applies to every learner.
 
     Returns
     -------
@@ -444,15 +512,15 @@ def plot_accuracy_vs_regularization(
             y = pd.to_numeric(table[column], errors="coerce").to_numpy(float)[rows][order]
             x = lam[rows][order]
             good = np.isfinite(y)
-            ax.plot(
-                x[good],
-                y[good],
-                color=colors[name],
-                linestyle=style,
-                marker=marker,
-                markersize=5,
-                label=f"{name}: {column.replace('_', ' ')}",
-            )
+            line_style = {
+                "color": colors[name],
+                "linestyle": style,
+                "marker": marker,
+                "markersize": 5,
+                "label": f"{name}: {column.replace('_', ' ')}",
+            }
+            (line,) = ax.plot(x[good], y[good], **_line_style(line_style, kwargs))
+            colors[name] = line.get_color()  # the legend shows a colour given in kwargs
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("lambda = 1/C (regularization strength; ridge: 2 alpha)")
@@ -477,7 +545,9 @@ def plot_accuracy_vs_regularization(
     return fig
 
 
-def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None = None) -> Figure:
+def plot_deviation(
+    curves, ax: Axes | None = None, labels: Sequence[str] | None = None, **kwargs
+) -> Figure:
     """Parameter deviation paths: nu (x) against rho_ratio (y) along beta (paper 001, Fig. 9-11).
 
     Each curve is a path from beta = 0 (nu = 0, rho_ratio = 1; the common start, marked by a
@@ -493,6 +563,9 @@ def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None 
         Axes to draw on; a new Figure is created when omitted.
     labels : list of str, optional
         Legend labels, one per curve; default "<learner>, lambda=<1/C>".
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.plot` for every path, over this function's
+        style, e.g. ``color="red"``; the end square of a path takes its colour.
 
     Returns
     -------
@@ -518,22 +591,21 @@ def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None 
         order = np.argsort(curve.betas, kind="stable")
         nu = np.asarray(curve["nu"])[order]
         ratio = np.asarray(curve["rho_ratio"])[order]
-        ax.plot(
-            nu,
-            ratio,
-            color=colors[name],
-            linestyle=["-", "--", ":", "-."][k % 4],
-            marker=_MARKERS[k % len(_MARKERS)],
-            markersize=3.5,
-            label=label,
-        )
+        style = {
+            "color": colors[name],
+            "linestyle": ["-", "--", ":", "-."][k % 4],
+            "marker": _MARKERS[k % len(_MARKERS)],
+            "markersize": 3.5,
+            "label": label,
+        }
+        (path,) = ax.plot(nu, ratio, **_line_style(style, kwargs))
         ax.plot(
             nu[-1:],
             ratio[-1:],
             linestyle="none",
             marker="s",
             markersize=7,
-            color=colors[name],
+            color=path.get_color(),
             markeredgecolor="black",
         )
     ax.plot(
@@ -566,7 +638,16 @@ def plot_deviation(curves, ax: Axes | None = None, labels: Sequence[str] | None 
     return fig
 
 
-def plot_taylor(curve, slope, ax: Axes | None = None) -> Figure:
+def _check_slope(slope) -> None:
+    if not all(hasattr(slope, name) for name in ("taylor", "derivative", "backdoor_loss")):
+        raise TypeError(f"slope must be a BackdoorSlope, got {type(slope).__name__}")
+
+
+#: Where the Taylor predictions are drawn: 0 and 300 log-spaced betas up to 1.
+_DENSE_BETAS = np.r_[0.0, np.geomspace(1e-4, 1.0, 300)]
+
+
+def plot_taylor(curve, slope, ax: Axes | None = None, **kwargs) -> Figure:
     """The exact backdoor curve with its first- and second-order Taylor predictions from 0.
 
     The first-order line L(0) + beta L'(0) is the influence function's prediction; where the
@@ -582,6 +663,9 @@ def plot_taylor(curve, slope, ax: Axes | None = None) -> Figure:
         :meth:`~backdoor_curves.measures.results.BackdoorSlope.taylor` gives the predictions.
     ax : matplotlib Axes, optional
         Axes to draw on; a new Figure is created when omitted.
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.plot` for the exact curve, over its style
+        (black, circles), e.g. ``color="green"``.
 
     Returns
     -------
@@ -592,18 +676,27 @@ def plot_taylor(curve, slope, ax: Axes | None = None) -> Figure:
     ------
     TypeError
         If ``curve`` is not a LearningCurve, ``slope`` not a BackdoorSlope or ``ax`` not an Axes.
+
+    See Also
+    --------
+    plot_slope : The tangent alone, labelled with the slope's value.
     """
     (curve,) = _check_curves([curve])
-    if not all(hasattr(slope, name) for name in ("taylor", "derivative", "backdoor_loss")):
-        raise TypeError(f"slope must be a BackdoorSlope, got {type(slope).__name__}")
+    _check_slope(slope)
     fig, ax = _new_axes(ax, (6.4, 4.2))
     order = np.argsort(curve.betas)
     betas, exact = curve.betas[order], curve["backdoor_loss"][order]
-    dense = np.r_[0.0, np.geomspace(1e-4, 1.0, 300)]
-    taylor = slope.taylor(dense)
-    ax.plot(betas, exact, "o-", color="black", label="exact curve", zorder=3)
-    ax.plot(dense, taylor["first"], "--", color="tab:blue", label="1st order (influence function)")
-    ax.plot(dense, taylor["second"], ":", color="tab:red", lw=2, label="2nd order")
+    taylor = slope.taylor(_DENSE_BETAS)
+    style = {"color": "black", "marker": "o", "label": "exact curve", "zorder": 3}
+    ax.plot(betas, exact, **_line_style(style, kwargs))
+    ax.plot(
+        _DENSE_BETAS,
+        taylor["first"],
+        "--",
+        color="tab:blue",
+        label="1st order (influence function)",
+    )
+    ax.plot(_DENSE_BETAS, taylor["second"], ":", color="tab:red", lw=2, label="2nd order")
     low, high = float(np.min(exact)), float(np.max(exact))
     pad = 0.1 * max(high - low, 1e-12)
     ax.set_ylim(low - pad, high + pad)
@@ -614,3 +707,163 @@ def plot_taylor(curve, slope, ax: Axes | None = None) -> Figure:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     return fig
+
+
+def plot_slope(slope, ax: Axes | None = None, curve=None, **kwargs) -> Figure:
+    """The backdoor slope as the tangent of the learning curve at beta = 0.
+
+    Draws the first-order Taylor line L(0) + beta dL/dbeta (the tangent at beta = 0, the
+    influence function's prediction) labelled with the derivative and its score, the
+    second-order line L(0) + beta L'(0) + beta^2 / 2 L''(0) when the slope has a finite, non-zero
+    second derivative (an SVM reports 0: its curve is linear on its first piece, so the two
+    lines would coincide), and the exact curve under them when ``curve`` is given.
+
+    Parameters
+    ----------
+    slope : BackdoorSlope
+        From :func:`backdoor_curves.backdoor_slope`.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new Figure is created when omitted.
+    curve : LearningCurve, optional
+        The exact curve of the same learner and data; its ``backdoor_loss`` is drawn in black
+        and sets the y range (predictions that run off it are clipped).
+    **kwargs
+        Passed to :meth:`~matplotlib.axes.Axes.plot` for the tangent line, over its style
+        (dashed blue), e.g. ``color="red"`` or ``label="logistic"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding ``ax``; beta on the symlog axis of :func:`plot_curves`. Without a
+        curve the y range is the tangent's on [0, 1], not below 0 (a loss is not negative).
+
+    Raises
+    ------
+    TypeError
+        If ``slope`` is not a BackdoorSlope, ``curve`` not a LearningCurve or ``ax`` not an
+        Axes.
+
+    See Also
+    --------
+    plot_taylor : The exact curve with both predictions.
+    """
+    _check_slope(slope)
+    if curve is not None:
+        (curve,) = _check_curves([curve])
+    fig, ax = _new_axes(ax, (6.4, 4.2))
+    taylor = slope.taylor(_DENSE_BETAS)
+    loss0 = float(slope.backdoor_loss)
+    if curve is not None:
+        order = np.argsort(curve.betas, kind="stable")
+        exact = np.asarray(curve["backdoor_loss"])[order]
+        ax.plot(
+            np.asarray(curve.betas)[order],
+            exact,
+            color="black",
+            marker="o",
+            markersize=4,
+            label=f"exact curve ({curve.learner}, lambda={format_number(curve.regularization)})",
+            zorder=3,
+        )
+    style = {
+        "color": "tab:blue",
+        "linestyle": "--",
+        "label": f"tangent at beta = 0: dL/dbeta = {format_number(slope.derivative)} "
+        f"(score {format_number(slope.score)})",
+    }
+    ax.plot(_DENSE_BETAS, taylor["first"], **_line_style(style, kwargs))
+    second = float(slope.second_derivative)
+    if np.isfinite(second) and second != 0.0:
+        ax.plot(
+            _DENSE_BETAS,
+            taylor["second"],
+            color="tab:red",
+            linestyle=":",
+            linewidth=2,
+            label=f"2nd order: d2L/dbeta2 = {format_number(second)}",
+        )
+    ax.plot(
+        [0.0],
+        [loss0],
+        linestyle="none",
+        marker="*",
+        markersize=11,
+        color="black",
+        label=f"L(0) = {format_number(loss0)} (clean model)",
+        zorder=4,
+        clip_on=False,
+    )
+    if curve is not None:
+        low, high = min(float(np.nanmin(exact)), loss0), max(float(np.nanmax(exact)), loss0)
+    else:  # the tangent's range, not below 0 (a loss is not negative)
+        tangent = taylor["first"][np.isfinite(taylor["first"])]
+        low = max(float(tangent.min()), min(0.0, loss0)) if tangent.size else loss0
+        high = float(tangent.max()) if tangent.size else loss0
+    pad = 0.08 * max(high - low, 1e-12)
+    ax.set_ylim(low - pad, high + pad)
+    _set_beta_axis(ax)
+    ax.set_ylabel(_Y_LABELS["backdoor_loss"])
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small", framealpha=0.85)
+    if not ax.get_title():
+        ax.set_title(
+            f"Backdoor slope of {slope.learner}, lambda={format_number(slope.regularization)}"
+        )
+    return fig
+
+
+def save_figure(fig: Figure, path, **kwargs) -> Path:
+    """Write ``fig`` to ``path`` atomically, then close it.
+
+    The file is written to a temporary file in the same folder and moved onto ``path`` with
+    :func:`os.replace`, so a reader never sees a half-written figure and a failed save leaves
+    the old file (and no temporary one). The figure is then closed with
+    :func:`matplotlib.pyplot.close`, also when the write fails, so a script or CLI that saves
+    many figures does not keep them open; the ``fig`` object itself stays usable (it can be
+    saved again). Invalid arguments raise before anything is written or closed.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, pyplot-managed or not.
+    path : str or path-like
+        The file to write; its suffix names the format (``.png``, ``.pdf``, ``.svg`` ... any
+        format of ``fig.canvas.get_supported_filetypes()``) unless ``format`` is given. Its
+        folder must exist.
+    **kwargs
+        Passed to :meth:`matplotlib.figure.Figure.savefig`; ``dpi`` defaults to 130 (the
+        project's PNGs).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    TypeError
+        If ``fig`` is not a Figure or ``path`` not a str or path-like.
+    ValueError
+        If the format (``path``'s suffix, or ``format``) is missing or not one matplotlib
+        writes.
+    OSError
+        If the file cannot be written (e.g. the folder does not exist).
+    """
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or path.suffix.removeprefix(".").lower()
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(
+            f"path must end with the suffix of a format matplotlib writes "
+            f"({', '.join('.' + f for f in sorted(supported))}) or format= must name one; "
+            f"got {str(path)!r}"
+        )
+    kwargs.setdefault("dpi", FIGURE_DPI)
+    try:
+        return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **kwargs), binary=True)
+    finally:
+        plt.close(fig)

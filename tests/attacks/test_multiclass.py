@@ -175,15 +175,18 @@ def test_flip_labels_shifts_to_the_next_class():
     np.testing.assert_array_equal(flip_labels([0, 1, 2, 3, 3], np.arange(4)), [1, 2, 3, 0, 0])
     # the cycle follows the order of classes, labels of any kind
     assert flip_labels(["b", "c", "a"], ["c", "a", "b"]).tolist() == ["c", "a", "b"]
-    # two classes: the swap of the two-class attack, unchanged (unknown labels -> classes[0])
-    assert flip_labels([3, 7, 9], [3, 7]).tolist() == [7, 3, 3]
+    # two classes: the swap of the two-class attack
+    assert flip_labels([3, 7, 7], [3, 7]).tolist() == [7, 3, 3]
     assert flip_labels(np.zeros(0, int), [0, 1, 2]).shape == (0,)
 
 
 @pytest.mark.parametrize(
     ("y", "classes", "msg"),
     [
-        ([0, 5], [0, 1, 2], r"^y has labels \[5\] that are not in classes"),
+        ([0, 5], [0, 1, 2], r"^y has labels \[5\] not in classes \[0, 1, 2\]"),
+        ([3, 7, 9], [3, 7], r"^y has labels \[9\] not in classes \[3, 7\]"),  # no silent swap
+        (["a", "c"], ["a", "b"], r"^y has labels \['c'\] not in classes"),
+        ([0], [0, 0], "^classes must not repeat a label"),
         ([0], [0, 1, 1], "^classes must not repeat a label"),
         ([0], [0], "^classes must hold at least two labels"),
         ([0], [], "^classes must hold at least two labels"),
@@ -312,6 +315,8 @@ def _bad_arrays(toy):
     X, y, X_te, y_te = toy
     nan = X.copy()
     nan[0, 0, 0] = np.nan
+    mixed = y.astype(object)
+    mixed[0] = "a"
     return [
         ("X_train", X.reshape(60, -1), ValueError, r"X_train must have shape \(n, H, W\)"),
         ("X_train", X * 255, ValueError, r"X_train must hold pixel intensities in \[0, 1\]"),
@@ -323,9 +328,9 @@ def _bad_arrays(toy):
         ("X_test", X_te[0], ValueError, "X_test must have shape"),
         ("y_train", y[:-1], ValueError, "X_train and y_train have different lengths"),
         ("y_test", y_te[:-1], ValueError, "X_test and y_test have different lengths"),
-        ("y_train", y.astype(float), TypeError, "y_train must hold integer class labels"),
-        ("y_train", y.astype(str), TypeError, "y_train must hold integer class labels"),
-        ("y_train", y == 1, TypeError, "y_train must hold integer class labels"),
+        ("y_train", y.astype(complex), ValueError, "y_train must hold real numbers or strings"),
+        ("y_train", mixed, TypeError, "y_train must hold strings or real numbers of one kind"),
+        ("y_train", np.full(60, "a"), ValueError, r"y_train must contain at least two classes"),
         ("y_train", y - 1, ValueError, r"y_train must hold class labels >= 0, got \[-1\]"),
         ("y_train", np.where(y == 1, 2, y), ValueError, r"y_train must hold every class.*\[1\]"),
         ("y_train", np.zeros(60, int), ValueError, "y_train must contain at least two classes"),

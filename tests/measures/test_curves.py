@@ -138,3 +138,25 @@ def test_results_carry_all_learner_parameters(mnist_small):
     slope = backdoor_slope(learner, mnist_small)
     assert curve.params == slope.params == learner.get_params()
     assert curve.params["gamma"] == 0.01 and "gamma" not in curve.learner
+
+
+@pytest.mark.parametrize(
+    ("learner", "method", "desc"),
+    [
+        (LogisticLearner(1.0), "path", "LogisticLearner exact path"),
+        (RBFSVMLearner(1.0, gamma=0.05), "auto", "RBFSVMLearner exact path"),
+        (LogisticLearner(1.0), "refit", "LogisticLearner re-fits"),
+    ],
+)
+def test_progress_bar_for_every_method(mnist_small, capsys, learner, method, desc):
+    betas = [0.0, 0.5, 1.0]
+    quiet = learning_curve(learner, mnist_small, betas, method=method)
+    assert capsys.readouterr().err == ""
+    shown = learning_curve(learner, mnist_small, betas, method=method, progress=True)
+    err = capsys.readouterr().err
+    assert desc in err and "0/3" in err
+    if method != "refit":
+        assert "3/3" in err  # the path's bar is filled when the path ends
+    if isinstance(learner, RBFSVMLearner):
+        assert f"events={len(shown.events)}" in err
+    np.testing.assert_array_equal(shown["backdoor_loss"], quiet["backdoor_loss"])

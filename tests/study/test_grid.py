@@ -73,8 +73,16 @@ def test_rows_match_scikit_learn_refits(table, mnist_small):
         assert row["nu_1"] == pytest.approx(dev["nu"][0], rel=1e-4, abs=1e-7)
         assert row["rho_ratio_1"] == pytest.approx(dev["rho_ratio"][0], rel=1e-4)
         slope = bc.backdoor_slope(learner, mnist_small)  # itself checked against re-fits
-        assert row["derivative"] == slope.derivative
-        assert row["score"] == slope.score
+        if kind == "ridge":
+            assert row["derivative"] == slope.derivative
+            assert row["score"] == slope.score
+        else:
+            # the grid warm-starts each fit from its neighbour along C (logistic: Newton stops
+            # within tol of the optimum from another start) and serves kernels from the data
+            # set's shared pairwise products (SVMs: another summation order): the same
+            # numbers to rounding or the solver's tolerance
+            assert row["derivative"] == pytest.approx(slope.derivative, rel=1e-9)
+            assert row["score"] == pytest.approx(slope.score, rel=1e-9)
         assert row["condition_number"] == pytest.approx(slope.condition_number, rel=1e-9)
 
 
@@ -117,7 +125,8 @@ def test_failed_points_keep_their_row(mnist_small):
     # a data factory that fails for one point: the point keeps its row with a setup error
     tab = grid_study(bc.LogisticLearner(), TINY_DATA, {"fraction": [0.001, 0.1]})
     assert (
-        tab["error"].iloc[0].startswith("setup: ValueError") and "fraction" in tab["error"].iloc[0]
+        tab["error"].iloc[0].startswith("setup: DataParameterError")
+        and "fraction" in tab["error"].iloc[0]
     )
     assert tab["error"].iloc[1] == "" and np.isfinite(tab["score"].iloc[1])
 

@@ -136,8 +136,7 @@ def test_plot_curves_on_given_axes_with_column_and_labels(curves):
 
 
 def test_learning_curve_plot_method(curves):
-    fig = curves[2].plot(column="nu")
-    (ax,) = fig.axes
+    ax = curves[2].plot(column="nu")  # returns the Axes, as pandas' plot does
     (line,) = ax.get_lines()
     np.testing.assert_allclose(line.get_ydata(), curves[2]["nu"])
     assert line.get_ydata()[0] == pytest.approx(0.0, abs=1e-12)  # nu(0) = 0

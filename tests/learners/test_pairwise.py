@@ -1,0 +1,111 @@
+"""Shared pairwise products (backdoor_curves.learners.pairwise): blocks equal to the kernels
+computed directly, rows found bit for bit or not at all, fresh copies, the memory budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics.pairwise import euclidean_distances, rbf_kernel
+
+import backdoor_curves as bc
+from backdoor_curves._memory import MemoryBudgetError, check_matrix_size, memory_budget_context
+from backdoor_curves.learners.pairwise import (
+    PairwiseCache,
+    active_cache,
+    make_cache,
+    pairwise_rows,
+    shared_pairwise,
+)
+
+
+@pytest.fixture
+def cache(mnist_small):
+    rows, n_train = pairwise_rows(mnist_small)
+    return PairwiseCache(rows, n_train)
+
+
+def test_blocks_equal_direct_kernels(mnist_small, cache):
+    X, V, Vt = mnist_small.X_train, mnist_small.X_test, mnist_small.X_test_bd
+    rng = np.random.default_rng(0)
+    sub = X[np.sort(rng.choice(len(X), 37, replace=False))]
+    for A, B in [(X, X), (V, X), (Vt, sub), (sub, sub), (X, Vt), (sub, V)]:
+        np.testing.assert_allclose(cache.inner(A, B), A @ B.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            cache.sqdist(A, B), euclidean_distances(A, B, squared=True), rtol=1e-9, atol=1e-9
+        )
+        K = cache.kernel(("rbf", 0.05), "sqdist", lambda S: np.exp(-0.05 * S), A, B)
+        np.testing.assert_allclose(K, rbf_kernel(A, B, gamma=0.05), rtol=1e-12, atol=1e-15)
+    assert cache.misses == 0 and cache.hits == 18
+    # a row with itself is at distance exactly 0, its RBF kernel exactly 1
+    assert np.all(np.diag(cache.sqdist(X, X)) == 0.0)
+
+
+def test_rows_not_in_the_data_are_left_to_the_caller(mnist_small, cache):
+    X, V = mnist_small.X_train, mnist_small.X_test
+    changed = X[:5].copy()
+    changed[0, 0] = np.nextafter(changed[0, 0], 2.0)  # one bit off
+    assert cache.inner(changed, X) is None
+    assert cache.inner(V, V) is None  # neither side is made of training rows
+    assert cache.inner(X[:, :10], X[:, :10]) is None  # other features
+    assert cache.inner(X.astype(np.float32), X) is None  # other dtype
+    assert cache.misses == 4
+    negzero = X[:3].copy()
+    negzero[negzero == 0.0] = -0.0  # equal values, other bits: served or not, never wrong
+    served = cache.inner(negzero, X)
+    if served is not None:
+        np.testing.assert_array_equal(served, cache.inner(X[:3], X))
+    assert cache.inner(X[:0], X).shape == (0, len(X))
+
+
+def test_duplicate_rows_resolve_to_the_training_row():
+    rng = np.random.default_rng(1)
+    T = rng.random((6, 4))
+    rows = np.vstack([T, T[2:3], rng.random((2, 4))])  # a test row equal to training row 2
+    cache = PairwiseCache(rows, 6)
+    np.testing.assert_array_equal(cache.locate(rows[6:7], train=True), [2])
+    assert cache.locate(rows[7:9], train=True) is None
+    np.testing.assert_array_equal(cache.locate(rows[7:9]), [7, 8])
+
+
+def test_blocks_are_fresh_copies(mnist_small, cache):
+    X = mnist_small.X_train
+    first = cache.kernel(("rbf", 0.1), "sqdist", lambda S: np.exp(-0.1 * S), X, X)
+    first[:] = -1.0
+    again = cache.kernel(("rbf", 0.1), "sqdist", lambda S: np.exp(-0.1 * S), X, X)
+    assert np.all(again > 0)
+    G = cache.inner(X, X)
+    G[:] = 0
+    assert np.any(cache.inner(X, X) != 0)
+
+
+@pytest.mark.parametrize(
+    "learner", [bc.LinearSVMLearner(C=2.0), bc.RBFSVMLearner(C=2.0, gamma=0.05)], ids=repr
+)
+def test_learners_under_a_shared_cache_match_direct_kernels(mnist_small, learner):
+    direct = bc.backdoor_slope(learner, mnist_small)
+    curve = bc.learning_curve(learner, mnist_small, betas=[0.0, 0.5, 1.0])
+    assert active_cache() is None
+    with shared_pairwise(mnist_small) as cache:
+        assert active_cache() is cache
+        shared = bc.backdoor_slope(learner, mnist_small)
+        shared_curve = bc.learning_curve(learner, mnist_small, betas=[0.0, 0.5, 1.0])
+    assert active_cache() is None
+    assert cache.hits > 0 and cache.misses == 0
+    assert shared.derivative == pytest.approx(direct.derivative, rel=1e-10)
+    for column in ("backdoor_loss", "clean_accuracy", "backdoor_accuracy"):
+        np.testing.assert_allclose(shared_curve[column], curve[column], rtol=1e-10)
+
+
+def test_memory_budget(mnist_small):
+    with memory_budget_context(10_000):
+        assert make_cache(mnist_small) is None  # the cache only saves time: it stays off
+        with pytest.raises(MemoryBudgetError, match=r"needs .* over the memory budget of 9\.8 KiB"):
+            bc.RBFSVMLearner().fit(mnist_small.X_train, mnist_small.y_train)
+        with pytest.raises(MemoryBudgetError, match=r"the Hessian \(2000 x 2000\) needs 30\.5 MiB"):
+            check_matrix_size((2000, 2000), "the Hessian")
+    with pytest.raises(ValueError, match="memory_budget must be a positive"):
+        with memory_budget_context(-1):
+            pass
+    with pytest.raises(TypeError, match="memory_budget must be a number"):
+        with memory_budget_context("1GB"):
+            pass
