@@ -43,7 +43,6 @@ __all__ = [
     "DegenerateKKTError",
     "polish_svm_dual",
     "solve_svm_dual",
-    "active_set_dual",
     "kkt_matrix",
     "bordered_matrix",
     "dual_sets",
@@ -149,21 +148,8 @@ def polish_svm_dual(
         dual).
     """
     margin, bound = dual_sets(alpha, cap)
-    solved = _solve_on_sets(K, y, cap, margin, bound)
-    if solved is None or not _satisfies_kkt(K, y, cap, margin, bound, *solved):
-        return alpha, b, False
-    return solved[0], solved[1], True
-
-
-def _solve_on_sets(K, y, cap, margin, bound) -> tuple[np.ndarray, float] | None:
-    """The duals and intercept solving the KKT equalities on given margin and bound sets.
-
-    Bound duals sit at their box, zero duals at 0, and the margin duals and b solve
-    ``[[Q_MM, y_M], [y_M^T, 0]] [a_M; b] = [1 - Q_MB a_B; -y_B^T a_B]``. None when the margin
-    set is empty (b is then not determined by equalities).
-    """
     if not margin.any():
-        return None
+        return alpha, b, False
     M = np.flatnonzero(margin)
     a_B = np.where(bound, cap, 0.0)
     Q_rows = (y[M, None] * y[None, :]) * K[M]
@@ -175,87 +161,23 @@ def _solve_on_sets(K, y, cap, margin, bound) -> tuple[np.ndarray, float] | None:
             sol = LUSolver(H, "SVM KKT matrix").solve(rhs)
     except SingularSystemError:
         # e.g. duplicated margin points: any solution of the equalities that passes the KKT
-        # check is optimal, so the least-squares one is certified, not trusted blindly
+        # check below is optimal, so the least-squares one is certified, not trusted blindly
         sol = np.linalg.lstsq(H, rhs, rcond=None)[0]
     new = a_B.copy()
     new[M] = sol[:-1]
-    return new, float(sol[-1])
-
-
-def _satisfies_kkt(K, y, cap, margin, bound, alpha, b) -> bool:
-    """Whether (alpha, b) with these sets satisfies every KKT condition (to MARGIN_TOL)."""
-    M = margin
-    if np.any(alpha[M] <= 0) or np.any(alpha[M] >= cap[M]):
-        return False
-    yf = y * (K @ (y * alpha) + b)
+    new_b = float(sol[-1])
+    if np.any(new[M] <= 0) or np.any(new[M] >= cap[M]):
+        return alpha, b, False
+    yf = y * (K @ (y * new) + new_b)
     zero = ~(margin | bound)
-    return not (
+    if (
         np.any(np.abs(yf[M] - 1) > MARGIN_TOL)
         or np.any(yf[zero] < 1 - MARGIN_TOL)
         or np.any(yf[bound] > 1 + MARGIN_TOL)
-        or abs(y @ alpha) > MARGIN_TOL * max(1.0, alpha.sum())
-    )
-
-
-#: Most set exchanges :func:`active_set_dual` tries before it gives up (libsvm takes over).
-ACTIVE_SET_MAX_ITER = 30
-
-
-def active_set_dual(
-    K: np.ndarray,
-    y: np.ndarray,
-    cap: np.ndarray,
-    margin: np.ndarray,
-    bound: np.ndarray,
-    max_iter: int = ACTIVE_SET_MAX_ITER,
-) -> tuple[np.ndarray, float, int] | None:
-    """The SVM dual from a guess of its margin and bound sets (a warm start), or None.
-
-    A primal-dual active-set iteration: solve the KKT equalities on the sets
-    (:func:`polish_svm_dual`'s solve), then move every violator — a margin dual at or past 0 (to
-    the zero set) or past its box (to the bound set), a zero dual with y f < 1 or a bound dual
-    with y f > 1 (to the margin set) — and repeat until no condition is violated. The answer is
-    certified by every KKT condition, exactly as a polished libsvm solution, so it is the same
-    solution (bit for bit when the sets are the same); when the iteration does not settle within
-    ``max_iter`` exchanges, or the margin set empties, it returns None and the caller solves
-    from scratch.
-
-    Parameters
-    ----------
-    K : ndarray of shape (n, n)
-        Kernel matrix of the training points (all with positive weight).
-    y : ndarray of shape (n,)
-        Labels in {-1, +1}.
-    cap : ndarray of shape (n,)
-        Box constraints C s_i > 0.
-    margin, bound : ndarray of bool, shape (n,)
-        The guessed margin and bound sets, e.g. a neighbouring C's solution.
-    max_iter : int, default=30
-        Most solves.
-
-    Returns
-    -------
-    tuple of (ndarray, float, int) or None
-        The duals, the intercept and the number of solves; None when not settled.
-    """
-    margin, bound = margin & ~bound, bound.copy()
-    for it in range(1, max_iter + 1):
-        solved = _solve_on_sets(K, y, cap, margin, bound)
-        if solved is None:
-            return None
-        alpha, b = solved
-        if _satisfies_kkt(K, y, cap, margin, bound, alpha, b):
-            return alpha, b, it
-        yf = y * (K @ (y * alpha) + b)
-        zero = ~(margin | bound)
-        to_zero = margin & (alpha <= 0)
-        to_bound = margin & (alpha >= cap)
-        enter = (zero & (yf < 1 - MARGIN_TOL)) | (bound & (yf > 1 + MARGIN_TOL))
-        if not (to_zero.any() or to_bound.any() or enter.any()):
-            return None  # only the tolerance-level conditions fail: leave it to libsvm
-        margin = (margin & ~to_zero & ~to_bound) | enter
-        bound = (bound | to_bound) & ~enter
-    return None
+        or abs(y @ new) > MARGIN_TOL * max(1.0, new.sum())
+    ):
+        return alpha, b, False
+    return new, new_b, True
 
 
 def solve_svm_dual(
@@ -429,7 +351,6 @@ class _SVMLearner(BaseLearner):
     _parameter_constraints: dict = {
         "C": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="neither")],
-        "warm_start": ["boolean"],
     }
 
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -456,15 +377,9 @@ class _SVMLearner(BaseLearner):
     def _fit(self, X, y, sample_weight):
         keep = np.flatnonzero(sample_weight > 0)
         Xk, yk, cap = X[keep], y[keep], self.C * sample_weight[keep]
-        K = self.kernel(Xk, Xk)
-        guess = self._warm_sets(X.shape[0], keep) if self.warm_start else None
-        solved = None if guess is None else active_set_dual(K, yk, cap, *guess)
-        if solved is not None:
-            alpha, b, self.n_iter_ = solved
-            self.polished_ = True
-        else:
-            alpha, b, self.polished_ = solve_svm_dual(K, yk, self.C, sample_weight[keep], self.tol)
-            self.n_iter_ = 0
+        alpha, b, self.polished_ = solve_svm_dual(
+            self.kernel(Xk, Xk), yk, self.C, sample_weight[keep], self.tol
+        )
         margin, bound = dual_sets(alpha, cap)
         self.alpha_ = np.zeros(X.shape[0])
         self.alpha_[keep] = alpha
@@ -483,20 +398,6 @@ class _SVMLearner(BaseLearner):
 
     def _decision(self, X):
         return self.kernel(X, self.support_vectors_) @ self._sv_coef + self.intercept_
-
-    def _warm_sets(self, n_rows: int, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The previous fit's margin and bound sets as a guess over ``keep`` (None: no fit).
-
-        Rows are matched by position: the previous fit's rows are taken to come first (the same
-        X, or D before D and P). A wrong guess costs time, never accuracy: the answer is
-        certified by the KKT conditions.
-        """
-        if not hasattr(self, "margin_"):
-            return None
-        margin, bound = np.zeros(n_rows, bool), np.zeros(n_rows, bool)
-        margin[self.margin_[self.margin_ < n_rows]] = True
-        bound[self.bound_[self.bound_ < n_rows]] = True
-        return margin[keep], bound[keep]
 
     def _dfdtheta(self, X):
         X_M, y_M = self.support_vectors_[self._sv_margin], self._sv_y[self._sv_margin]
@@ -575,10 +476,6 @@ class LinearSVMLearner(_SVMLearner):
         Weight of the hinge term; lambda = 1/C.
     tol : float, default=1e-10
         libsvm's stopping tolerance before the exact KKT polish.
-    warm_start : bool, default=False
-        Start the next ``fit`` from this fit's margin and bound sets (an active-set iteration,
-        :func:`active_set_dual`, certified by the KKT conditions; libsvm when it does not
-        settle), e.g. along a grid of C. The previous rows must come first in the new X.
 
     Attributes
     ----------
@@ -592,16 +489,12 @@ class LinearSVMLearner(_SVMLearner):
     support_, margin_, bound_ : ndarray of int
         Indices (into the rows passed to ``fit``) of the support, margin and bound vectors.
     polished_ : bool
-        Whether the exact KKT solve replaced libsvm's approximate solution (always True after a
-        warm start that settled).
-    n_iter_ : int
-        KKT solves of the warm start's active-set iteration; 0 when libsvm solved the fit.
+        Whether the exact KKT solve replaced libsvm's approximate solution.
     """
 
-    def __init__(self, C: float = 1.0, *, tol: float = 1e-10, warm_start: bool = False):
+    def __init__(self, C: float = 1.0, *, tol: float = 1e-10):
         self.C = C
         self.tol = tol
-        self.warm_start = warm_start
 
     def kernel(self, A, B):
         """The linear kernel ``A B^T``.
@@ -662,10 +555,6 @@ class RBFSVMLearner(_SVMLearner):
         Kernel width (inverse squared length scale), > 0.
     tol : float, default=1e-10
         libsvm's stopping tolerance before the exact KKT polish.
-    warm_start : bool, default=False
-        Start the next ``fit`` from this fit's margin and bound sets (an active-set iteration,
-        :func:`active_set_dual`, certified by the KKT conditions; libsvm when it does not
-        settle), e.g. along a grid of C. The previous rows must come first in the new X.
 
     Attributes
     ----------
@@ -680,10 +569,7 @@ class RBFSVMLearner(_SVMLearner):
     support_vectors_ : ndarray of shape (n_support, n_features)
         The support vectors, the only training rows kept.
     polished_ : bool
-        Whether the exact KKT solve replaced libsvm's approximate solution (always True after a
-        warm start that settled).
-    n_iter_ : int
-        KKT solves of the warm start's active-set iteration; 0 when libsvm solved the fit.
+        Whether the exact KKT solve replaced libsvm's approximate solution.
     """
 
     _parameter_constraints: dict = {
@@ -691,13 +577,10 @@ class RBFSVMLearner(_SVMLearner):
         "gamma": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(
-        self, C: float = 1.0, *, gamma: float = 0.01, tol: float = 1e-10, warm_start: bool = False
-    ):
+    def __init__(self, C: float = 1.0, *, gamma: float = 0.01, tol: float = 1e-10):
         self.C = C
         self.gamma = gamma
         self.tol = tol
-        self.warm_start = warm_start
 
     def kernel(self, A, B):
         """The RBF kernel ``exp(-gamma ||a - b||^2)``.

@@ -179,10 +179,12 @@ def evaluate_point(
         separate exact path from beta = 0).
     warm : WarmStart, optional
         The previous point of a chain along the regularization (a grid sweeping C on the same
-        data): where the learner has ``warm_start``, both fits start from that point's models,
-        and ``warm`` receives this point's. The answers are the same optimum (each fit is
-        certified by its own optimality conditions: the SVMs' KKT conditions exactly, the smooth
-        learners' gradient to ``tol``), reached faster.
+        data): where the learner has ``warm_start`` (the logistic learner), both fits start
+        from that point's models, and ``warm`` receives this point's. The answers are the same
+        optimum to the solver's tolerance (Newton stops where its step is below ``tol``),
+        reached in fewer steps. The SVMs have no warm start: an active-set iteration from the
+        neighbouring C's support sets was tried and cost as much as libsvm's cold solve, so
+        their fits start from scratch.
 
     Returns
     -------
