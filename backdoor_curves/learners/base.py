@@ -47,6 +47,7 @@ from .._validation import (
 )
 from ..data import BackdoorData
 from ..losses import Loss
+from .pairwise import same_rows
 
 __all__ = ["BaseLearner", "SlopeTerms", "check_learner", "refuse_learner_class"]
 
@@ -113,7 +114,7 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             leave a single class with positive weight.
         """
         self.validate_params()
-        X = check_matrix(X, "X")
+        X = same_rows(check_matrix(X, "X"), X)
         if y is None:
             raise ValueError(
                 f"y is required: {type(self).__name__} requires y to be passed, but the target "
@@ -170,9 +171,10 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------ predictions
     def _check_X(self, X, name: str = "X") -> np.ndarray:
         check_is_fitted(self, "classes_")
-        return check_matrix(
+        checked = check_matrix(
             X, name, n_features=self.n_features_in_, estimator_name=type(self).__name__
         )
+        return same_rows(checked, X)
 
     def encode(self, y, name: str = "y") -> np.ndarray:
         """Map labels from ``classes_`` to {-1.0, +1.0}; unknown labels raise ``ValueError``.

@@ -43,7 +43,14 @@ import numpy as np
 
 from .._memory import memory_budget
 
-__all__ = ["PairwiseCache", "active_cache", "shared_pairwise"]
+__all__ = [
+    "PairwiseCache",
+    "active_cache",
+    "make_cache",
+    "same_rows",
+    "shared_pairwise",
+    "take_rows",
+]
 
 _ACTIVE: contextvars.ContextVar[PairwiseCache | None] = contextvars.ContextVar(
     "pairwise_cache", default=None
@@ -130,6 +137,25 @@ class PairwiseCache:
             return None
         return index
 
+    def derive(self, child: np.ndarray, parent: np.ndarray, rows) -> None:
+        """Record that ``child`` is ``parent[rows]`` (locating ``parent`` if needed).
+
+        Parameters
+        ----------
+        child : ndarray
+            The subset (its index is remembered while it lives).
+        parent : ndarray
+            The array it was taken from.
+        rows : array-like of int or bool
+            The rows taken.
+        """
+        if id(child) in self._seen:
+            return
+        parent_index = self.locate(parent)  # remembered, or looked up once
+        index = None if parent_index is None else parent_index[rows]
+        with contextlib.suppress(TypeError):
+            self._seen[id(child)] = (weakref.ref(child, self._forget(id(child))), index)
+
     def _forget(self, key: int):
         def forget(_ref, seen=self._seen):
             seen.pop(key, None)
@@ -140,6 +166,9 @@ class PairwiseCache:
         A = np.ascontiguousarray(A)
         if A.shape[0] == 0:
             return np.zeros(0, dtype=np.intp)
+        block = self._find_block(A)
+        if block is not None:
+            return block
         keys = self._keys(A)
         pos = np.searchsorted(self._sorted, keys)
         pos[pos == self._sorted.size] = 0
@@ -149,6 +178,18 @@ class PairwiseCache:
         if not np.array_equal(self.rows[index], A):  # a 64-bit key collision: not the same rows
             return None
         return index
+
+    def _find_block(self, A: np.ndarray) -> np.ndarray | None:
+        """Indices of ``A`` when it is a run of consecutive rows of Z (D, D + P, V, V_t, or a
+        copy of one): one key and one comparison, no gather."""
+        pos = int(np.searchsorted(self._sorted, self._keys(A[:1])[0]))
+        if pos == self._sorted.size or self._sorted[pos] != self._keys(A[:1])[0]:
+            return None
+        start = int(self._order[pos])
+        stop = start + A.shape[0]
+        if stop <= self.rows.shape[0] and np.array_equal(self.rows[start:stop], A):
+            return np.arange(start, stop)
+        return None
 
     def _blocks(self, A, B):
         ia = self.locate(A)
@@ -326,6 +367,61 @@ def _gather(full: np.ndarray, ia: np.ndarray, ib: np.ndarray, transposed: bool) 
     if transposed:
         block = block.T
     return np.array(block, order="C", copy=True) if block.base is not None else block
+
+
+def take_rows(X: np.ndarray, rows) -> np.ndarray:
+    """``X[rows]``, with its place in the current cache's rows derived from ``X``'s (no search).
+
+    Learners take support vectors, margin sets and weighted subsets of arrays the cache has
+    already located; this records where the subset's rows are, so that kernels on it are
+    served without looking its rows up again.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_features)
+        An array of rows.
+    rows : array-like of int or bool
+        The rows to take (an index or a mask).
+
+    Returns
+    -------
+    ndarray
+        ``X[rows]`` (a copy, as numpy's fancy indexing makes).
+    """
+    sub = X[rows]
+    cache = _ACTIVE.get()
+    if cache is not None:
+        cache.derive(sub, X, rows)
+    return sub
+
+
+def same_rows(copy: np.ndarray, original) -> np.ndarray:
+    """Return ``copy``, a validated copy of ``original``, noting that its rows are the same.
+
+    Input validation copies arrays; this lets the current cache (if any) find the copy's rows
+    where it found, or finds, the original's.
+
+    Parameters
+    ----------
+    copy : ndarray
+        The validated copy.
+    original : object
+        What the caller passed (only an ndarray of the same shape is used).
+
+    Returns
+    -------
+    ndarray
+        ``copy``.
+    """
+    cache = _ACTIVE.get()
+    if (
+        cache is not None
+        and isinstance(original, np.ndarray)
+        and original.shape == copy.shape
+        and original.dtype == copy.dtype
+    ):
+        cache.derive(copy, original, slice(None))
+    return copy
 
 
 def active_cache() -> PairwiseCache | None:

@@ -34,7 +34,7 @@ from ..data import BackdoorData
 from ..linalg import LUSolver, SingularSystemError
 from ..losses import HINGE
 from .base import BaseLearner, SlopeTerms
-from .pairwise import active_cache
+from .pairwise import active_cache, take_rows
 from .registry import register_learner
 
 __all__ = [
@@ -299,11 +299,11 @@ def svm_kkt_slope(
             "KKT system that defines the slope is degenerate"
         )
     sv = alpha_D > 0
-    X_sv, ya_sv = X_D[sv], (y_D * alpha_D)[sv]
+    X_sv, ya_sv = take_rows(X_D, sv), (y_D * alpha_D)[sv]
     f_P = kernel(X_P, X_sv) @ ya_sv + b
     active = y_P * f_P < 1.0
-    X_A, y_A = X_P[active], y_P[active]
-    X_M, y_M = X_D[M], y_D[M]
+    X_A, y_A = take_rows(X_P, active), y_P[active]
+    X_M, y_M = take_rows(X_D, M), y_D[M]
     solver = LUSolver(kkt_matrix(kernel(X_M, X_M), y_M), "SVM KKT matrix")
     if active.any():
         K_MA = kernel(X_M, X_A)
@@ -376,7 +376,7 @@ class _SVMLearner(BaseLearner):
 
     def _fit(self, X, y, sample_weight):
         keep = np.flatnonzero(sample_weight > 0)
-        Xk, yk, cap = X[keep], y[keep], self.C * sample_weight[keep]
+        Xk, yk, cap = take_rows(X, keep), y[keep], self.C * sample_weight[keep]
         alpha, b, self.polished_ = solve_svm_dual(
             self.kernel(Xk, Xk), yk, self.C, sample_weight[keep], self.tol
         )
@@ -392,7 +392,7 @@ class _SVMLearner(BaseLearner):
         # the support vectors (as SVC keeps them) and, over them, labels, duals and margin set:
         # all the slope and derivatives need, so the training matrix is not kept
         sv = alpha > 0
-        self.support_vectors_ = Xk[sv]
+        self.support_vectors_ = take_rows(Xk, sv)
         self._sv_y, self._sv_alpha, self._sv_margin = yk[sv], alpha[sv], margin[sv]
         self._sv_coef = self._sv_y * self._sv_alpha
 

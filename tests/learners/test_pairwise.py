@@ -104,8 +104,55 @@ def test_memory_budget(mnist_small):
         with pytest.raises(MemoryBudgetError, match=r"the Hessian \(2000 x 2000\) needs 30\.5 MiB"):
             check_matrix_size((2000, 2000), "the Hessian")
     with pytest.raises(ValueError, match="memory_budget must be a positive"):
-        with memory_budget_context(-1):
-            pass
+        memory_budget_context(-1).__enter__()
     with pytest.raises(TypeError, match="memory_budget must be a number"):
-        with memory_budget_context("1GB"):
-            pass
+        memory_budget_context("1GB").__enter__()
+
+
+def test_copies_and_subsets_are_found_without_a_search(mnist_small, cache, monkeypatch):
+    from backdoor_curves.learners import pairwise
+
+    X = mnist_small.X_train
+    n_clean = mnist_small.n_clean
+    # copies of whole blocks (D + P, D, V_t) are runs of consecutive rows
+    np.testing.assert_array_equal(cache.locate(X.copy()), np.arange(len(X)))
+    np.testing.assert_array_equal(cache.locate(mnist_small.X_clean.copy()), np.arange(n_clean))
+    start = len(X) + len(mnist_small.X_test)
+    np.testing.assert_array_equal(
+        cache.locate(mnist_small.X_test_bd.copy()),
+        np.arange(start, start + len(mnist_small.X_test_bd)),
+    )
+    # subsets taken with take_rows (and validated copies, same_rows) inherit their parent's rows
+    searches = []
+    real = pairwise.PairwiseCache._keys
+
+    def counting(self, A):
+        searches.append(len(A))
+        return real(self, A)
+
+    with shared_pairwise(mnist_small, cache):
+        rows = np.array([5, 3, 150, 7])
+        sub = pairwise.take_rows(X, rows)
+        monkeypatch.setattr(pairwise.PairwiseCache, "_keys", counting)
+        np.testing.assert_array_equal(cache.locate(sub), rows)
+        copy = pairwise.same_rows(sub.copy(), sub)
+        np.testing.assert_array_equal(cache.locate(copy), rows)
+    assert searches == []
+
+
+def test_memoize_shares_a_result_for_equal_inputs(cache):
+    rng = np.random.default_rng(2)
+    A, w = rng.random((30, 5)), rng.random(30)
+    calls = []
+
+    def gram(A, w):
+        calls.append(1)
+        return (A * w[:, None]).T @ A
+
+    first = cache.memoize("gram", (A, w), gram)
+    again = cache.memoize("gram", (A.copy(), w.copy()), gram)  # equal contents: shared
+    assert again is first and len(calls) == 1
+    w2 = w.copy()
+    w2[0] = np.nextafter(w2[0], 2.0)
+    other = cache.memoize("gram", (A, w2), gram)  # one bit off: computed again
+    assert len(calls) == 2 and other is not first
