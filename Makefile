@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= demo_output
 LINT_DIRS := backdoor_curves extractors tests benchmarks
 
-.PHONY: demo test bench bench-peers bench-grid bench-extract bench-nn lint format clean
+.PHONY: demo test bench bench-peers bench-grid bench-scale bench-extract bench-nn lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ bench-peers: $(PEERS_TORCH)/.installed $(PEERS_SECML)/.installed
 
 bench-grid: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_grid.py --out benchmarks/results/grid.json
+
+# Issue 13: time and peak memory of curves, slopes and small grids for 500 ... 8000 training points
+# and 784 / 4096 features, one fresh process per cell (20-40 min on 2 cores).
+bench-scale: $(VENV)/.installed-bench
+	$(PY) benchmarks/bench_scale.py --out benchmarks/results/scale.json
 
 bench-extract: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_extract.py --out benchmarks/results/extract.json

@@ -17,6 +17,12 @@ Members, timed interleaved (A, B, C, D, A, ...) ``--repeats`` times after one wa
   (weight 0 on P), beta = h = 1e-3 and beta = 1, the slope as the forward difference
   (L(h) - L(0)) / h of the mean hinge loss on V_t, the accuracies from the beta = 1 fit.
 
+Then the linear learners' C grids on the same data, 10 values of C = geomspace(1e-3, 100)
+(ridge: alpha = 1 / (2 C)), ours at n_jobs=1 against naive scikit-learn re-fits at beta = 0,
+h and 1 per point (``LogisticRegression(C)``, ``RidgeClassifier(alpha)``, ``SVC(kernel="linear",
+C)`` at their default tolerances), timed interleaved the same way (``linear_<learner>_ours`` /
+``linear_<learner>_naive``).
+
 Reported: medians and min/max of each member, ratios of medians (with min/max of the per-round
 ratios), and the largest difference between our accuracies and the naive ones (they should agree
 up to points on the decision boundary; scikit-learn's default tolerance is 1e-3).
@@ -31,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
 import backdoor_curves._threads as bc_threads
-from backdoor_curves import RBFSVMLearner
+from backdoor_curves import LinearSVMLearner, LogisticLearner, RBFSVMLearner, RidgeLearner
 from backdoor_curves.study.grid import grid_study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,6 +62,25 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "grid.json"
 C_GRID = np.geomspace(0.1, 100.0, 10)
 GAMMA_GRID = np.geomspace(5e-4, 5e-2, 5)
 FD_STEP = 1e-3
+LINEAR_C = np.geomspace(1e-3, 100.0, 10)
+LINEAR = {
+    "logistic": (LogisticLearner(), lambda C: LogisticRegression(C=C, max_iter=1000)),
+    "ridge": (RidgeLearner(), lambda C: RidgeClassifier(alpha=1.0 / (2.0 * C))),
+    "linear_svm": (LinearSVMLearner(), lambda C: SVC(kernel="linear", C=C)),
+}
+
+
+def linear_ours(kind: str, data):
+    learner, _ = LINEAR[kind]
+    grid = {"alpha": list(1.0 / (2.0 * LINEAR_C))} if kind == "ridge" else {"C": list(LINEAR_C)}
+    return grid_study(learner, data, grid, n_jobs=1)
+
+
+def linear_naive(kind: str, data) -> None:
+    _, make = LINEAR[kind]
+    for C in LINEAR_C:
+        for beta in (0.0, FD_STEP, 1.0):
+            make(C).fit(data.X_train, data.y_train, sample_weight=data.sample_weight(beta))
 
 
 def naive_point(data, C: float, gamma: float) -> dict:
@@ -116,6 +142,17 @@ def markdown(result: dict) -> str:
         f"| naive n_jobs=1 / ours n_jobs=2 | {_fmt_ratio(r['naive_over_ours_n2'])} |",
         f"| ours with 2 BLAS threads / ours pinned to 1 | {_fmt_ratio(r['blas2_over_blas1'])} |",
         "",
+        "Linear learners, 10 C values each, n_jobs=1:",
+        "",
+        "| learner | ours median s | naive median s | naive / ours |",
+        "|---|---|---|---|",
+        *(
+            f"| {kind} | {t[f'linear_{kind}_ours']['median']:.2f} | "
+            f"{t[f'linear_{kind}_naive']['median']:.2f} | {_fmt_ratio(r[f'linear_{kind}'])} |"
+            for kind in LINEAR
+            if f"linear_{kind}" in r
+        ),
+        "",
         f"Accuracy agreement with the naive re-fits: {result['agreement']['accuracy_max_abs']:.4f} "
         "largest absolute difference (clean or backdoor) over the 50 points; slope score "
         f"difference {result['agreement']['score_max_abs']:.3f} at most (the naive slope is a "
@@ -151,6 +188,12 @@ def main(argv=None) -> int:
         },
         args.repeats,
     )
+    members = {}
+    for kind in LINEAR:
+        members[f"linear_{kind}_ours"] = lambda kind=kind: linear_ours(kind, data)
+        members[f"linear_{kind}_naive"] = lambda kind=kind: linear_naive(kind, data)
+    linear_stats, _ = interleaved(members, args.repeats)
+    stats.update(linear_stats)
     table, naive = values["ours_n1"], values["naive_n1"]
     failed = table["error"] != ""  # e.g. no margin support vector at beta = 0: no exact slope
     acc = max(
@@ -173,6 +216,12 @@ def main(argv=None) -> int:
             "naive_over_ours": _ratio(stats["naive_n1"], stats["ours_n1"]),
             "naive_over_ours_n2": _ratio(stats["naive_n1"], stats["ours_n2"]),
             "blas2_over_blas1": _ratio(stats["ours_n1_blas2"], stats["ours_n1"]),
+            **{
+                f"linear_{kind}": _ratio(
+                    stats[f"linear_{kind}_naive"], stats[f"linear_{kind}_ours"]
+                )
+                for kind in LINEAR
+            },
         },
         "agreement": {"accuracy_max_abs": acc, "score_max_abs": score},
         "failed_points": table.loc[failed, ["C", "gamma", "error"]].to_dict("records"),
