@@ -23,6 +23,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
+from .._memory import check_matrix_size
 from .._param_validation import Interval
 from .._validation import check_same_length, check_sample_weight
 from ..data import BackdoorData
@@ -153,6 +154,7 @@ def curvature_hessian(Xa: np.ndarray, d: np.ndarray) -> np.ndarray:
     ndarray of shape (p, p)
         The Hessian of J: the regularizer adds 1 on the diagonal except for the intercept.
     """
+    check_matrix_size((Xa.shape[1], Xa.shape[1]), "the Hessian")
     A = Xa * np.sqrt(d)[:, None]
     H = A.T @ A  # numpy recognises A.T @ A and calls the symmetric rank-k update (syrk)
     idx = np.arange(Xa.shape[1] - 1)
@@ -174,6 +176,7 @@ def weighted_gram(Xa: np.ndarray, w: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (p, p)
     """
+    check_matrix_size((Xa.shape[1], Xa.shape[1]), "the Hessian's Gram matrix")
     A = Xa * np.sqrt(w)[:, None]
     return A.T @ A  # numpy recognises A.T @ A and calls the symmetric rank-k update (syrk)
 
@@ -322,6 +325,8 @@ class DualHessianSolver:
             raise SingularSystemError("the Hessian's intercept block is zero (all l'' = 0)")
         self.Xa, self.X, self.d, self.total = Xa, X, d, total
         self.n = Xa.shape[1]
+        if gram is None:
+            check_matrix_size((X.shape[0], X.shape[0]), "the dual Hessian's Gram matrix X X^T")
         self.gram = X @ X.T if gram is None else gram
         k = self.gram @ d / total
         root = np.sqrt(d)

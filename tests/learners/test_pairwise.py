@@ -156,3 +156,14 @@ def test_memoize_shares_a_result_for_equal_inputs(cache):
     w2[0] = np.nextafter(w2[0], 2.0)
     other = cache.memoize("gram", (A, w2), gram)  # one bit off: computed again
     assert len(calls) == 2 and other is not first
+
+
+def test_hessians_respect_the_memory_budget(mnist_small):
+    # the Hessian of the 141 pixels that are not 0 everywhere needs 155 KiB
+    hessian = r"the Hessian \(141 x 141\) needs 155\.3 KiB"
+    with memory_budget_context(100_000), pytest.raises(MemoryBudgetError, match=hessian):
+        bc.LogisticLearner().fit(mnist_small.X_train, mnist_small.y_train)
+    with memory_budget_context(400_000):  # enough: the same numbers as without a budget
+        fitted = bc.LogisticLearner().fit(mnist_small.X_train, mnist_small.y_train)
+    reference = bc.LogisticLearner().fit(mnist_small.X_train, mnist_small.y_train)
+    np.testing.assert_array_equal(fitted.coef_, reference.coef_)

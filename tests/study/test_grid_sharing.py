@@ -74,3 +74,21 @@ def test_dask_workers_receive_a_fixed_data_set_once(mnist_small, tmp_path, monke
     # one copy per worker (the study's learners travel with the data), not one per point
     assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids)
     assert set(pids) <= workers
+
+
+def test_the_memory_budget_reaches_the_workers(mnist_small):
+    from backdoor_curves._memory import memory_budget_context
+
+    grid = {"C": [0.5, 5.0]}
+    shared = grid_study(bc.RBFSVMLearner(gamma=0.05), mnist_small, grid)
+    n = len(mnist_small.X_train)
+    # room for one training kernel, not for the shared products: kernels are computed per call
+    with memory_budget_context(3 * n * n * 8):
+        alone = grid_study(bc.RBFSVMLearner(gamma=0.05), mnist_small, grid, n_jobs=2)
+    assert (alone["error"] == "").all()
+    for column in ("derivative", "clean_accuracy", "backdoor_accuracy", "backdoor_loss_1"):
+        np.testing.assert_allclose(alone[column], shared[column], rtol=1e-10)
+    # no room for a kernel: every point records the refusal (in the worker processes too)
+    with memory_budget_context(1000):
+        refused = grid_study(bc.RBFSVMLearner(gamma=0.05), mnist_small, grid, n_jobs=2)
+    assert refused["error"].str.contains("MemoryBudgetError: the RBF kernel matrix").all()
