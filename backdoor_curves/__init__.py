@@ -4,6 +4,12 @@ Exact backdoor learning curves, the backdoor learning slope (influence-function 
 beta = 0) and parameter deviation for convex learners that match scikit-learn with sample weights.
 """
 
+from ._memory import (
+    MemoryBudgetError,
+    memory_budget,
+    memory_budget_context,
+    set_memory_budget,
+)
 from ._version import __version__
 from .attacks.multiclass import poison_multiclass
 from .attacks.poisoning import poison
@@ -26,12 +32,15 @@ from .measures.results import (
     BackdoorSlope,
     LearningCurve,
     default_betas,
+    read_curves,
     slope_score,
+    write_curves,
 )
 from .measures.slope import backdoor_slope
 from .study.config import GridConfig, load_config
 from .study.grid import curves_frame, grid_study
 from .study.point import evaluate_point
+from .study.results_io import read_study
 from .study.robust import RobustRegion, robust_region
 
 __all__ = [
@@ -47,6 +56,7 @@ __all__ = [
     "IllConditionedWarning",
     "LearningCurve",
     "LinearSVMLearner",
+    "MemoryBudgetError",
     "LogisticLearner",
     "RBFSVMLearner",
     "RidgeLearner",
@@ -62,10 +72,16 @@ __all__ = [
     "load_mnist_digits",
     "load_mnist_pair",
     "make_trigger",
+    "memory_budget",
+    "memory_budget_context",
     "poison",
     "poison_multiclass",
     "parameter_deviation",
+    "read_curves",
+    "read_study",
     "robust_region",
+    "set_memory_budget",
     "slope_score",
+    "write_curves",
     "__version__",
 ]

@@ -11,7 +11,19 @@ grid CONFIG.toml
     (:func:`backdoor_curves.grid_run.run_grid_config`) and write ``table.csv``, the resumable
     store ``study.sqlite``, figures and ``report.md`` into ``--out`` (default ``grid_output``).
     ``--n-jobs`` workers, or a Dask cluster with ``--scheduler ADDRESS``. Re-running with the
-    same ``--out`` resumes an interrupted study.
+    same ``--out`` resumes an interrupted study. ``--max-points N`` and ``--where KEY=VALUE``
+    run part of the grid; ``--max-backdoor-accuracy``, ``--min-clean-accuracy``,
+    ``--clean-drop`` and ``--seed-share`` set the robust region's thresholds. The configuration
+    is validated completely before any point runs; a study whose every point failed exits
+    with status 1.
+
+curve / slope
+    One learner on one data set (:func:`backdoor_curves.single_run.run_single`): the learning
+    curve, or the slope at beta = 0 with its Taylor predictions, from flags (``--learner logistic
+    --C 1 --digits 7 1 --fraction 0.1 --size 3 --seed 0``), a ``--config FILE`` with the grid
+    study's ``[data]`` and ``[[learner]]`` tables, or both (flags win). Writes the figure, a CSV
+    and ``report.md`` into ``--out`` (default ``curve_output`` / ``slope_output``); ``--betas N``
+    betas on the curve.
 
 nn CONFIG.toml
     Run the neural-network study a TOML configuration describes
@@ -23,8 +35,10 @@ nn CONFIG.toml
     ``torch`` extra.
 
 ``backdoor-curves --version`` prints the version. Bad arguments stop with argparse's usage
-message and exit status 2; a failure while running (e.g. an unwritable output directory) prints
-``backdoor-curves: error: ...`` and exits with status 1.
+message and exit status 2; a failure while running (an invalid configuration, an unwritable
+output directory, a grid whose every point failed) prints one line ``backdoor-curves: error:
+...`` on stderr, no traceback, and exits with status 1. Every command writes only into its
+``--out`` directory.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ import os
 import sys
 
 from ._version import __version__
+from .learners import LEARNER_KINDS
 
 __all__ = ["main", "build_parser"]
 
@@ -54,14 +69,98 @@ def _n_jobs(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _param(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` -> (key, int, float, bool or str value)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    value = value.strip()
+    for convert in (int, float):
+        try:
+            return key.strip(), convert(value)
+        except ValueError:
+            pass
+    if value.lower() in ("true", "false"):
+        return key.strip(), value.lower() == "true"
+    return key.strip(), value
+
+
+def _add_single(commands, name: str, help_text: str, description: str) -> None:
+    """The ``curve`` / ``slope`` sub-command: setting flags, --config, --betas, --out."""
+    single = commands.add_parser(name, help=help_text, description=description)
+    single.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML file with [data] and [[learner]] tables (the grid study's format); the "
+        "flags below override its values",
+    )
+    single.add_argument(
+        "--learner",
+        metavar="KIND",
+        help=f"learner kind ({', '.join(LEARNER_KINDS)}) or, with --config, a learner's name "
+        "or kind in it",
+    )
+    learner = single.add_argument_group("learner parameters")
+    for flag in ("C", "alpha", "gamma"):
+        learner.add_argument(f"--{flag}", type=float, metavar="X", help=f"the learner's {flag}")
+    learner.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        type=_param,
+        action="append",
+        default=[],
+        help="any other learner parameter (repeatable), e.g. --param tol=1e-8",
+    )
+    data = single.add_argument_group(
+        "data (the [data] keys; default: MNIST 7 vs 1, 10% BadNets 3x3, poisoning seed 0)"
+    )
+    data.add_argument("--dataset", metavar="NAME", help="data set (default: mnist)")
+    data.add_argument("--digits", type=int, nargs=2, metavar=("A", "B"), help="two MNIST digits")
+    data.add_argument("--trigger", metavar="NAME", help="badnets or invisible")
+    data.add_argument("--size", type=int, metavar="N", help="BadNets patch side in pixels")
+    data.add_argument("--intensity", type=float, metavar="X", help="invisible-grid brightness")
+    data.add_argument("--fraction", type=float, metavar="P", help="poisoned fraction in (0, 1)")
+    data.add_argument("--n-train", type=int, metavar="N", help="first N training points")
+    data.add_argument("--n-test", type=int, metavar="N", help="first N test points")
+    data.add_argument("--seed", type=int, metavar="N", help="poisoning seed (random_state)")
+    single.add_argument(
+        "--betas",
+        type=int,
+        metavar="N",
+        default=21,
+        help="betas on the curve: 0, then N-1 log-spaced from 0.01 to 1 (default: %(default)s)",
+    )
+    single.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="do not show a progress bar on stderr (only re-fits have one)",
+    )
+    single.add_argument(
+        "--out",
+        metavar="DIR",
+        default=f"{name}_output",
+        help="output directory, created if missing (default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``backdoor-curves``.
 
     Returns
     -------
     argparse.ArgumentParser
-        With ``--version`` and the sub-commands ``demo``, ``grid`` and ``nn`` (required); the parsed
-        namespace has ``command`` and the chosen command's options.
+        With ``--version`` and the sub-commands ``demo``, ``grid``, ``curve``, ``slope`` and
+        ``nn`` (required); the parsed namespace has ``command`` and the chosen command's options.
     """
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -74,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the MNIST 7 vs 1 demo and write figures, tables and a report",
         description=(
             "Backdoor learning curves, slopes and parameter deviation of four learners on MNIST "
-            "7 vs 1 poisoned with a 3x3 BadNets patch (10%% of the training set). Writes "
+            "7 vs 1 poisoned with a 3x3 BadNets patch (10% of the training set). Writes "
             "curves.png, slope_vs_accuracy.png, accuracy_vs_regularization.png, deviation.png, "
             "curves.csv, grid.csv and report.md into the output directory."
         ),
@@ -129,6 +228,66 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar on stderr"
     )
+    part = grid.add_argument_group(
+        "part of the grid (kept in a store of its own, study-part-<hash>.sqlite)"
+    )
+    part.add_argument(
+        "--max-points",
+        metavar="N",
+        type=_positive_int,
+        help="run only the first N points (in grid order, after --where)",
+    )
+    part.add_argument(
+        "--where",
+        metavar="KEY=VALUE",
+        action="append",
+        help="run only the points whose KEY (learner, C, gamma, fraction, random_state, ...) "
+        "equals VALUE; repeatable (a key given twice matches either value)",
+    )
+    robust = grid.add_argument_group("robust region thresholds")
+    robust.add_argument(
+        "--max-backdoor-accuracy",
+        metavar="X",
+        type=float,
+        help="a point holds when its backdoor accuracy at beta = 1 is at most X (default 0.1)",
+    )
+    robust.add_argument(
+        "--min-clean-accuracy",
+        metavar="X",
+        type=float,
+        help="... and its clean accuracy is at least X",
+    )
+    robust.add_argument(
+        "--clean-drop",
+        metavar="X",
+        type=float,
+        help="... and its clean accuracy is within X of the learner's best (default 0.02 when "
+        "--min-clean-accuracy is not given)",
+    )
+    robust.add_argument(
+        "--seed-share",
+        metavar="X",
+        type=float,
+        help="a setting is robust when it holds for at least this share of its seeds "
+        "(default 1: every seed)",
+    )
+    _add_single(
+        commands,
+        "curve",
+        "the backdoor learning curve of one learner on one data set",
+        "The backdoor learning curve (backdoor loss, attack success, clean accuracy, parameter "
+        "deviation against beta) of one learner on one poisoned data set. Writes curve.png, "
+        "curve.csv and report.md into the output directory.",
+    )
+    _add_single(
+        commands,
+        "slope",
+        "the backdoor learning slope of one learner on one data set",
+        "The backdoor learning slope at beta = 0 (derivative, score, second derivative, "
+        "condition number) of one learner on one poisoned data set, with its Taylor "
+        "predictions drawn over the exact curve. Writes slope.png, slope.csv and report.md "
+        "into the output directory.",
+    )
     nn = commands.add_parser(
         "nn",
         help="run a neural-network study (curves, slopes, tracking) from a TOML configuration",
@@ -173,8 +332,7 @@ def _run_nn(args) -> int:
             args.config, args.out, n_jobs=args.n_jobs, progress=not (args.no_progress or quiet)
         )
     except (OSError, ValueError, ImportError, TypeError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return _error(exc)
     except KeyboardInterrupt:
         kept = os.path.join(args.out, "checkpoints")
         message = f"interrupted (finished epochs are kept in {kept}; re-run to resume)"
@@ -186,9 +344,26 @@ def _run_nn(args) -> int:
     return 0
 
 
+def _error(exc: BaseException) -> int:
+    """Print ``exc`` as one line on stderr (its type named unless it is an argument, data or
+    environment error); exit status 1."""
+    text = str(exc)
+    if not isinstance(exc, OSError | ValueError | TypeError | ImportError):
+        text = f"{type(exc).__name__}: {text}"
+    print(f"{PROG}: error: {' '.join(text.split())}", file=sys.stderr)
+    return 1
+
+
 def _run_grid(args) -> int:
     from .grid_run import run_grid_config  # imported here: keeps --version and --help fast
+    from .viz.report import failure_lines, grid_console_summary, setting_parameters
 
+    criteria = {
+        "min_clean_accuracy": args.min_clean_accuracy,
+        "max_backdoor_accuracy": args.max_backdoor_accuracy,
+        "clean_drop": args.clean_drop,
+        "seed_share": args.seed_share,
+    }
     try:
         result = run_grid_config(
             args.config,
@@ -196,22 +371,74 @@ def _run_grid(args) -> int:
             n_jobs=args.n_jobs,
             scheduler=args.scheduler,
             progress=not args.no_progress,
+            max_points=args.max_points,
+            where=args.where,
+            criteria=criteria,
         )
     except (OSError, ValueError, ImportError, TypeError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return _error(exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (finished points are kept; re-run to resume)", file=sys.stderr)
         return 130
-    table, best = result["table"], result["region"].recommended
-    failed = int((table["error"] != "").sum())
-    print(f"{len(table)} grid points ({failed} failed) -> {args.out}")
-    if best is not None:
+    table = result["table"]
+    print(
+        grid_console_summary(
+            table,
+            result["region"],
+            args.out,
+            seconds=result["seconds"],
+            resumed=result["resumed"],
+            n_total=result["n_total"],
+        ),
+        end="",
+    )
+    for name, why in result["figure_errors"].items():
+        print(f"{PROG}: warning: {name} could not be drawn: {why}", file=sys.stderr)
+    if len(table) and result["n_failed"] == len(table):
+        first = failure_lines(table, setting_parameters(table))[0]
         print(
-            f"recommended: {best['learner']} lambda={best['lambda']:.4g} "
-            f"(clean accuracy {best['clean_accuracy']:.3f}, "
-            f"backdoor accuracy {best['backdoor_accuracy']:.3f})"
+            f"{PROG}: error: all {len(table)} grid points failed (first: {first}); "
+            f"see {result['paths']['report.md']}",
+            file=sys.stderr,
         )
+        return 1
+    return 0
+
+
+def _run_single(args) -> int:
+    from .single_run import run_single, single_summary  # imported here: keeps --help fast
+
+    params = {k: getattr(args, k) for k in ("C", "alpha", "gamma") if getattr(args, k) is not None}
+    params.update(dict(args.param))
+    flags = {
+        "dataset": args.dataset,
+        "digits": None if args.digits is None else list(args.digits),
+        "trigger": args.trigger,
+        "size": args.size,
+        "intensity": args.intensity,
+        "fraction": args.fraction,
+        "n_train": args.n_train,
+        "n_test": args.n_test,
+        "random_state": args.seed,
+    }
+    data = {k: v for k, v in flags.items() if v is not None}
+    try:
+        result = run_single(
+            args.command,
+            args.out,
+            config=args.config,
+            learner=args.learner,
+            params=params,
+            data=data,
+            betas=args.betas,
+            progress=not args.no_progress,
+        )
+    except (OSError, ValueError, ImportError, TypeError, ArithmeticError) as exc:
+        return _error(exc)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print(single_summary(args.command, result, args.out), end="")
     return 0
 
 
@@ -237,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     if args.command == "grid":
         return _run_grid(args)
+    if args.command in ("curve", "slope"):
+        return _run_single(args)
     if args.command == "nn":
         return _run_nn(args)
     if args.command == "demo":

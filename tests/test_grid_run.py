@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,3 +103,78 @@ def test_grid_curve_and_deviation_figures(study):
     assert labels == ["C=0.1", "C=1", "C=10"]
     dev = plot_grid_deviation(study, by=["C", "gamma"])
     assert "C=10, gamma=0.1" in [t.get_text() for t in dev.axes[0].get_legend().get_texts()]
+
+
+# ---------------------------------------------------------------------------- issue #14
+def test_select_points_filters_then_cuts():
+    from backdoor_curves.grid_run import select_points
+
+    cfg = bc.study.config.parse_config(
+        {
+            "data": {"n_train": 120},
+            "grid": {"digits": [[7, 1], [3, 8]], "random_state": [0, 1]},
+            "learner": [
+                {"kind": "rbf_svm", "C": [0.1, 10.0], "gamma": [0.01]},
+                {"kind": "logistic", "name": "lr", "C": [1.0]},
+            ],
+        }
+    )
+    same, total = select_points(cfg)
+    assert same is cfg and total == 12
+    part, total = select_points(cfg, where=["learner=rbf_svm", "digits=3,8", "C=10"])
+    assert total == 12
+    points = bc.study.grid.grid_points(part.param_grid, part.random_state)
+    assert [(p["C"], p["digits"], p["random_state"]) for p in points] == [
+        (10.0, (3, 8), 0),
+        (10.0, (3, 8), 1),
+    ]
+    part, _ = select_points(cfg, where={"learner": ["lr"], "random_state": [1]}, max_points=5)
+    assert [p["learner"] for p in bc.study.grid.grid_points(part.param_grid)] == ["lr", "lr"]
+    first, _ = select_points(cfg, max_points=3)
+    assert len(bc.study.grid.grid_points(first.param_grid)) == 3
+    with pytest.raises(ValueError, match="max_points must be a positive int"):
+        select_points(cfg, max_points=0)
+    with pytest.raises(ValueError, match="no grid point matches gamma=1"):
+        select_points(cfg, where=["gamma=1"])
+
+
+def test_report_names_failed_seeds_and_resumed_compute_time():
+    from backdoor_curves.grid_run import grid_report
+
+    table = pd.DataFrame(
+        {
+            "learner": ["RBF SVM"] * 4,
+            "C": [1.0, 1.0, 10.0, 10.0],
+            "gamma": [0.01] * 4,
+            "random_state": [0, 1, 0, 1],
+            "estimator": ["RBFSVMLearner()"] * 4,
+            "lambda": [1.0, 1.0, 0.1, 0.1],
+            "score": [0.2, np.nan, 0.1, 0.1],
+            "clean_accuracy": [0.99, np.nan, 0.99, 0.98],
+            "backdoor_accuracy": [0.05, np.nan, 0.02, 0.03],
+            "error": ["", "fit at beta=1: ValueError: boom", "", ""],
+            "warning": [""] * 4,
+            "seconds": [1.5, 2.0, 3.0, 4.0],
+        }
+    )
+    cfg = bc.study.config.parse_config({"learner": [{"kind": "rbf_svm"}]})
+    region = bc.robust_region(table)
+    text = grid_report(cfg, table, region, [], 0.01, resumed=4)
+    assert "compute time 10.5 s (sum of the points' `seconds`; resumed" in text
+    assert "0.0 s" not in text
+    assert "- RBF SVM C=1, gamma=0.01 (random_state 1): fit at beta=1: ValueError: boom" in text
+    assert "**Recommended setting**: RBF SVM C=10, gamma=0.01;" in text
+    assert "None: no point has the numbers a figure needs." in text
+
+
+def test_figures_leave_out_points_whose_setup_failed(study):
+    from backdoor_curves.grid_run import grid_figures
+
+    broken = study.copy()
+    broken.loc[0, ["lambda", "score", "clean_accuracy", "backdoor_accuracy"]] = np.nan
+    broken.loc[0, "error"] = "setup: ValueError: C must be a real number"
+    figures = grid_figures(broken, bc.robust_region(broken))
+    assert {"slope_vs_accuracy.png", "accuracy_vs_regularization.png"} <= set(figures)
+    assert grid_figures(broken.iloc[:1]) == {}
+    for fig in figures.values():
+        plt.close(fig)

@@ -28,8 +28,18 @@ A configuration names the data, the trigger, the learners and the grids::
     gamma = [5e-4, 5e-3]
 
 A learner parameter or a ``[grid]`` entry is a number (or string), a list of them, or a table
-``{ geomspace | linspace | logspace = [start, stop, num] }`` (numpy's functions). Every error —
-an unknown key, a wrong type, an empty grid — is a ``ValueError`` naming the key.
+``{ geomspace | linspace | logspace = [start, stop, num] }`` (numpy's functions).
+
+A configuration is validated completely when it is read, before any point runs: types, ranges
+and combinations. Every learner parameter value goes through the learner's own
+``validate_params()`` (as ``fit`` runs it); the ``[data]`` table, combined with every
+combination of the ``[grid]`` values, goes through
+:func:`~backdoor_curves.study.loaders.check_data_params` (the keys the dataset's loader takes,
+``fraction`` in (0, 1) and large enough to poison a point, two different ``digits``, a trigger
+with its own parameters that fits the image, ...), without loading any data. Every error is a
+``ValueError`` naming the key: ``config key 'learner[0].C': C must be a real number in (0, inf),
+got -1 ...``, ``config key 'data.fraction': ...``, ``config key 'grid.fraction': ... (with
+size=2)``.
 
 ``dataset`` names a data loader of :mod:`backdoor_curves.study.loaders`, which gets, as keyword
 arguments, the whole ``[data]`` table with the point's swept values and ``random_state``.
@@ -41,6 +51,7 @@ arguments, the whole ``[data]`` table with the point's swept values and ``random
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,7 +66,7 @@ from ..data import BackdoorData
 from ..learners import LEARNER_KINDS
 from ..learners.base import BaseLearner
 from ..measures.results import default_betas
-from .loaders import MNIST_KEYS, get_data_loader
+from .loaders import DataParameterError, check_data_params, data_keys, get_data_loader
 
 __all__ = ["GridConfig", "load_config", "parse_config", "make_data"]
 
@@ -262,8 +273,11 @@ def _learner(entry, index: int) -> tuple[str, BaseLearner, dict]:
                 f"{where}.{key}", f"unknown parameter of {kind}; allowed: {sorted(allowed)}"
             )
         values = _values(value, f"{where}.{key}")
-        if any(isinstance(v, str) for v in values):
-            raise _fail(f"{where}.{key}", f"must be numbers, got {values!r}")
+        for v in values:  # the learner's own parameter validation, as fit() runs it
+            try:
+                cls(**{key: v}).validate_params()
+            except (TypeError, ValueError) as exc:
+                raise _fail(f"{where}.{key}", str(exc)) from None
         grid[key] = values
     return name, cls(), grid
 
@@ -288,7 +302,10 @@ def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
     ------
     ValueError
         Naming the key: unknown sections or keys, wrong types, empty grids, unknown learner
-        kinds or parameters, duplicate learner names, a ``[grid]`` key that is not a data key.
+        kinds or parameters, a parameter value the learner's ``validate_params()`` rejects,
+        duplicate learner names, an unknown dataset, a ``[grid]`` key that is not a data key,
+        or a data value (alone or combined with the ``[grid]`` values) that
+        :func:`~backdoor_curves.study.loaders.check_data_params` rejects.
     """
     raw = _check_table(raw, "<root>")
     unknown = sorted(set(raw) - {"study", "data", "grid", "learner"})
@@ -303,9 +320,20 @@ def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
 
     data = _check_table(raw.get("data", {}), "data")
     data.setdefault("dataset", "mnist")
-    if not isinstance(data["dataset"], str):
-        raise _fail("data.dataset", f"must be a string, got {data['dataset']!r}")
-    if data["dataset"] == "mnist":
+    dataset = data["dataset"]
+    if not isinstance(dataset, str):
+        raise _fail("data.dataset", f"must be a string, got {dataset!r}")
+    try:
+        allowed = data_keys(dataset)
+    except ValueError as exc:  # not a known data set
+        raise _fail("data.dataset", str(exc).removeprefix("[data] ")) from None
+    except ImportError:  # its loader cannot be imported: GridConfig.run() says so first
+        allowed = None
+    unknown = [key for key in data if allowed is not None and key not in allowed]
+    if unknown:
+        message = f"unknown key for dataset {dataset!r}; allowed: {sorted(allowed)}"
+        raise _fail(f"data.{unknown[0]}", message)
+    if dataset == "mnist":
         _check_mnist(data)
     try:
         seed = check_seed(data.pop("random_state", 0), "data.random_state")
@@ -314,18 +342,19 @@ def parse_config(raw: Mapping, *, source: str = "") -> GridConfig:
 
     data_grid = {}
     for key, value in _check_table(raw.get("grid", {}), "grid").items():
-        if key == "dataset" or (data["dataset"] == "mnist" and key not in MNIST_KEYS):
+        if key == "dataset" or (allowed is not None and key not in allowed):
             raise _fail(f"grid.{key}", "not a data parameter that can be swept")
-        if key == "digits" and data["dataset"] == "mnist":  # class pairs: a list of pairs
+        if key == "digits" and dataset == "mnist":  # class pairs: a list of pairs
             if not isinstance(value, list) or not value:
                 raise _fail("grid.digits", f"must be a non-empty list of pairs, got {value!r}")
             values = value
         else:
             values = _values(value, f"grid.{key}")
-        if data["dataset"] == "mnist":
+        if dataset == "mnist":
             for i, v in enumerate(values):
                 _check_mnist({key: v}, f"grid.{key}[{i}]")
         data_grid[key] = values
+    _check_data_values(data, data_grid, seed)
 
     entries = raw.get("learner")
     if entries is None:
@@ -375,13 +404,11 @@ _MNIST_TYPES: dict[str, Any] = {
 
 
 def _check_mnist(table: dict, where: str | None = None) -> None:
-    """Types of the MNIST ``[data]`` keys (values are checked by the loaders themselves)."""
+    """Types of the MNIST ``[data]`` keys (values: :func:`_check_data_values`)."""
     for key, value in table.items():
         name = where or f"data.{key}"
         if key == "dataset":
             continue
-        if key not in MNIST_KEYS:
-            raise _fail(name, f"unknown key for dataset 'mnist'; allowed: {sorted(MNIST_KEYS)}")
         expected = _MNIST_TYPES[key]
         if expected is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -398,3 +425,32 @@ def _check_mnist(table: dict, where: str | None = None) -> None:
         if not ok:
             what = "a pair of ints" if expected is list else f"a {expected.__name__}"
             raise _fail(name, f"must be {what}, got {value!r}")
+
+
+#: Data-grid combinations checked at most (each check takes microseconds; none is loaded).
+_MAX_DATA_CHECKS = 100_000
+
+
+def _check_data_values(data: dict, data_grid: dict, seed: int) -> None:
+    """Every ``[data]`` table the study will hand its loader, through the loader's checks.
+
+    :func:`~backdoor_curves.study.loaders.check_data_params` runs on ``[data]`` combined with
+    every combination of the ``[grid]`` values (the poisoning seed included), so a value that
+    fails only with another (``fraction`` too small for ``n_train``, ``size`` with an invisible
+    trigger) is found before any point runs. The error names the ``[grid]`` key when the value
+    came from the grid (and the combination), else the ``[data]`` key.
+    """
+    dataset = data["dataset"]
+    keys = list(data_grid)
+    combos = itertools.product(*(data_grid[k] for k in keys))
+    for combo in itertools.islice(combos, _MAX_DATA_CHECKS):
+        point = dict(zip(keys, combo, strict=True))
+        table = {**data, "random_state": seed, **point}
+        try:
+            check_data_params(dataset, table)
+        except DataParameterError as exc:
+            if exc.key in point:
+                others = ", ".join(f"{k}={v!r}" for k, v in point.items() if k != exc.key)
+                where = f" (with {others})" if others else ""
+                raise _fail(f"grid.{exc.key}", f"{exc}{where}") from None
+            raise _fail(f"data.{exc.key}", str(exc)) from None

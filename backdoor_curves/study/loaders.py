@@ -16,6 +16,15 @@ A *data loader* takes the keys of a ``[data]`` table as keyword arguments (``dat
       [project.entry-points."backdoor_curves.data_loaders"]
       svhn = "my_package.data:load_svhn_backdoor"
 
+A loader takes the ``[data]`` keys it names as keyword parameters; one that also takes ``**kwargs``
+(to refuse unknown keys with a message of its own, as ``extractors.load_backdoor_data`` does)
+takes only its named ones, and one with ``**kwargs`` alone takes any key. A ``data_keys``
+attribute on the loader (an iterable of names) overrides its signature.
+:func:`check_data_params` checks a ``[data]`` table before anything is loaded: its keys against
+the loader's, the poisoning keys :data:`POISON_KEYS` (the same for every data set) with the
+checks of :func:`~backdoor_curves.attacks.poisoning.poison`, and for ``"mnist"`` every value;
+a study configuration runs it on every combination of its ``[data]`` and ``[grid]`` values.
+
 Listing the names reads the installed packages' metadata only; a loader's module is imported when
 its name is asked for (:func:`get_data_loader`), so ``import backdoor_curves`` never imports
 torch. Entry points are package metadata: after editing them, reinstall (``pip install -e .``).
@@ -24,17 +33,29 @@ torch. Entry points are package metadata: after editing them, reinstall (``pip i
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+import math
+import numbers
+from collections.abc import Callable, Mapping
 from importlib import metadata
 
-from ..attacks.poisoning import poison
+import numpy as np
+
+from .._validation import check_fraction, check_seed
+from ..attacks.poisoning import n_poison_points, poison
+from ..attacks.triggers import make_trigger
 from ..data import BackdoorData
+from ..datasets import CLASS_NAMES, resolve_classes
 from ..datasets.mnist import load_mnist_pair
 from ..utils import INSTALL_TORCH
 
 __all__ = [
     "DATA_LOADER_GROUP",
     "MNIST_KEYS",
+    "POISON_KEYS",
+    "DataParameterError",
+    "check_data_params",
+    "data_keys",
     "data_loader_names",
     "get_data_loader",
     "make_mnist_data",
@@ -58,6 +79,11 @@ MNIST_KEYS = frozenset(
         "random_state",
     }
 )
+#: The ``[data]`` keys of the poisoning, checked alike for every data set (see
+#: :func:`check_data_params`).
+POISON_KEYS = ("fraction", "trigger", "size", "intensity")
+_MNIST_IMAGE_SHAPE = (28, 28)
+_MNIST_PAIR_IMAGES = 1000  # the embedded digits: 500 per class (backdoor_curves.datasets.mnist)
 #: The data sets the ``extractors`` package of this distribution registers (for error messages).
 _IMAGE_DATASETS = ("mnist-full", "cifar10", "imagenette")
 
@@ -85,15 +111,17 @@ def make_mnist_data(*, random_state: int = 0, dataset: str = "mnist", **table) -
     Raises
     ------
     ValueError
-        For an unknown key or another ``dataset``, or a value that
+        For an unknown key or another ``dataset``, or a value that :func:`check_data_params`,
         :func:`~backdoor_curves.datasets.mnist.load_mnist_pair` or
-        :func:`~backdoor_curves.attacks.poisoning.poison` rejects.
+        :func:`~backdoor_curves.attacks.poisoning.poison` rejects (checked before the digits
+        are read).
     """
     if dataset != "mnist":
         raise ValueError(f"make_mnist_data loads dataset 'mnist', got dataset={dataset!r}")
     unknown = sorted(set(table) - MNIST_KEYS)
     if unknown:
         raise ValueError(f"unknown [data] key(s) {unknown} for dataset 'mnist'")
+    check_data_params("mnist", {**table, "random_state": random_state})
     X_train, y_train, X_test, y_test = load_mnist_pair(
         tuple(table.get("digits", (7, 1))),
         test_size=table.get("test_size", 0.25),
@@ -114,6 +142,200 @@ def make_mnist_data(*, random_state: int = 0, dataset: str = "mnist", **table) -
 
 
 _BUILT_IN: dict[str, Callable[..., BackdoorData]] = {"mnist": make_mnist_data}
+
+
+# ---------------------------------------------------------------------------- checks
+class DataParameterError(ValueError, TypeError):
+    """A ``[data]`` parameter that :func:`check_data_params` rejects; ``key`` names it.
+
+    A ``ValueError`` and a ``TypeError`` (wrong values and wrong types alike), whose message
+    starts with the key's name.
+
+    Parameters
+    ----------
+    key : str
+        The ``[data]`` key at fault, e.g. ``"fraction"``.
+    message : str
+        What is wrong, starting with the key's name.
+    """
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def _signature_keys(loader: Callable) -> frozenset[str] | None:
+    """The keys a loader takes by its signature, None when it takes any."""
+    try:
+        params = inspect.signature(loader).parameters.values()
+    except (TypeError, ValueError):  # no signature (a builtin): cannot tell
+        return None
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if any(p.kind == p.VAR_KEYWORD for p in params) and not named - {"dataset", "random_state"}:
+        return None  # only **kwargs: it takes any key
+    return frozenset(named | {"dataset", "random_state"})
+
+
+def data_keys(dataset: str) -> frozenset[str] | None:
+    """The ``[data]`` keys the loader of ``dataset`` takes (see the module docstring).
+
+    Parameters
+    ----------
+    dataset : str
+        A name of :func:`data_loader_names`.
+
+    Returns
+    -------
+    frozenset of str or None
+        :data:`MNIST_KEYS` for ``"mnist"``; for a plugin its loader's ``data_keys`` attribute,
+        else its named keyword parameters (with ``dataset`` and ``random_state``); None when
+        the loader takes any key (``**kwargs`` only).
+
+    Raises
+    ------
+    ValueError, ImportError
+        As :func:`get_data_loader` (an unknown name, a loader that cannot be imported).
+    """
+    loader = get_data_loader(dataset)
+    if loader is make_mnist_data:
+        return MNIST_KEYS
+    declared = getattr(loader, "data_keys", None)
+    if declared is not None:
+        return frozenset(declared) | {"dataset", "random_state"}
+    return _signature_keys(loader)
+
+
+def _checked(key: str, check: Callable, *args, **kwargs):
+    """``check(*args, **kwargs)``, its TypeError / ValueError re-raised as DataParameterError."""
+    try:
+        return check(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise DataParameterError(key, str(exc)) from None
+
+
+def _check_int(table: Mapping, key: str, low: int, high: int, what: str) -> None:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise DataParameterError(key, f"{key} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise DataParameterError(key, f"{key} must lie in {low}..{high} ({what}), got {value}")
+
+
+def _check_poisoning(table: Mapping):
+    """The poisoning keys, with the checks of ``poison`` and ``make_trigger``; the trigger."""
+    if "fraction" in table:
+        _checked("fraction", check_fraction, table["fraction"], "fraction")
+    params = {k: table[k] for k in ("size", "intensity") if k in table}
+    try:
+        return make_trigger(table.get("trigger", "badnets"), **params)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        key = next((k for k in params if message.startswith(k)), "trigger")
+        raise DataParameterError(key, message) from None
+
+
+def _check_mnist_values(table: Mapping, trigger) -> None:
+    """Every value of an ``"mnist"`` table, before a digit is read."""
+    if "digits" in table:
+        digits = table["digits"]
+        ok = (
+            not isinstance(digits, str | bytes)
+            and hasattr(digits, "__len__")
+            and len(digits) == 2
+            and all(
+                isinstance(d, numbers.Integral) and not isinstance(d, bool | np.bool_)
+                for d in digits
+            )
+        )
+        if not ok:
+            raise DataParameterError("digits", f"digits must be a pair of ints, got {digits!r}")
+        try:
+            resolve_classes(tuple(int(d) for d in digits), "mnist-full")
+        except ValueError:
+            raise DataParameterError(
+                "digits", f"digits must be two different digits in 0..9, got {list(digits)}"
+            ) from None
+    if "split_seed" in table:
+        _checked("split_seed", check_seed, table["split_seed"], "split_seed")
+    test_size = _checked("test_size", check_fraction, table.get("test_size", 0.25), "test_size")
+    n_test_all = math.ceil(test_size * _MNIST_PAIR_IMAGES)
+    n_train_all = _MNIST_PAIR_IMAGES - n_test_all
+    if n_test_all < 2 or n_train_all < 2:
+        raise DataParameterError(
+            "test_size",
+            f"test_size={test_size!r} puts {n_test_all} of {_MNIST_PAIR_IMAGES} images in the "
+            "test set; both parts need at least one image per class",
+        )
+    if "n_train" in table:
+        _check_int(table, "n_train", 2, n_train_all, "the training images of the split")
+    if "n_test" in table:
+        _check_int(table, "n_test", 1, n_test_all, "the test images of the split")
+    n_train = table.get("n_train", n_train_all)
+    fraction = table.get("fraction", 0.1)
+    n_poison = n_poison_points(fraction, n_train)
+    if n_poison == 0:
+        raise DataParameterError(
+            "fraction",
+            f"fraction={fraction!r} of {n_train} training points is {fraction * n_train:.3g} < 1: "
+            "the poisoning set would be empty",
+        )
+    if n_train - n_poison < 2:
+        raise DataParameterError(
+            "fraction",
+            f"fraction={fraction!r} poisons {n_poison} of {n_train} training points: the clean "
+            "set D needs both classes, at least two points",
+        )
+    try:  # the trigger's own check that it fits the image, on one blank digit
+        trigger.apply(np.zeros((1, *_MNIST_IMAGE_SHAPE)), [0], [0, 1])
+    except ValueError as exc:
+        key = "size" if "size" in table else "trigger"
+        raise DataParameterError(key, str(exc)) from None
+
+
+def check_data_params(dataset: str, table: Mapping) -> None:
+    """Check a ``[data]`` table for ``dataset`` without loading anything.
+
+    Checks the keys against the loader's (:func:`data_keys`; not when the loader cannot be
+    imported: :func:`get_data_loader` raises that when the data is asked for), ``random_state``
+    (a seed), the poisoning keys :data:`POISON_KEYS` with the checks of
+    :func:`~backdoor_curves.attacks.poisoning.poison` (``fraction`` in (0, 1), a known
+    ``trigger`` with its own parameters), ``classes`` of the image data sets, and for ``"mnist"``
+    every value: two different ``digits``, ``test_size``, ``split_seed``, ``n_train`` /
+    ``n_test`` within the split, a ``fraction`` that poisons at least one point and a patch that
+    fits the 28 x 28 digits.
+
+    Parameters
+    ----------
+    dataset : str
+        A name of :func:`data_loader_names`.
+    table : Mapping
+        The ``[data]`` keys (``dataset`` optional), with one value each (a grid point's).
+
+    Raises
+    ------
+    DataParameterError
+        Naming the key (its ``key`` attribute) and what is wrong.
+    ValueError
+        If no loader has the name ``dataset``.
+    """
+    try:
+        allowed = data_keys(dataset)
+    except ImportError:  # get_data_loader says so when the data is asked for
+        allowed = None
+    if allowed is not None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise DataParameterError(
+                unknown[0],
+                f"{unknown[0]} is not a key of dataset {dataset!r}; allowed: {sorted(allowed)}",
+            )
+    if "random_state" in table:
+        _checked("random_state", check_seed, table["random_state"], "random_state")
+    trigger = _check_poisoning(table)
+    if dataset == "mnist":
+        _check_mnist_values(table, trigger)
+    elif dataset in CLASS_NAMES and "classes" in table:
+        _checked("classes", resolve_classes, table["classes"], dataset)
 
 
 @functools.cache

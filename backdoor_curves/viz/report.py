@@ -1,4 +1,6 @@
-"""Text rendering of the demo's results: Markdown tables, the summary, the reading, the report.
+"""Text rendering of results: Markdown tables, the demo's summary, reading and report, and the
+console summary of a grid study (every setting parameter of the recommended setting named,
+failures grouped with their seeds).
 
 Every function here only formats numbers it is given; nothing is computed or hard-coded about
 the results (the "reading" paragraph is generated from the grid and the curves).
@@ -16,7 +18,12 @@ import pandas as pd
 from .._version import __version__
 from ..data import BackdoorData
 from ..measures.results import LearningCurve, default_betas
-from ..study.robust import ROBUST_BACKDOOR_MAX, ROBUST_CLEAN_DROP, robust_points
+from ..study.robust import (
+    ROBUST_BACKDOOR_MAX,
+    ROBUST_CLEAN_DROP,
+    robust_points,
+    setting_columns,
+)
 from .plots import format_number
 
 __all__ = [
@@ -27,6 +34,10 @@ __all__ = [
     "console_summary",
     "reading",
     "build_report",
+    "setting_parameters",
+    "format_setting",
+    "failure_lines",
+    "grid_console_summary",
 ]
 
 
@@ -567,3 +578,168 @@ def build_report(
         "",
     ]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- grid studies
+def setting_parameters(table: pd.DataFrame, region=None) -> list[str]:
+    """The parameter columns that make a setting of a grid table (the seed excluded).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A grid table (:func:`backdoor_curves.study.grid.grid_study`).
+    region : RobustRegion, optional
+        Its robust region: the setting columns it grouped by (``criteria["by"]``) are used.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["C", "gamma", "fraction"]``: learner and data parameters, without ``learner``
+        and ``random_state``.
+    """
+    by = None if region is None else region.criteria.get("by")
+    columns = list(by) if by else setting_columns(table)
+    return [c for c in columns if c not in ("learner", "random_state")]
+
+
+def _value_text(value) -> str:
+    if isinstance(value, float | np.floating):
+        return format_number(float(value))
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_value_text(v) for v in value) + ")"
+    return str(value)
+
+
+def _missing(value) -> bool:
+    return isinstance(value, float | np.floating) and np.isnan(value)
+
+
+def format_setting(row: Mapping, columns: Sequence[str], *, learner: bool = True) -> str:
+    """One setting as text: ``"RBF SVM C=10, gamma=0.01"``.
+
+    Parameters
+    ----------
+    row : pandas.Series or dict
+        A grid-table row, or a row of :attr:`RobustRegion.settings`.
+    columns : sequence of str
+        The parameter columns to name (:func:`setting_parameters`); a missing or NaN value
+        (e.g. ``gamma`` of a linear learner in a mixed table) is left out.
+    learner : bool, default=True
+        Start with the row's ``learner``.
+
+    Returns
+    -------
+    str
+        ``name=value`` pairs joined by ", " (numbers with three significant digits), after the
+        learner's name.
+    """
+    parts = [f"{c}={_value_text(row[c])}" for c in columns if c in row and not _missing(row[c])]
+    text = ", ".join(parts)
+    if learner and "learner" in row:
+        text = f"{row['learner']} {text}".rstrip()
+    return text
+
+
+def _seeds_text(seeds: list) -> str:
+    return "random_state " + ", ".join(str(s) for s in seeds)
+
+
+def failure_lines(table: pd.DataFrame, columns: Sequence[str] | None = None) -> list[str]:
+    """The failed points of a grid table, one line per setting and error, naming the seeds.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A grid table with ``learner``, ``error`` (empty for a point that succeeded) and
+        optionally ``random_state``.
+    columns : sequence of str, optional
+        The setting's parameter columns; default :func:`setting_parameters`.
+
+    Returns
+    -------
+    list of str
+        ``"RBF SVM C=0.1, gamma=0.01 (random_state 0, 1): <error>"`` in order of first
+        appearance: the points of one setting that failed with the same error share a line.
+    """
+    columns = setting_parameters(table) if columns is None else list(columns)
+    failed = table[table["error"].fillna("").astype(str) != ""]
+    groups: dict[tuple, list] = {}
+    for _, row in failed.iterrows():
+        key = (format_setting(row, columns), " ".join(str(row["error"]).split()))
+        groups.setdefault(key, [])
+        if "random_state" in row.index:
+            groups[key].append(row["random_state"])
+    lines = []
+    for (setting, error), seeds in groups.items():
+        where = f" ({_seeds_text(seeds)})" if seeds else ""
+        lines.append(f"{setting}{where}: {error}")
+    return lines
+
+
+def grid_console_summary(
+    table: pd.DataFrame,
+    region,
+    out,
+    *,
+    seconds: float,
+    resumed: int = 0,
+    n_total: int | None = None,
+    max_failures: int = 3,
+) -> str:
+    """What ``backdoor-curves grid`` prints: points and failures, compute time, recommendation.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The grid table.
+    region : RobustRegion
+        Its robust region; the recommended setting is named with every setting parameter
+        (learner and data parameters, e.g. C, gamma and fraction).
+    out : str or path-like
+        The output directory, named in the first line.
+    seconds : float
+        Wall time of this run.
+    resumed : int, default=0
+        Points read back from the store: the compute time stated is the sum of the points'
+        ``seconds``, not this run's wall time (a resumed, complete run took almost none).
+    n_total : int, optional
+        Points of the whole grid, when only part of it was run.
+    max_failures : int, default=3
+        Failure lines (:func:`failure_lines`) shown; the rest are counted.
+
+    Returns
+    -------
+    str
+        The text to print, ending with a newline.
+    """
+    failed = table["error"].fillna("").astype(str) != ""
+    part = f" (part: {len(table)} of {n_total})" if n_total not in (None, len(table)) else ""
+    lines = [f"{len(table)} grid points ({int(failed.sum())} failed) -> {out}{part}"]
+    compute = float(pd.to_numeric(table["seconds"], errors="coerce").fillna(0).sum())
+    if resumed >= len(table) > 0:
+        lines.append(f"compute time {compute:.1f} s (resumed: every point was in the store)")
+    elif resumed:
+        lines.append(
+            f"compute time {compute:.1f} s (resumed: {resumed} points were in the store), "
+            f"wall time {seconds:.1f} s"
+        )
+    else:
+        lines.append(f"compute time {compute:.1f} s, wall time {seconds:.1f} s")
+    best = region.recommended
+    if best is None:
+        lines.append("recommended: none (no setting is robust under these criteria)")
+    else:
+        setting = format_setting(best, setting_parameters(table, region))
+        seeds = ""
+        if "n_seeds" in best.index and best["n_seeds"] > 1:
+            seeds = f", means over {int(best['n_seeds'])} seeds"
+        lam = f" (lambda={format_number(best['lambda'])})" if "lambda" in best.index else ""
+        lines.append(
+            f"recommended: {setting}{lam}: clean accuracy {best['clean_accuracy']:.3f}, "
+            f"backdoor accuracy {best['backdoor_accuracy']:.3f}{seeds}"
+        )
+    failures = failure_lines(table, setting_parameters(table, region))
+    lines += [f"failed: {line}" for line in failures[:max_failures]]
+    if len(failures) > max_failures:
+        lines.append(f"... {len(failures) - max_failures} more failure line(s) in report.md")
+    return "\n".join(lines) + "\n"

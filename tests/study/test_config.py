@@ -67,8 +67,35 @@ def test_parse_fills_grids_and_defaults():
         (minimal(learner=[{"kind": "logistic", "C": {"geomspace": [1, 2]}}]), "'learner\\[0\\].C'"),
         (minimal(learner=[{"kind": "logistic", "C": {"range": [1, 2, 3]}}]), "'learner\\[0\\].C'"),
         (minimal(learner=[{"kind": "ridge"}, {"kind": "ridge"}]), "'learner\\[1\\].name'"),
+        # values, through the learners' own validate_params() and the data checks (issue #14)
+        (minimal(learner=[{"kind": "logistic", "C": [-1, 1]}]), "'learner\\[0\\].C'"),
+        (minimal(learner=[{"kind": "logistic", "max_iter": 2.5}]), "'learner\\[0\\].max_iter'"),
+        (minimal(learner=[{"kind": "rbf_svm", "gamma": 0.0}]), "'learner\\[0\\].gamma'"),
+        (minimal(learner=[{"kind": "ridge", "alpha": float("inf")}]), "'learner\\[0\\].alpha'"),
+        ({"data": {"fraction": 0}, "learner": [{"kind": "logistic"}]}, "'data.fraction'"),
+        ({"data": {"fraction": 1.0}, "learner": [{"kind": "logistic"}]}, "'data.fraction'"),
+        ({"data": {"digits": [7, 7]}, "learner": [{"kind": "logistic"}]}, "'data.digits'"),
+        ({"data": {"digits": [7, 10]}, "learner": [{"kind": "logistic"}]}, "'data.digits'"),
+        ({"data": {"size": 0}, "learner": [{"kind": "logistic"}]}, "'data.size'"),
+        ({"data": {"size": 29}, "learner": [{"kind": "logistic"}]}, "'data.size'"),
+        ({"data": {"trigger": "blend"}, "learner": [{"kind": "logistic"}]}, "'data.trigger'"),
+        ({"data": {"trigger": "invisible", "size": 3}, "learner": [{"kind": "logistic"}]},
+         "'data.size'"),
+        ({"data": {"intensity": 2.0, "trigger": "invisible"}, "learner": [{"kind": "logistic"}]},
+         "'data.intensity'"),
+        ({"data": {"n_train": 751}, "learner": [{"kind": "logistic"}]}, "'data.n_train'"),
+        ({"data": {"test_size": 0.9995}, "learner": [{"kind": "logistic"}]}, "'data.test_size'"),
+        ({"data": {"split_seed": -3}, "learner": [{"kind": "logistic"}]}, "'data.split_seed'"),
+        ({"data": {"n_train": 20, "fraction": 0.01}, "learner": [{"kind": "logistic"}]},
+         "'data.fraction'"),
+        (minimal(grid={"fraction": [0.1, 0.001]}), "'grid.fraction'"),
+        (minimal(grid={"random_state": [1, -1]}), "'grid.random_state'"),
+        (minimal(grid={"digits": [[7, 1], [3, 3]]}), "'grid.digits'"),
+        (minimal(data={"trigger": "invisible"}, grid={"size": [2, 3]}), "'grid.size'"),
+        ({"data": {"dataset": "svhn"}, "learner": [{"kind": "logistic"}]}, "'data.dataset'"),
+        ({"data": {"dataset": 3}, "learner": [{"kind": "logistic"}]}, "'data.dataset'"),
     ],
-)
+)  # fmt: skip
 def test_bad_configs_name_the_key(raw, key):
     with pytest.raises(ValueError, match=f"config key {key}"):
         parse_config(raw)
@@ -148,3 +175,50 @@ def test_experiment_configs_are_valid(path):
     cfg = load_config(path)
     assert cfg.learners and cfg.data["dataset"] == "mnist"
     assert path.name in (EXPERIMENTS / "README.md").read_text()
+
+
+def test_a_grid_value_error_names_the_other_swept_values():
+    raw = minimal(data={"n_train": 50}, grid={"size": [2, 3], "fraction": [0.1, 0.01]})
+    with pytest.raises(ValueError, match=r"'grid.fraction'.*poisoning set would be empty.*size=2"):
+        parse_config(raw)
+
+
+def test_image_datasets_check_their_own_keys_and_classes():
+    # the loader's keys are its named keyword parameters (extractors.load_backdoor_data takes
+    # **unknown only to refuse them): digits is an MNIST key, not a CIFAR-10 one
+    pytest.importorskip("extractors")
+    base = {"dataset": "cifar10", "root": "data"}
+    with pytest.raises(ValueError, match=r"config key 'data.digits': unknown key.*'classes'"):
+        parse_config({"data": {**base, "digits": [7, 1]}, "learner": [{"kind": "ridge"}]})
+    with pytest.raises(ValueError, match="config key 'grid.digits'"):
+        parse_config({"data": base, "grid": {"digits": [[7, 1]]}, "learner": [{"kind": "ridge"}]})
+    with pytest.raises(ValueError, match=r"config key 'data.classes'.*two different"):
+        parse_config(
+            {"data": {**base, "classes": ["frog", "frog"]}, "learner": [{"kind": "ridge"}]}
+        )
+    with pytest.raises(ValueError, match="config key 'data.fraction'"):
+        parse_config({"data": {**base, "fraction": 0}, "learner": [{"kind": "ridge"}]})
+    cfg = parse_config(
+        {"data": {**base, "classes": ["airplane", "frog"]}, "learner": [{"kind": "ridge"}]}
+    )
+    assert cfg.data["classes"] == ["airplane", "frog"]
+
+
+def test_validation_reads_no_digit(monkeypatch):
+    # every check runs on the table alone: the embedded digits are not read at load time
+    from backdoor_curves.datasets import mnist
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the digits were read while validating")
+
+    monkeypatch.setattr(mnist, "_read_mnist_5k", refuse)
+    cfg = parse_config(minimal(grid={"fraction": [0.05, 0.2], "digits": [[7, 1], [3, 8]]}))
+    assert len(cfg.param_grid[0]["digits"]) == 2
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("features/*.toml")), ids=lambda p: p.name)
+def test_feature_configs_are_valid(path):
+    # validated against extractors.load_backdoor_data's keys and the class names, unloaded
+    pytest.importorskip("extractors")
+    cfg = load_config(path)
+    assert cfg.data["dataset"] in ("cifar10", "imagenette") and len(cfg.learners) == 4

@@ -15,6 +15,10 @@ from backdoor_curves.study import loaders as registry
 from backdoor_curves.study.config import make_data
 from backdoor_curves.study.loaders import (
     DATA_LOADER_GROUP,
+    MNIST_KEYS,
+    DataParameterError,
+    check_data_params,
+    data_keys,
     data_loader_names,
     get_data_loader,
     make_mnist_data,
@@ -84,3 +88,80 @@ def test_make_mnist_data_checks_its_keys():
         make_mnist_data(colour="red")
     with pytest.raises(ValueError, match="dataset='cifar10'"):
         make_mnist_data(dataset="cifar10")
+
+
+# ---------------------------------------------------------------------------- checks
+def test_check_data_params_names_the_key():
+    ok = {"digits": [3, 8], "fraction": 0.2, "size": 4, "n_train": 100, "random_state": 2}
+    check_data_params("mnist", ok)  # nothing is read
+    cases = {
+        "fraction": {"fraction": 0.0},
+        "digits": {"digits": (7, 7)},
+        "size": {"trigger": "invisible", "size": 3},
+        "trigger": {"trigger": "blend"},
+        "n_test": {"n_test": 300},
+        "random_state": {"random_state": -1},
+        "colour": {"colour": "red"},
+    }
+    for key, table in cases.items():
+        with pytest.raises(DataParameterError, match=f"^{key}") as info:
+            check_data_params("mnist", table)
+        assert info.value.key == key
+        assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+    # a fraction too small for the training points: the same rule as poison()
+    with pytest.raises(DataParameterError, match=r"0.01 of 60 training points is 0.6 < 1"):
+        check_data_params("mnist", {"fraction": 0.01, "n_train": 60})
+
+
+def test_make_mnist_data_checks_before_reading(monkeypatch):
+    from backdoor_curves.datasets import mnist
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read")
+
+    monkeypatch.setattr(mnist, "_read_mnist_5k", refuse)
+    with pytest.raises(ValueError, match="fraction must lie strictly between 0 and 1"):
+        make_mnist_data(fraction=0)
+    with pytest.raises(ValueError, match="digits must be two different digits"):
+        make_mnist_data(digits=[7, 7])
+
+
+def test_data_keys_follow_the_loader(monkeypatch, tiny):
+    module = types.ModuleType("fake_loader_plugin")
+
+    def named(*, dataset, random_state=0, root=None, fraction=0.1, **unknown):
+        return tiny
+
+    def anything(**table):
+        return tiny
+
+    def declared(**table):
+        return tiny
+
+    declared.data_keys = ("root", "colour")
+    module.named, module.anything, module.declared = named, anything, declared
+    monkeypatch.setitem(sys.modules, "fake_loader_plugin", module)
+    fake_entry_points(
+        monkeypatch,
+        a="fake_loader_plugin:named",
+        b="fake_loader_plugin:anything",
+        c="fake_loader_plugin:declared",
+    )
+    assert data_keys("a") == {"dataset", "random_state", "root", "fraction"}
+    assert data_keys("b") is None
+    assert data_keys("c") == {"dataset", "random_state", "root", "colour"}
+    assert data_keys("mnist") == MNIST_KEYS
+    with pytest.raises(DataParameterError, match="size is not a key of dataset 'a'"):
+        check_data_params("a", {"size": 3})
+    check_data_params("b", {"whatever": 1, "fraction": 0.5})
+    with pytest.raises(DataParameterError, match="^fraction"):
+        check_data_params("b", {"fraction": 1.5})  # the poisoning keys mean the same everywhere
+    with pytest.raises(ValueError, match="not a known data set"):
+        check_data_params("svhn", {})
+
+
+def test_a_loader_that_cannot_be_imported_is_checked_without_its_keys(monkeypatch):
+    fake_entry_points(monkeypatch, cifar10="no_such_module_for_the_test:load")
+    check_data_params("cifar10", {"anything": 1})  # get_data_loader raises it when asked for
+    with pytest.raises(DataParameterError, match="^fraction"):
+        check_data_params("cifar10", {"fraction": 0})
