@@ -14,6 +14,39 @@ every computation (:mod:`backdoor_curves._threads`), so parallel workers do not 
 
 With a ``store`` (:class:`backdoor_curves.study.store.GridStore`) every finished point is
 committed to disk at once and a re-run skips it.
+
+Study identity: what a stored row was computed from, and how a re-run checks it. Names do not
+identify a study: two lambdas share a qualified name, and a factory whose body was edited between
+two runs (another trigger size, another class pair) keeps its name. So the store records, besides
+the grid's points, seeds and betas (which must match exactly), the *content* of each result:
+
+- per data set (data parameters and seed; one for a fixed ``BackdoorData``): the SHA-256 of all
+  its arrays (``BackdoorData.ARRAYS``: values, dtypes and shapes). A worker hashes the data set it
+  builds (once per process and data set) and returns the hash with the rows of its segment; both
+  are committed in one transaction;
+- per point: the learner it built, in full: its name, class and ``get_params(deep=False)`` with
+  every value (defaults included, which ``repr`` hides), as plain JSON.
+
+On a re-run with finished points, before anything is scheduled, every data set that has
+finished points is built once and hashed, and every point's learner is built in the main process
+(it is anyway, to order the chains). Where the data sets are built: with Dask, by tasks on the
+cluster's workers (the data may exist there only); with ``n_jobs > 1``, several data sets to
+check and points left to compute, by tasks of the study's joblib backend (its workers start
+anyway); else in the main process, so that resuming a finished study starts no worker (with
+``n_jobs=1`` or threads the main process computes the points too and keeps the data sets in
+its cache for them). The cost is one data-factory call and one hash per data set with finished
+points — what a worker pays anyway before its first fit of that data set (SHA-256 hashes about
+0.8 GB/s on one core; no model is fitted). A data set whose hash differs from the stored one, or
+a point whose learner differs (name, class or a parameter), is then reported in a ``ValueError``
+that says what differs and how to proceed. With ``recompute_changed=True`` the store first
+forgets those points (and the changed data sets' hashes), in one transaction, and they are
+computed again with the missing points; the other finished points are kept. A segment (see
+:data:`SEGMENT`) is computed whole, each fit warm-started from the previous point, so the points
+of a segment that holds a changed point are recomputed too, as a fresh run computes them: the
+table equals a fresh run's.
+
+A data factory must be deterministic given its parameters and ``random_state``: rows of a data
+set whose arrays differ from the hash already recorded in the same run are refused by the store.
 """
 
 from __future__ import annotations
@@ -21,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import json
 import math
 import time
 import uuid
@@ -176,6 +210,9 @@ class _Resolver:
                 f"parameters and random_state, returning a BackdoorData), got {type(data).__name__}"
             )
         self.data = data
+        # the content of a fixed data set, hashed once in the main process when a store needs
+        # it (see grid_study); it travels with the resolver to the workers
+        self.fixed_hash: str | None = None
         # identifies this study's data factory in the per-process cache of every worker
         self.token = uuid.uuid4().hex
 
@@ -235,41 +272,75 @@ class _Resolver:
             raise TypeError(f"the learner factory returned {type(learner).__name__}, not a learner")
         return learner
 
-    def identity(self) -> dict:
-        """JSON description of the learners and the data, for the store's study definition."""
+    def description(self) -> dict:
+        """JSON description of the learners and the data by name, quoted in messages only
+        (the store compares contents: data set hashes and learner parameters)."""
         if self.kind == "factory":
             learners = _callable_name(self.learners)
         else:
             learners = {k: repr(v) for k, v in self.learners.items()}
-        data = _fingerprint(self.data) if self.data_kind == "fixed" else _callable_name(self.data)
+        data = "fixed BackdoorData" if self.data_kind == "fixed" else _callable_name(self.data)
         return {"learners": learners, "data": data}
 
 
 def _callable_name(func) -> str:
     if isinstance(func, functools.partial):
-        keywords = dumps(_plain_dict(func.keywords))
+        keywords = dumps(_jsonable(func.keywords))
         return f"partial({_callable_name(func.func)}, {func.args!r}, {keywords})"
     return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
 
 
-def _plain_dict(d: dict) -> dict:
-    return {k: _plain(v) for k, v in d.items()}
+def _jsonable(value):
+    """A learner parameter as plain JSON: scalars as they are, sequences as lists, estimators
+    as their class and parameters, callables by name, anything else by its repr."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return {"class": _class_name(type(value)), "params": _jsonable(value.get_params(False))}
+    if callable(value):
+        return {"callable": _callable_name(value)}
+    text = repr(value)
+    # an object's default repr holds its address, which differs in every run: use its type
+    return {"object": _class_name(type(value)) if " at 0x" in text else text}
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _learner_identity(name: str, learner: BaseLearner) -> dict:
+    """What a point's learner is, in full: its name in the table, class and every parameter."""
+    return {
+        "name": name,
+        "class": _class_name(type(learner)),
+        "params": _jsonable(learner.get_params(deep=False)),
+    }
 
 
 def _fingerprint(data: BackdoorData) -> str:
+    """``"sha256:<hex>"`` of a data set's arrays: names, dtypes, shapes and values (object
+    arrays by the repr of their values). The bytes are hashed in place, without a copy."""
     import hashlib
 
     h = hashlib.sha256()
     for name in BackdoorData.ARRAYS:
         a = np.ascontiguousarray(getattr(data, name))
         h.update(f"{name}{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+        h.update(repr(a.tolist()).encode() if a.dtype == object else a.reshape(-1).view(np.uint8))
     return "sha256:" + h.hexdigest()
 
 
-#: Per process: the data sets of the last few data keys, and the pairwise cache of the most
-#: recent one (points are scheduled grouped by data set, so one cache per process suffices).
+#: Per process: the data sets of the last few data keys (with the hashes of their arrays), and
+#: the pairwise cache of the most recent one (points are scheduled grouped by data set, so one
+#: cache per process suffices).
 _DATA_CACHE: OrderedDict[str, BackdoorData] = OrderedDict()
+_DATA_HASH: dict[str, str] = {}
 _PAIRWISE: dict[str, PairwiseCache | None] = {}
 
 
@@ -281,22 +352,71 @@ def _data_key(resolver: _Resolver, point: dict) -> str:
     return dumps([resolver.token, data_params, point["random_state"]])
 
 
+def _store_key(resolver: _Resolver, point: dict) -> str:
+    """The point's data set as the store records it: its data parameters and seed (canonical
+    JSON), or ``"fixed"``. Unlike :func:`_data_key`, the same in every run."""
+    if resolver.data_kind == "fixed":
+        return "fixed"
+    _, data_params = resolver.split(point)
+    return dumps({**data_params, "random_state": point["random_state"]})
+
+
+def _describe_data_set(key: str) -> str:
+    """A store key for messages: ``fraction=0.1, random_state=0`` or ``the fixed BackdoorData``."""
+    if key == "fixed":
+        return "the fixed BackdoorData"
+    try:
+        params = json.loads(key)
+    except (TypeError, ValueError):
+        return repr(key)
+    return "{" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + "}"
+
+
 def _point_data(resolver: _Resolver, point: dict) -> BackdoorData:
     """The point's data: the fixed set, or the factory's output (cached per process)."""
     if resolver.data_kind == "fixed":
         return resolver.data
-    _, data_params = resolver.split(point)
     key = _data_key(resolver, point)
     if key not in _DATA_CACHE:
-        data = resolver.data(**data_params, random_state=point["random_state"])
-        if not isinstance(data, BackdoorData):
-            raise TypeError(f"the data factory returned {type(data).__name__}, not a BackdoorData")
+        data = _make_data(resolver, point)
         if len(_DATA_CACHE) >= 4:  # a few data sets per worker
-            _DATA_CACHE.popitem(last=False)
+            evicted, _ = _DATA_CACHE.popitem(last=False)
+            _DATA_HASH.pop(evicted, None)
         _DATA_CACHE[key] = data
+        _DATA_HASH.pop(key, None)
     else:
         _DATA_CACHE.move_to_end(key)
     return _DATA_CACHE[key]
+
+
+def _make_data(resolver: _Resolver, point: dict) -> BackdoorData:
+    """The data factory's output for the point (not cached)."""
+    _, data_params = resolver.split(point)
+    data = resolver.data(**data_params, random_state=point["random_state"])
+    if not isinstance(data, BackdoorData):
+        raise TypeError(f"the data factory returned {type(data).__name__}, not a BackdoorData")
+    return data
+
+
+def _point_hash(resolver: _Resolver, point: dict, data: BackdoorData) -> str:
+    """The hash of the point's data set (computed once per process and data set)."""
+    if resolver.data_kind == "fixed":
+        return resolver.fixed_hash
+    key = _data_key(resolver, point)
+    if key not in _DATA_HASH:
+        _DATA_HASH[key] = _fingerprint(data)
+    return _DATA_HASH[key]
+
+
+def _built_data(resolver: _Resolver, point: dict) -> tuple[BackdoorData | None, Exception | None]:
+    """(the point's data, None), or (None, the error of the data factory); OSError and
+    ImportError (the environment lacks the data or a package) propagate."""
+    try:
+        return _point_data(resolver, point), None
+    except (OSError, ImportError):
+        raise
+    except Exception as exc:
+        return None, exc
 
 
 def _point_pairwise(resolver: _Resolver, point: dict, data: BackdoorData) -> PairwiseCache | None:
@@ -315,18 +435,28 @@ def _run_point(
     betas,
     budget: int | None = None,
     warm: WarmStart | None = None,
-) -> tuple[int, dict]:
-    """Worker task: the row of one point; errors go to ``error``, except OSError and ImportError
-    while getting the data (an environment without the data, weights or packages), which stop
-    the study."""
+    built: tuple[BackdoorData | None, Exception | None] | None = None,
+) -> tuple[int, dict, dict | None]:
+    """Worker task: ``(index, row, learner)`` of one point, ``learner`` the identity of the
+    learner it built (None if it could not be built); errors go to ``error``, except OSError and
+    ImportError while getting the data (an environment without the data, weights or packages),
+    which stop the study. ``built``: the data set (or its factory's error) when the caller got
+    it already."""
     start = time.perf_counter()
     row: dict[str, Any] = {"learner": resolver.name(point), **point}
+    identity = None
     with memory_budget_context(budget):
         try:
             learner = resolver.learner(point)
+            identity = _learner_identity(row["learner"], learner)
             row["estimator"] = repr(learner)
             row["lambda"] = float(learner.regularization)
-            data = _point_data(resolver, point)
+            if built is None:
+                data = _point_data(resolver, point)
+            else:
+                data, error = built
+                if error is not None:
+                    raise error
             cache = _point_pairwise(resolver, point, data)
         except (OSError, ImportError):
             # missing data files, weights or packages: every point would fail the same way, so
@@ -342,7 +472,7 @@ def _run_point(
             with shared_pairwise(data, cache) if cache is not None else contextlib.nullcontext():
                 row.update(evaluate_point(learner, data, betas, warm=warm))
     row["seconds"] = time.perf_counter() - start
-    return index, row
+    return index, row, identity
 
 
 #: Points per task: a chain (one data set and learner, the regularization swept) is cut into
@@ -353,23 +483,49 @@ SEGMENT = 5
 
 def _run_segment(
     indices: list[int], resolver: _Resolver, points: list[dict], betas, budget: int | None
-) -> list[tuple[int, dict]]:
+) -> tuple[list[tuple[int, dict, dict | None]], str, str | None]:
     """Worker task: the rows of one segment of a chain, each point warm-started from the one
-    before it."""
+    before it, with the segment's data set: ``(rows, data set key, hash of its arrays)`` (the
+    hash is None when the data factory failed; the rows then hold its error)."""
+    with memory_budget_context(budget):
+        built = _built_data(resolver, points[0])  # one data set per segment
+    digest = None if built[0] is None else _point_hash(resolver, points[0], built[0])
     warm = WarmStart()
-    return [
-        _run_point(i, resolver, point, betas, budget, warm)
+    rows = [
+        _run_point(i, resolver, point, betas, budget, warm, built)
         for i, point in zip(indices, points, strict=True)
     ]
+    return rows, _store_key(resolver, points[0]), digest
 
 
-def _segments(resolver: _Resolver, points: list[dict]) -> list[list[int]]:
+def _dataset_hash(
+    resolver: _Resolver, point: dict, budget: int | None, cache: bool = True
+) -> str | None:
+    """Task of a resume check: the hash of the point's data set (None when the data factory
+    fails). With ``cache``, the data set stays in the process's cache for the points that
+    follow (a worker, or the main process when it computes the points itself)."""
+    with memory_budget_context(budget):
+        try:
+            data = _point_data(resolver, point) if cache else _make_data(resolver, point)
+        except (OSError, ImportError):
+            raise
+        except Exception:
+            return None
+    return _point_hash(resolver, point, data) if cache else _fingerprint(data)
+
+
+def _segments(
+    resolver: _Resolver, points: list[dict], lambdas: list[float] | None = None
+) -> list[list[int]]:
     """The study's tasks: point indices grouped by data set, then by chain, in segments.
 
     A chain holds the points that differ only in the learner's regularization (``C`` or
     ``alpha``), ordered from the strongest regularization to the weakest; data sets and chains
-    come in the order of their first point in the grid.
+    come in the order of their first point in the grid. ``lambdas``: each point's
+    regularization when known (see :func:`_learners`), else each learner is built here.
     """
+    if lambdas is None:
+        lambdas = [_regularization(resolver, point) for point in points]
     chains: dict[str, list[tuple[float, int]]] = {}
     rank: dict[str, tuple[int, int]] = {}  # (first point of its data set, its own first point)
     data_first: dict[str, int] = {}
@@ -381,7 +537,7 @@ def _segments(resolver: _Resolver, points: list[dict]) -> list[list[int]]:
         rest = {k: v for k, v in learner_params.items() if k != swept}
         key = dumps([data_key, resolver.name(point), rest])
         rank.setdefault(key, (data_first[data_key], i))
-        chains.setdefault(key, []).append((_regularization(resolver, point), i))
+        chains.setdefault(key, []).append((lambdas[i], i))
     ordered = sorted(chains.items(), key=lambda kv: rank[kv[0]])
     segments = []
     for _, chain in ordered:
@@ -393,10 +549,34 @@ def _segments(resolver: _Resolver, points: list[dict]) -> list[list[int]]:
 def _regularization(resolver: _Resolver, point: dict) -> float:
     """lambda of the point's learner (-inf when it cannot be built: such points go last)."""
     try:
-        value = float(resolver.learner(point).regularization)
+        return _lambda_of(resolver.learner(point))
+    except Exception:
+        return -math.inf
+
+
+def _lambda_of(learner: BaseLearner) -> float:
+    try:
+        value = float(learner.regularization)
     except Exception:
         return -math.inf
     return value if not math.isnan(value) else -math.inf
+
+
+def _learners(resolver: _Resolver, points: list[dict]) -> tuple[list[dict | None], list[float]]:
+    """Each point's learner built once in the main process: its identity (None when it cannot
+    be built) and its regularization (for the order of the chains)."""
+    identities, lambdas = [], []
+    for point in points:
+        try:
+            learner = resolver.learner(point)
+            identity = _learner_identity(resolver.name(point), learner)
+        except Exception:
+            identities.append(None)
+            lambdas.append(-math.inf)
+            continue
+        identities.append(identity)
+        lambdas.append(_lambda_of(learner))
+    return identities, lambdas
 
 
 def _parallel_context(backend, scheduler, n_jobs, resolver=None):
@@ -445,11 +625,14 @@ def _parallel_context(backend, scheduler, n_jobs, resolver=None):
 
 
 def _definition(resolver: _Resolver, points: list[dict], betas, random_state: int) -> dict:
+    """What must match exactly for a store to be resumed: the grid, the seeds, the betas, the
+    toolkit version and the kind of data. The data's and learners' contents are checked per
+    data set and per point (:func:`_check_resume`)."""
     from .._version import __version__
 
     return {
         "version": __version__,
-        **resolver.identity(),
+        "data": resolver.data_kind,
         "points": points,
         "random_state": random_state,
         "betas": None if betas is None else [float(b) for b in betas],
@@ -468,6 +651,7 @@ def grid_study(
     betas=None,
     random_state: int = 0,
     progress: bool = False,
+    recompute_changed: bool = False,
 ) -> pd.DataFrame:
     """Evaluate every point of a hyperparameter grid; one table row per point.
 
@@ -496,9 +680,14 @@ def grid_study(
         worker processes, closed afterwards.
     store : str or path-like, optional
         SQLite file (:class:`backdoor_curves.study.store.GridStore`): every finished point is
-        committed as it completes; re-running with the same store computes only the missing
-        points. A store made by a different study (grid, seeds, learners, data, betas or
-        toolkit version) raises ``ValueError``.
+        committed as it completes, with the hash of its data set's arrays and its learner's
+        parameters; re-running with the same store computes only the missing points. A store
+        made by a different study (grid, seeds, betas, toolkit version, or a fixed data set
+        instead of a factory) raises ``ValueError``. Before resuming, each data set with
+        finished points is built once and hashed (one data-factory call per data set, no fit)
+        and each learner is built: a data set whose arrays changed (an edited factory, another
+        lambda), or a point whose learner changed (name, class or any parameter, defaults
+        included), raises ``ValueError`` unless ``recompute_changed``.
     betas : array-like of float in [0, 1], optional
         Also compute each point's learning curve at these betas (``curve_*`` columns).
     random_state : int, default=0
@@ -506,6 +695,11 @@ def grid_study(
         so the numbers do not depend on the worker or on ``n_jobs``.
     progress : bool, default=False
         Show a tqdm progress bar over the points.
+    recompute_changed : bool, default=False
+        With ``store``: instead of raising when finished points were computed from other data
+        or another learner, forget them and compute them again (with the segments of warm-started
+        points they belong to, so the table equals a fresh run's); the other finished points are
+        kept. No effect without ``store``.
 
     Returns
     -------
@@ -524,9 +718,14 @@ def grid_study(
     TypeError, ValueError
         Before any point runs: for an argument of the wrong type or value (``learners``,
         ``data``, ``param_grid``, ``n_jobs``, ``backend``, ``scheduler``, ``betas``,
-        ``random_state``), a grid key that neither the learner nor the data takes, duplicate
-        points, or a ``store`` made by a different study. Errors of a single point are recorded
-        in its ``error`` column instead.
+        ``random_state``, ``recompute_changed``), a grid key that neither the learner nor the
+        data takes, duplicate points, or a ``store`` made by a different study, by an older
+        version of the toolkit (store schema 1, which cannot be checked; read it with
+        :func:`~backdoor_curves.study.results_io.read_study`), or whose finished points were
+        computed from other data or learners (without ``recompute_changed``; the message names
+        each data set, with its stored and new hashes, and each learner parameter, with its
+        stored and new values). Errors of a single point are recorded in its ``error`` column
+        instead.
     OSError, ImportError
         When a point's data cannot be had at all (missing data files or pretrained weights, a
         missing package): the study stops at once rather than record the same failure for
@@ -534,6 +733,10 @@ def grid_study(
     """
     n_jobs = check_n_jobs(n_jobs)
     seed = check_seed(random_state, "random_state")
+    if not isinstance(recompute_changed, bool | np.bool_):
+        raise TypeError(
+            f"recompute_changed must be True or False, got {type(recompute_changed).__name__}"
+        )
     resolver = _Resolver(learners, data)
     points = grid_points(param_grid, seed)
     for point in points:  # fail fast on keys that neither the learner nor the data takes
@@ -543,46 +746,192 @@ def grid_study(
     keys = [dumps(p) for p in points]
     if len(set(keys)) != len(keys):
         raise ValueError("param_grid has duplicate points")
+    identities, lambdas = _learners(resolver, points)  # each learner built once, here
     db = None if store is None else GridStore(store, _definition(resolver, points, betas, seed))
+    if db is not None and resolver.data_kind == "fixed":
+        resolver.fixed_hash = _fingerprint(resolver.data)
     try:
         context, parallel_jobs, cleanup = _parallel_context(backend, scheduler, n_jobs, resolver)
-        rows = {} if db is None else db.finished()
-        # tasks: segments of chains along the regularization, grouped by data set, so that a
-        # worker builds each data set and its pairwise products once and warm-starts each fit
-        # from its neighbour; a segment is computed and committed whole, so a resumed study
-        # recomputes exactly the segments an interruption cut (the table is in grid order)
-        todo = [seg for seg in _segments(resolver, points) if any(i not in rows for i in seg)]
         budget = memory_budget()
-        with (
-            tqdm(
+        with cleanup, context:
+            rows = {}
+            if db is not None:
+                rows = _check_resume(
+                    db,
+                    resolver,
+                    points,
+                    identities,
+                    (backend or "loky", parallel_jobs),
+                    budget,
+                    recompute_changed,
+                )
+            # tasks: segments of chains along the regularization, grouped by data set, so that
+            # a worker builds each data set and its pairwise products once and warm-starts each
+            # fit from its neighbour; a segment is computed and committed whole, so a resumed
+            # study recomputes exactly the segments an interruption cut (the table is in grid
+            # order)
+            todo = [
+                seg
+                for seg in _segments(resolver, points, lambdas)
+                if any(i not in rows for i in seg)
+            ]
+            with tqdm(
                 total=len(points),
                 initial=len(points) - sum(len(seg) for seg in todo),
                 desc="grid",
                 unit="point",
                 disable=not progress,
-            ) as bar,
-            cleanup,
-            context,
-        ):
-            tasks = (
-                delayed(_run_segment)(seg, resolver, [points[i] for i in seg], betas, budget)
-                for seg in todo
-            )
-            results = (
-                Parallel(n_jobs=parallel_jobs, return_as="generator_unordered")(tasks)
-                if todo
-                else []
-            )
-            for segment in results:
-                segment = [(i, _to_storable(row)) for i, row in segment]
-                if db is not None:
-                    segment = db.write_many([(i, keys[i], row) for i, row in segment])
-                rows.update(segment)
-                bar.update(len(segment))
+            ) as bar:
+                tasks = (
+                    delayed(_run_segment)(seg, resolver, [points[i] for i in seg], betas, budget)
+                    for seg in todo
+                )
+                results = (
+                    Parallel(n_jobs=parallel_jobs, return_as="generator_unordered")(tasks)
+                    if todo
+                    else []
+                )
+                for segment, data_set, digest in results:
+                    if db is None:
+                        done = [(i, _to_storable(row)) for i, row, _ in segment]
+                    else:
+                        done = db.write_many(
+                            [
+                                (i, keys[i], _to_storable(row), data_set, learner)
+                                for i, row, learner in segment
+                            ],
+                            datasets={data_set: digest},
+                        )
+                    rows.update(done)
+                    bar.update(len(done))
     finally:
         if db is not None:
             db.close()
     return _table([rows[i] for i in range(len(points))], points, betas)
+
+
+def _check_resume(
+    db: GridStore,
+    resolver: _Resolver,
+    points: list[dict],
+    identities: list[dict | None],
+    parallel: tuple[str, int],
+    budget: int | None,
+    recompute_changed: bool,
+) -> dict[int, dict]:
+    """The store's finished rows that the study would compute alike.
+
+    Every data set with finished points is built once and hashed; each finished point's stored
+    learner is compared with ``identities``. What differs raises ``ValueError`` or, with
+    ``recompute_changed``, is forgotten by the store (and left out of the rows returned) before
+    anything is computed. ``parallel``: (backend, n_jobs) of the study. The data sets are built
+    by tasks of the study's backend with Dask (the data may exist on the cluster only) and when
+    several data sets are checked and points remain to compute (the workers start anyway);
+    else in the main process, which spares starting workers to resume a finished study (and,
+    when it computes the points itself, keeps them cached).
+    """
+    rows = db.finished()
+    if rows:
+        stored_points, stored_hashes = db.identities(), db.datasets()
+        members: dict[str, list[int]] = {}
+        for i in rows:
+            members.setdefault(_store_key(resolver, points[i]), []).append(i)
+        backend, n_jobs = parallel
+        firsts = [points[group[0]] for group in members.values()]
+        if resolver.data_kind == "fixed":
+            found = [resolver.fixed_hash] * len(firsts)
+        elif backend == "dask" or (n_jobs != 1 and len(firsts) > 1 and len(rows) < len(points)):
+            found = Parallel(n_jobs=n_jobs)(
+                delayed(_dataset_hash)(resolver, point, budget) for point in firsts
+            )
+        else:  # the main process caches them when it is the (only) worker
+            cache = n_jobs == 1 or backend == "threading"
+            found = [_dataset_hash(resolver, point, budget, cache) for point in firsts]
+        new_hashes = dict(zip(members, found, strict=True))
+        changes: dict[str, list[int]] = {}  # what differs -> the finished points it affects
+        changed_sets = []
+        for key, group in members.items():
+            old = stored_hashes.get(key, "(none recorded)")
+            if old != new_hashes[key] or any(stored_points[i][0] != key for i in group):
+                changed_sets.append(key)
+                text = (
+                    f"data set {_describe_data_set(key)}: arrays of hash {_hash_text(old)} in "
+                    f"the store, {_hash_text(new_hashes[key])} now"
+                )
+                changes[text] = list(group)
+        for i in rows:
+            for text in _learner_differences(stored_points[i][1], identities[i]):
+                changes.setdefault(text, []).append(i)
+        if changes:
+            affected = sorted({i for group in changes.values() for i in group})
+            if not recompute_changed:
+                raise ValueError(
+                    _changes_message(db, resolver, points, changes, affected, changed_sets)
+                )
+            db.forget(affected, changed_sets)
+            for i in affected:
+                del rows[i]
+    db.describe(resolver.description())
+    return rows
+
+
+def _hash_text(digest) -> str:
+    return "(none: the data factory failed)" if digest is None else str(digest)
+
+
+def _value_text(value) -> str:
+    return "(absent)" if value is _ABSENT else dumps(value)
+
+
+_ABSENT = object()
+
+
+def _learner_differences(old: dict | None, new: dict | None) -> list[str]:
+    """What differs between a stored learner identity and a new one, one text per difference."""
+    if dumps(old) == dumps(new):
+        return []
+    if old is None:
+        return ["learner: could not be built in the stored run, can be now"]
+    if new is None:
+        return ["learner: was built in the stored run, cannot be now"]
+    out = []
+    for what in ("name", "class"):
+        if old.get(what) != new.get(what):
+            out.append(f"learner {what}: {old.get(what)!r} in the store, {new.get(what)!r} now")
+    old_params, new_params = old.get("params", {}), new.get("params", {})
+    for name in sorted(set(old_params) | set(new_params)):
+        a, b = old_params.get(name, _ABSENT), new_params.get(name, _ABSENT)
+        if a is _ABSENT or b is _ABSENT or dumps(a) != dumps(b):
+            out.append(
+                f"learner parameter {name!r} of {new.get('name', old.get('name'))!r}: "
+                f"{_value_text(a)} in the store, {_value_text(b)} now"
+            )
+    return out
+
+
+def _changes_message(db, resolver, points, changes, affected, changed_sets) -> str:
+    """The error of a resume whose finished points were computed from other data or learners."""
+    lines = []
+    for text, group in list(changes.items())[:8]:
+        count = f"{len(group)} finished point{'s' if len(group) > 1 else ''}"
+        if not text.startswith("data set"):  # which points: the data set says it already
+            example = ", ".join(f"{k}={v!r}" for k, v in points[group[0]].items())
+            count += f", e.g. point {group[0]}: {example}"
+        lines.append(f"  - {text} ({count})")
+    if len(changes) > 8:
+        lines.append(f"  - ... and {len(changes) - 8} more difference(s)")
+    before = db.description or {}
+    now = resolver.description()
+    if changed_sets and before.get("data") not in (None, now["data"]):
+        lines.append(f"  (the data factory was {before['data']}, it is {now['data']} now)")
+    return (
+        f"store {str(db.path)!r} holds finished points that this run would compute from other "
+        "data or another learner:\n" + "\n".join(lines) + "\n"
+        f"Pass recompute_changed=True (CLI: --recompute-changed) to recompute these "
+        f"{len(affected)} point{'s' if len(affected) > 1 else ''} (with the warm-started segments "
+        "they belong to) and keep the other finished points; or give a new store path (or delete "
+        "this one) to start over."
+    )
 
 
 def _to_storable(row: dict) -> dict:

@@ -9,9 +9,11 @@ Sources, from the most to the least complete:
 
 - the SQLite store (:class:`backdoor_curves.study.store.GridStore`): lossless. It holds every
   finished row as exact JSON and the study definition (the grid's points, hence the parameter
-  columns, and the curve's betas). It is opened read-only, so a study still running may be read:
-  the unfinished points are then missing (the table's index keeps the position of each point in
-  the grid, and a warning says how many are missing);
+  columns, and the curve's betas). It is opened read-only
+  (:meth:`~backdoor_curves.study.store.GridStore.open_readonly`, which reads stores of every
+  schema version, those of older toolkit versions included), so a study still running may be
+  read: the unfinished points are then missing (the table's index keeps the position of each
+  point in the grid, and a warning says how many are missing);
 - an output directory of ``backdoor-curves grid`` (:mod:`backdoor_curves.grid_run`): its store
   ``study.sqlite``, or else its ``table.csv`` and ``curves.csv``;
 - a table CSV as ``backdoor-curves grid`` writes it (``DataFrame.to_csv(index=False)`` without
@@ -30,9 +32,7 @@ Sources, from the most to the least complete:
 from __future__ import annotations
 
 import ast
-import contextlib
 import csv
-import json
 import os
 import re
 import sqlite3
@@ -44,6 +44,7 @@ import pandas as pd
 
 from .grid import _table
 from .point import CURVE_VALUE_COLUMNS, RESULT_COLUMNS
+from .store import GridStore
 
 __all__ = ["read_study", "STORE_FILE", "TABLE_FILE", "CURVES_FILE"]
 
@@ -89,8 +90,9 @@ def read_study(path, *, curves=None) -> pd.DataFrame:
         If ``path`` or ``curves`` does not exist.
     ValueError
         If ``path`` is neither a grid store, nor a directory with ``study.sqlite`` or
-        ``table.csv``, nor a CSV with a ``learner`` column; or the curves CSV does not fit the
-        table.
+        ``table.csv``, nor a CSV with a ``learner`` column; the store was written by a newer
+        version of the toolkit (a schema this one does not know); or the curves CSV does not
+        fit the table.
 
     Warns
     -----
@@ -147,20 +149,12 @@ def _is_sqlite(path: Path) -> bool:
 # ---------------------------------------------------------------------------- the store
 def _read_store(path: Path) -> pd.DataFrame:
     """The table of a grid store, opened read-only (a running study may be read)."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            found = db.execute("SELECT value FROM meta WHERE key = 'definition'").fetchone()
-            stored = db.execute("SELECT point, row FROM points ORDER BY point").fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(
-            f"path {str(path)!r} is an SQLite file but not a grid store: {exc}"
-        ) from exc
-    if found is None:
-        raise ValueError(f"path {str(path)!r} is not a grid store: it records no study definition")
-    definition = json.loads(found[0])
+    with GridStore.open_readonly(path) as db:  # ValueError: not a grid store, or too new
+        try:
+            definition, rows = db.definition, db.finished()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"path {str(path)!r} is not a readable grid store: {exc}") from exc
     points, betas = definition["points"], definition.get("betas")
-    rows = {int(point): json.loads(text) for point, text in stored}
     order = sorted(rows)
     table = _table([rows[i] for i in order], points, betas)
     if len(order) < len(points):
