@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= demo_output
 LINT_DIRS := backdoor_curves extractors tests benchmarks
 
-.PHONY: demo test bench bench-peers bench-grid bench-scale bench-extract bench-nn lint format clean
+.PHONY: demo test docs bench bench-peers bench-grid bench-scale bench-extract bench-nn lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,17 @@ bench-extract: $(VENV)/.installed-test
 # and finite-difference slopes; needs the torch extra like bench-extract (2.5-4 min on 2 cores).
 bench-nn: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_nn.py --out benchmarks/results/nn.json
+
+# The documentation site (issue 15): Sphinx + numpydoc + myst-nb into build/docs/html, offline
+# (no intersphinx; notebooks rendered without executing), warnings as errors, a fresh build (-E)
+# so that every warning is seen. The torch extra is needed to import the nn and extractors pages.
+$(VENV)/.installed-docs: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[docs,torch]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(PY) -m sphinx -b html -E -W --keep-going -q docs build/docs/html
+	@echo "documentation: build/docs/html/index.html"
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check $(LINT_DIRS)
