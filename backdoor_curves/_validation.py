@@ -385,6 +385,7 @@ def check_sample_weight(sample_weight, n: int, name: str = "sample_weight") -> n
     """
     if sample_weight is None:
         return np.ones(n)
+    _reject_complex(sample_weight, name)
     sw = check_vector(sample_weight, name)
     if not np.issubdtype(sw.dtype, np.number) or np.issubdtype(sw.dtype, np.bool_):
         raise TypeError(f"{name} must hold real numbers, got dtype {sw.dtype}")
@@ -396,6 +397,15 @@ def check_sample_weight(sample_weight, n: int, name: str = "sample_weight") -> n
     if not np.any(sw > 0):
         raise ValueError(f"{name} must have at least one positive entry: all weights are zero")
     return sw
+
+
+def _reject_complex(values, name: str) -> None:
+    """A ValueError naming ``name`` for complex numbers where real numbers are expected."""
+    if not sparse.issparse(values) and np.iscomplexobj(np.asarray(values)):
+        raise ValueError(
+            f"{name} must hold real numbers: Complex data not supported, got dtype "
+            f"{np.asarray(values).dtype}"
+        )
 
 
 def check_same_length(a, b, name_a: str, name_b: str) -> None:
@@ -419,9 +429,12 @@ def check_betas(betas, name: str = "betas") -> np.ndarray:
     """Return ``betas`` as a sorted-as-given 1-D float array inside [0, 1]."""
     if isinstance(betas, numbers.Real) and not isinstance(betas, bool):
         betas = [betas]
-    arr = check_vector(betas, name)
+    _reject_complex(betas, name)
+    arr = check_vector(betas, name, allow_empty=True)
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must contain at least one beta in [0, 1], got none")
     arr = arr.astype(np.float64)
     if np.any(arr < 0) or np.any(arr > 1):
         bad = arr[(arr < 0) | (arr > 1)][0]

@@ -68,12 +68,13 @@ class BackdoorData:
     ------
     TypeError
         Naming the argument, if an array is None, sparse, or not numbers (labels: numbers,
-        booleans or strings of one kind, without missing values).
+        booleans or strings of one kind, without missing values), or ``image_shape`` is not a
+        tuple of ints.
     ValueError
         Naming the argument, for a wrong shape, NaN/inf, a feature count that differs from
         ``X_clean``'s, labels and inputs of different lengths, an empty P, ``y_clean`` without
         exactly two classes, a label outside ``y_clean``'s classes, or an ``image_shape`` that
-        does not hold ``n_features`` values.
+        does not hold ``n_features`` values (or holds a size below 1).
 
     Examples
     --------
@@ -142,11 +143,7 @@ class BackdoorData:
         self.classes = classes
         self.y_clean, self.y_poison = labels["y_clean"], labels["y_poison"]
         self.y_test, self.y_test_bd = labels["y_test"], labels["y_test_bd"]
-        if image_shape is not None:
-            image_shape = tuple(int(s) for s in image_shape)
-            if any(s <= 0 for s in image_shape) or int(np.prod(image_shape)) != d:
-                raise ValueError(f"image_shape {image_shape} does not hold {d} features")
-        self.image_shape = image_shape
+        self.image_shape = _check_image_shape(image_shape, d)
 
     # ------------------------------------------------------------------ sizes and encodings
     @property
@@ -236,7 +233,8 @@ class BackdoorData:
         Raises
         ------
         TypeError
-            If ``shuffle`` is not a bool or ``random_state`` not a seed or Generator.
+            If ``beta`` is not a real number, ``shuffle`` not a bool or ``random_state`` not a
+            seed or Generator.
         ValueError
             If ``beta`` is outside [0, 1], NaN or infinite, or ``random_state`` negative.
 
@@ -279,10 +277,12 @@ class BackdoorData:
 
         Raises
         ------
+        TypeError
+            If ``beta`` is not a real number.
         ValueError
             If ``beta`` is outside [0, 1], NaN or infinite.
         """
-        (beta,) = check_betas(beta, "beta")
+        beta = _check_beta(beta)
         return np.r_[np.ones(self.n_clean), np.full(self.n_poison, beta)]
 
     def __repr__(self) -> str:
@@ -291,6 +291,34 @@ class BackdoorData:
             f"n_test={len(self.y_test)}, n_test_bd={len(self.y_test_bd)}, "
             f"n_features={self.n_features}, classes={self.classes.tolist()})"
         )
+
+
+def _check_beta(beta) -> float:
+    """``beta`` as a float in [0, 1]; a TypeError naming it for anything but a real number."""
+    if isinstance(beta, bool | np.bool_) or not isinstance(beta, numbers.Real):
+        raise TypeError(f"beta must be a real number in [0, 1], got {show_value(beta)}")
+    (beta,) = check_betas(beta, "beta")
+    return float(beta)
+
+
+def _check_image_shape(image_shape, n_features: int) -> tuple[int, ...] | None:
+    """``image_shape`` as a tuple of positive ints holding ``n_features`` values (or None)."""
+    if image_shape is None:
+        return None
+    if isinstance(image_shape, str | bytes) or not hasattr(image_shape, "__iter__"):
+        raise TypeError(
+            f"image_shape must be a tuple of ints such as (H, W) or (H, W, C), got "
+            f"{show_value(image_shape)}"
+        )
+    shape = tuple(image_shape)
+    if any(isinstance(s, bool | np.bool_) or not isinstance(s, numbers.Integral) for s in shape):
+        raise TypeError(f"image_shape must hold ints, got {show_value(shape)}")
+    shape = tuple(int(s) for s in shape)
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"image_shape must hold positive ints, got {shape}")
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(f"image_shape {shape} does not hold {n_features} features")
+    return shape
 
 
 def check_backdoor_data(data) -> BackdoorData:
@@ -662,10 +690,8 @@ class ImageBackdoorData:
         ValueError
             If ``beta`` is outside [0, 1], NaN or infinite.
         """
-        if isinstance(beta, bool | np.bool_) or not isinstance(beta, numbers.Real):
-            raise TypeError(f"beta must be a real number in [0, 1], got {show_value(beta)}")
-        (beta,) = check_betas(beta, "beta")
-        return np.where(self.poisoned, float(beta), 1.0)
+        beta = _check_beta(beta)
+        return np.where(self.poisoned, beta, 1.0)
 
     def groups(self) -> np.ndarray:
         """The group of each training point, coded as the position of its name in ``GROUPS``.

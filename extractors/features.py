@@ -109,7 +109,9 @@ class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             raise TypeError(f"normalize must be a bool, got {type(self.normalize).__name__}")
         check_seed(self.random_state, "random_state")
         if self.cache_dir is not None and not isinstance(self.cache_dir, (str, Path)):
-            raise TypeError(f"cache_dir must be None or a path, got {type(self.cache_dir)}")
+            raise TypeError(
+                f"cache_dir must be None or a path, got {type(self.cache_dir).__name__}"
+            )
         if X is not None:
             as_image_batch(X, "X", self.image_shape)
         self.device_ = resolve_device(self.device)
@@ -326,9 +328,13 @@ def make_extractor(name: str, **params) -> AlexNetFeatures | ResNetFeatures:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a string.
     ValueError
         If ``name`` is not one of :data:`EXTRACTORS`.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"extractor must be one of {list(EXTRACTORS)}, got {name!r}")
     if name == "alexnet":
         return AlexNetFeatures(**params)
     if name in ("resnet18", "resnet50"):

@@ -157,6 +157,9 @@ def load_backdoor_data(
     ValueError
         Naming the key: an unknown key, an unknown dataset / extractor / trigger / class, a
         fraction outside (0, 1) or leaving P empty, sizes larger than the data.
+    TypeError
+        Naming the key: a value of the wrong type (a fraction, size or seed that is not a
+        number, a ``download`` that is not a bool).
     FileNotFoundError
         Missing data files (:class:`backdoor_curves.datasets.DatasetUnavailableError`) or missing
         pretrained weights; the message says which file to put where.
@@ -173,6 +176,8 @@ def load_backdoor_data(
         extractor = "none" if dataset in ("mnist", "mnist-full") else "alexnet"
     check_choice(extractor, "extractor", (*EXTRACTORS, "none"))
     fraction = check_fraction(fraction, "fraction")
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {download!r}")
     trigger_seed = check_seed(trigger_seed, "trigger_seed", allow_none=True)
     random_state = check_seed(random_state, "random_state")
     params = {

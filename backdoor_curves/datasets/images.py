@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .._validation import check_seed, show_value
 from ..utils import require_torchvision
 
 __all__ = [
@@ -106,6 +107,18 @@ def _check_root(root) -> Path:
     return Path(root).expanduser()
 
 
+def _check_request(n, random_state, download) -> None:
+    """The subsample size, its seed and ``download``, checked before any file is touched."""
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"n must be an int or None, got {show_value(n)}")
+        if n < 2:
+            raise ValueError(f"n must be at least 2 (one image per class), got {n}")
+    check_seed(random_state, "random_state", allow_none=True)
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {show_value(download)}")
+
+
 def _check_split(split) -> bool:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -153,7 +166,7 @@ def resolve_classes(classes, dataset: str) -> tuple[int, int]:
         elif isinstance(c, str) and c.strip().lower() in lookup:
             out.append(lookup[c.strip().lower()])
         else:
-            raise ValueError(f"classes: {c!r} is not a {dataset} class; valid: {list(names)}")
+            raise ValueError(f"classes: {c!r} is not a class of {dataset}; valid: {list(names)}")
     if out[0] == out[1]:
         raise ValueError(f"classes must be two different classes, got {classes!r}")
     return out[0], out[1]
@@ -217,6 +230,7 @@ def _torchvision_pair(dataset, cls_name, root, classes, split, n, random_state, 
     root = _check_root(root)
     pair = resolve_classes(classes, dataset)
     train = _check_split(split)
+    _check_request(n, random_state, download)
     tv = require_torchvision()
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT):
@@ -269,7 +283,9 @@ def load_mnist_full(
         If the files are missing and cannot be downloaded; the message says which files to put
         where.
     TypeError, ValueError
-        Naming the argument: ``root`` not a path, an unknown split, bad ``classes`` or ``n``.
+        Naming the argument, before any file is read: ``root`` not a path, an unknown split,
+        bad ``classes``, ``n`` below 2 or not an int, a negative ``random_state``, a
+        ``download`` that is not a bool; after reading: ``n`` larger than the images.
     """
     images, labels = _torchvision_pair(
         "mnist-full", "MNIST", root, classes, split, n, random_state, download
@@ -317,7 +333,9 @@ def load_cifar10(
         If the files are missing and cannot be downloaded; the message says which files to put
         where.
     TypeError, ValueError
-        Naming the argument: ``root`` not a path, an unknown split, bad ``classes`` or ``n``.
+        Naming the argument, before any file is read: ``root`` not a path, an unknown split,
+        bad ``classes``, ``n`` below 2 or not an int, a negative ``random_state``, a
+        ``download`` that is not a bool; after reading: ``n`` larger than the images.
     """
     images, labels = _torchvision_pair(
         "cifar10", "CIFAR10", root, classes, split, n, random_state, download
@@ -387,12 +405,16 @@ def load_imagenette(
         If the files are missing and cannot be downloaded; the message says which files to put
         where.
     TypeError, ValueError
-        Naming the argument: ``root`` not a path, an unknown split, bad ``classes`` or ``n``,
-        a class without a folder or an image.
+        Naming the argument, before any file is read: ``root`` not a path, an unknown split,
+        bad ``classes``, ``n`` below 2 or not an int, a negative ``random_state``, a
+        ``download`` that is not a bool; after reading: ``n`` larger than the images, a class
+        without a folder or an image.
     """
     root = _check_root(root)
     pair = resolve_classes(classes, "imagenette")
-    folder = _imagenette_folder(root, _check_split(split), download)
+    train = _check_split(split)
+    _check_request(n, random_state, download)
+    folder = _imagenette_folder(root, train, download)
     require_torchvision()
     from torchvision import transforms
     from torchvision.datasets.folder import default_loader, make_dataset

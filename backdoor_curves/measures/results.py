@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_write
-from .._validation import check_betas
+from .._validation import check_betas, show_value
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -78,11 +78,15 @@ def default_betas(n: int = 21) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``n`` is not an int (a bool is refused).
     ValueError
-        If ``n`` is not an int >= 2.
+        If ``n`` < 2.
     """
-    if not isinstance(n, int | np.integer) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer):
+        raise TypeError(f"n must be an int >= 2, got {show_value(n)}")
+    if n < 2:
+        raise ValueError(f"n must be an int >= 2, got {show_value(n)}")
     return np.r_[0.0, np.geomspace(0.01, 1.0, n - 1)]
 
 
@@ -98,8 +102,18 @@ def slope_score(derivative: float | np.ndarray) -> float | np.ndarray:
     -------
     float or ndarray
         The score in (-1, 1): near 1 when the backdoor loss collapses at once, near 0 when it
-        barely moves, negative when it rises.
+        barely moves, negative when it rises (NaN for a NaN derivative).
+
+    Raises
+    ------
+    TypeError
+        If ``derivative`` does not hold real numbers (strings, None, complex numbers).
     """
+    kind = np.asarray(derivative).dtype.kind
+    if kind not in "iuf":
+        raise TypeError(
+            f"derivative must be a real number or an array of them, got {show_value(derivative)}"
+        )
     return -2.0 / np.pi * np.arctan(derivative)
 
 
@@ -528,29 +542,37 @@ def read_curves(path) -> list[LearningCurve]:
     TypeError
         If ``path`` is not a str or path-like.
     ValueError
-        If the file has no ``beta`` column, its header is damaged, or a beta is outside [0, 1].
+        If the file is empty or not text, has no ``beta`` column, its header is damaged, or a
+        beta is outside [0, 1].
     OSError
         If the file cannot be read.
     """
     path = _check_path(path)
     headers = []
-    with path.open(encoding="utf-8") as f:
-        ours = f.readline().rstrip("\r\n") == _CSV_MAGIC
-        if ours:
-            for line in f:
-                if not line.startswith("# "):
-                    break
-                try:
-                    headers.append(json.loads(line[2:]))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(
-                        f"path {str(path)!r}: header line {len(headers) + 2} is not valid JSON "
-                        f"({exc}); the file is damaged"
-                    ) from None
-    options = {"keep_default_na": False, "na_values": [""]}
-    if int(pd.__version__.split(".")[0]) < 3:  # pandas 3 reads floats exactly by default
-        options["float_precision"] = "round_trip"
-    table = pd.read_csv(path, skiprows=1 + len(headers) if ours else 0, **options)
+    try:
+        with path.open(encoding="utf-8") as f:
+            ours = f.readline().rstrip("\r\n") == _CSV_MAGIC
+            if ours:
+                for line in f:
+                    if not line.startswith("# "):
+                        break
+                    try:
+                        headers.append(json.loads(line[2:]))
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(
+                            f"path {str(path)!r}: header line {len(headers) + 2} is not valid "
+                            f"JSON ({exc}); the file is damaged"
+                        ) from None
+        options = {"keep_default_na": False, "na_values": [""]}
+        if int(pd.__version__.split(".")[0]) < 3:  # pandas 3 reads floats exactly by default
+            options["float_precision"] = "round_trip"
+        table = pd.read_csv(path, skiprows=1 + len(headers) if ours else 0, **options)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"path {str(path)!r} is not a text CSV file: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"path {str(path)!r} holds no table: not a table of learning curves"
+        ) from None
     if "beta" not in table.columns:
         raise ValueError(
             f"path {str(path)!r} has no 'beta' column: not a table of learning curves "

@@ -51,22 +51,33 @@ def _check_model(model):
     return first
 
 
+def _as_tensor(value, name: str, what: str, kinds: str):
+    """``value`` as a tensor; a TypeError naming ``name`` for a numpy dtype not in ``kinds``."""
+    torch = require_torch()
+    if value is None:
+        raise TypeError(f"{name} must be an array or tensor of {what}, got None")
+    if isinstance(value, torch.Tensor):
+        return value
+    arr = np.asarray(value)
+    if arr.dtype.kind not in kinds:
+        raise TypeError(f"{name} must hold {what}, got dtype {arr.dtype}")
+    return torch.as_tensor(arr)
+
+
 def _as_inputs(X, y, model):
     """X as a tensor of the model's floating dtype (on CPU) and y as int64, lengths checked."""
     torch = require_torch()
     first = _check_model(model)
-    if X is None:
-        raise TypeError("X must be an array or tensor of inputs, got None")
-    if y is None:
-        raise TypeError("y must be an array or tensor of integer labels, got None")
-    Xt = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+    Xt = _as_tensor(X, "X", "real numbers", "biufc")  # complex: refused below, naming X
     if not (Xt.is_floating_point() or Xt.dtype in (torch.uint8, torch.int64, torch.int32)):
         raise TypeError(f"X must hold real numbers, got dtype {Xt.dtype}")
     if Xt.ndim < 1 or Xt.shape[0] == 0:
         raise ValueError(f"X must hold at least one sample, got shape {tuple(Xt.shape)}")
+    if Xt.is_floating_point() and not bool(torch.isfinite(Xt).all()):
+        raise ValueError("X contains NaN or infinity")
     if first.is_floating_point():
         Xt = Xt.to(dtype=first.dtype)
-    yt = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
+    yt = _as_tensor(y, "y", "integer class labels", "biufc")
     if yt.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {tuple(yt.shape)}")
     if yt.dtype.is_floating_point or yt.dtype == torch.bool or yt.is_complex():
@@ -77,6 +88,21 @@ def _as_inputs(X, y, model):
     if (yt < 0).any():
         raise ValueError("y must hold class labels >= 0")
     return Xt.detach(), yt.detach(), first.device
+
+
+def _first_logits(model, xb, shape):
+    """The model's output on the first chunk; a model that cannot take inputs of X's shape
+    raises a ValueError naming X (torch's RuntimeError is kept as the cause)."""
+    torch = require_torch()
+    try:
+        return model(xb)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as exc:
+        raise ValueError(
+            f"X of shape {tuple(shape)} does not fit the model (inputs in its layout, e.g. "
+            f"(n, C, H, W) for a CNN): {str(exc).splitlines()[0]}"
+        ) from exc
 
 
 def _check_logits(out, y) -> None:
@@ -176,8 +202,9 @@ def per_sample_losses(model, X, y, batch_size=256) -> np.ndarray:
         If ``model`` is not a module, ``X`` or ``y`` is None or of a wrong dtype, or
         ``batch_size`` is not an int.
     ValueError
-        If ``X`` is empty, ``X`` and ``y`` differ in length, ``batch_size`` < 1, the model does
-        not return 2-D logits, or a label is out of the model's class range.
+        If ``X`` is empty, holds NaN/inf or has a shape the model cannot take, ``X`` and ``y``
+        differ in length, ``batch_size`` < 1, the model does not return 2-D logits, or a label
+        is out of the model's class range.
     """
     torch = require_torch()
     F = torch.nn.functional
@@ -188,7 +215,7 @@ def per_sample_losses(model, X, y, batch_size=256) -> np.ndarray:
         for start in range(0, len(Xt), batch_size):
             xb = Xt[start : start + batch_size].to(device)
             yb = yt[start : start + batch_size].to(device)
-            logits = model(xb)
+            logits = _first_logits(model, xb, Xt.shape) if start == 0 else model(xb)
             _check_logits(logits, yb)
             loss = F.cross_entropy(logits, yb, reduction="none")
             out[start : start + len(xb)] = loss.double().cpu().numpy()
@@ -252,8 +279,9 @@ def iter_per_sample_grads(model, X, y, params=None, *, batch_size=64):
     TypeError
         For a non-module ``model``, inputs of a wrong type, or a non-int ``batch_size``.
     ValueError
-        For empty or mismatched inputs, an unknown name in ``params``, ``batch_size`` < 1, a
-        model whose output is not 2-D, or a label out of range.
+        For empty or mismatched inputs, NaN/inf in ``X`` or a shape the model cannot take, an
+        unknown name in ``params``, ``batch_size`` < 1, a model whose output is not 2-D, or a
+        label out of range.
     """
     torch = require_torch()
     batch_size = _check_batch_size(batch_size)
@@ -267,7 +295,7 @@ def iter_per_sample_grads(model, X, y, params=None, *, batch_size=64):
         with eval_mode(model):
             if start == 0:  # the output's shape and the class range, on one sample
                 with torch.no_grad():
-                    _check_logits(model(xb[:1]), yt)
+                    _check_logits(_first_logits(model, xb[:1], Xt.shape), yt)
             selected = {k: named[k].detach() for k in names}
             grads = fn(selected, xb, yb)
         yield start, {k: grads[k].detach() for k in names}
@@ -309,8 +337,9 @@ def per_sample_grads(model, X, y, params=None, *, batch_size=64, flatten=False):
     TypeError
         For a non-module ``model``, inputs of a wrong type, or a non-int ``batch_size``.
     ValueError
-        For empty or mismatched inputs, an unknown name in ``params``, ``batch_size`` < 1, a
-        model whose output is not 2-D, or a label out of range.
+        For empty or mismatched inputs, NaN/inf in ``X`` or a shape the model cannot take, an
+        unknown name in ``params``, ``batch_size`` < 1, a model whose output is not 2-D, or a
+        label out of range.
     """
     torch = require_torch()
     chunks = list(iter_per_sample_grads(model, X, y, params, batch_size=batch_size))

@@ -53,6 +53,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,11 +204,17 @@ def load_config(path) -> GridConfig:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or path-like.
     OSError
         If the file cannot be read.
     ValueError
         If it is not valid TOML, or for any error of :func:`parse_config`.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"path must be a str or path-like (a .toml file), got {type(path).__name__}"
+        )
     return load_toml(path, parse_config)
 
 
@@ -423,7 +430,9 @@ def _check_mnist(table: dict, where: str | None = None) -> None:
         else:
             ok = isinstance(value, str)
         if not ok:
-            what = "a pair of ints" if expected is list else f"a {expected.__name__}"
+            what = {list: "a pair of ints", int: "an int", float: "a number", str: "a string"}[
+                expected
+            ]
             raise _fail(name, f"must be {what}, got {value!r}")
 
 
