@@ -37,15 +37,39 @@ nn CONFIG.toml
 ``backdoor-curves --version`` prints the version. Bad arguments stop with argparse's usage
 message and exit status 2; a failure while running (an invalid configuration, an unwritable
 output directory, a grid whose every point failed) prints one line ``backdoor-curves: error:
-...`` on stderr, no traceback, and exits with status 1. Every command writes only into its
-``--out`` directory.
+...`` on stderr, no traceback, and exits with status 1.
+
+Ctrl-C stops any command cleanly: its joblib worker processes are stopped (its tasks on a Dask
+cluster, ``--scheduler``, cancelled); what it finished is kept (``grid``: every finished point
+in the store; ``nn``: every training's checkpoint after its last finished epoch, and the
+finished results; ``demo``, ``curve`` and ``slope`` keep nothing partial); no file is left
+half-written (every output is written to a temporary file, then renamed, and an interrupt waits
+for a write in progress); it prints one line on stderr, e.g. ``backdoor-curves: interrupted: 12
+of 40 grid points are kept in out/study.sqlite; to resume, run: backdoor-curves grid study.toml
+--out out``, with no traceback, and exits with status 130. Further presses while it stops are
+ignored for :data:`STOP_GRACE` seconds (a stop takes about a second), then interrupt the stop
+itself.
+
+Every command writes only into its ``--out`` directory: a configuration value that names a
+place to write (a grid study's feature ``cache_dir``) is taken relative to ``--out`` and
+refused, naming its key, when it leads outside it; places to read from (data roots, weights)
+may be anywhere. Caches of the environment are not outputs and stay where their tools put
+them: Python's bytecode and numba's compiled SVM step (``cache=True``: next to the package's
+modules, or in ``NUMBA_CACHE_DIR`` when set), matplotlib's font cache (``MPLCONFIGDIR``),
+torchvision's weights (``TORCH_HOME``, read only: nothing is downloaded unless a configuration
+says ``download = true``, which writes into the data root).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shlex
+import signal
 import sys
+import threading
+import time
 
 from ._version import __version__
 from .learners import LEARNER_KINDS
@@ -53,6 +77,17 @@ from .learners import LEARNER_KINDS
 __all__ = ["main", "build_parser"]
 
 PROG = "backdoor-curves"
+#: Seconds after a first Ctrl-C during which further presses are ignored, so that the command
+#: can stop its workers and close its files; a press after that interrupts the stop itself.
+STOP_GRACE = 10.0
+#: What each command keeps when interrupted before its run reports anything more precise.
+_KEEPS_NOTHING = {
+    "grid": "it stopped before computing anything",
+    "nn": "it stopped before computing anything",
+    "demo": "the demo keeps no partial results",
+    "curve": "curve keeps no partial results",
+    "slope": "slope keeps no partial results",
+}
 
 
 def _n_jobs(text: str) -> int:
@@ -333,11 +368,6 @@ def _run_nn(args) -> int:
         )
     except (OSError, ValueError, ImportError, TypeError) as exc:
         return _error(exc)
-    except KeyboardInterrupt:
-        kept = os.path.join(args.out, "checkpoints")
-        message = f"interrupted (finished epochs are kept in {kept}; re-run to resume)"
-        print(f"{PROG}: {message}", file=sys.stderr)
-        return 130
     if not quiet:
         files = sorted(name for name in paths if name != "checkpoints")
         print(f"{len(files)} files -> {args.out} ({', '.join(files)})")
@@ -377,9 +407,6 @@ def _run_grid(args) -> int:
         )
     except (OSError, ValueError, ImportError, TypeError) as exc:
         return _error(exc)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (finished points are kept; re-run to resume)", file=sys.stderr)
-        return 130
     table = result["table"]
     print(
         grid_console_summary(
@@ -435,11 +462,80 @@ def _run_single(args) -> int:
         )
     except (OSError, ValueError, ImportError, TypeError, ArithmeticError) as exc:
         return _error(exc)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
     print(single_summary(args.command, result, args.out), end="")
     return 0
+
+
+class _CtrlC:
+    """SIGINT handler of a command: the first Ctrl-C raises KeyboardInterrupt; more presses
+    within :data:`STOP_GRACE` seconds are ignored while the command stops, later ones raise."""
+
+    def __init__(self):
+        self.first: float | None = None
+
+    def __call__(self, signum, frame):
+        now = time.monotonic()
+        if self.first is not None and now - self.first < STOP_GRACE:
+            return
+        self.first = now
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _ctrl_c(keep: bool):
+    """Install :class:`_CtrlC` for the block (main thread only); restore the previous handler
+    afterwards unless ``keep`` (the process exits next: a press during its exit is ignored
+    too)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _CtrlC())
+    try:
+        yield
+    finally:
+        if not keep:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _command_line(argv: list[str] | None) -> str:
+    """The command line that runs this command again (and resumes it), shell-quoted."""
+    if argv is not None:
+        return shlex.join([PROG, *argv])
+    if os.path.basename(sys.argv[0]) == "__main__.py":  # python -m backdoor_curves ...
+        return shlex.join(sys.orig_argv)  # the interpreter and its options as given
+    program = PROG if os.path.basename(sys.argv[0]) == PROG else sys.argv[0]
+    return shlex.join([program, *sys.argv[1:]])
+
+
+def _interrupted(command: str, exc: KeyboardInterrupt, command_line: str) -> int:
+    """Print the one line of an interrupted command (what it kept, how to resume); 130."""
+    kept = getattr(exc, "kept", None) or _KEEPS_NOTHING[command]
+    again = "resume" if command in ("grid", "nn") else "run it again"
+    print(f"{PROG}: interrupted: {kept}; to {again}, run: {command_line}", file=sys.stderr)
+    return 130
+
+
+def _run_demo(args) -> int:
+    from .demo import run_demo  # imported here: keeps --version and --help fast
+
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        print(f"{PROG}: error: --out {args.out!r} exists and is not a directory", file=sys.stderr)
+        return 1
+    try:
+        run_demo(args.out, progress=not args.no_progress, n_jobs=args.n_jobs)
+    except OSError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+_COMMANDS = {
+    "grid": _run_grid,
+    "curve": _run_single,
+    "slope": _run_single,
+    "nn": _run_nn,
+    "demo": _run_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -455,35 +551,21 @@ def main(argv: list[str] | None = None) -> int:
     int
         0 on success (``--help`` and ``--version`` included), 1 on a failure while running
         (printed as ``backdoor-curves: error: ...``), 2 on a usage error, 130 when interrupted
-        (Ctrl-C).
+        (Ctrl-C; printed as ``backdoor-curves: interrupted: <what was kept>; to resume, run:
+        <this command line>``).
     """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help / --version (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else 1
-    if args.command == "grid":
-        return _run_grid(args)
-    if args.command in ("curve", "slope"):
-        return _run_single(args)
-    if args.command == "nn":
-        return _run_nn(args)
-    if args.command == "demo":
-        from .demo import run_demo  # imported here: keeps --version and --help fast
-
-        if os.path.exists(args.out) and not os.path.isdir(args.out):
-            print(
-                f"{PROG}: error: --out {args.out!r} exists and is not a directory", file=sys.stderr
-            )
-            return 1
-        try:
-            run_demo(args.out, progress=not args.no_progress, n_jobs=args.n_jobs)
-        except OSError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted", file=sys.stderr)
-            return 130
-        return 0
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse prevents it
-    return 2  # pragma: no cover
+    run = _COMMANDS.get(args.command)
+    if run is None:  # pragma: no cover - argparse prevents it
+        parser.error(f"unknown command {args.command!r}")
+        return 2
+    command_line = _command_line(argv)
+    try:
+        with _ctrl_c(keep=argv is None):
+            return run(args)
+    except KeyboardInterrupt as exc:
+        return _interrupted(args.command, exc, command_line)

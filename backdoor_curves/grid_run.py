@@ -15,6 +15,14 @@ Outputs in the output directory, each written atomically:
   their seeds), the compute time, figures.
 
 The tables are written before the figures, so a figure that cannot be drawn costs no number.
+
+Nothing is written outside the output directory: a ``[data]`` value that names where to write
+(:data:`OUTPUT_PATH_KEYS`: the feature cache's ``cache_dir``) is taken relative to it, and one that
+leads out of it (absolute elsewhere, or ``..``) is refused before any point runs
+(:func:`outputs_inside`). Paths to read from (``root``, a weights file) may be anywhere.
+
+Ctrl-C stops the run: the workers are stopped, every point finished so far stays in the store,
+and :class:`~backdoor_curves._io.Interrupted` (a ``KeyboardInterrupt``) says how many.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
 import re
 import sqlite3
 import time
@@ -32,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write, output_dir
+from ._io import Interrupted, atomic_write, output_dir, output_path
 from .learners import LEARNER_KINDS
 from .study.config import GridConfig, load_config
 from .study.grid import curves_frame, grid_points
@@ -53,12 +62,16 @@ __all__ = [
     "grid_figures",
     "grid_report",
     "failed_points",
+    "outputs_inside",
+    "OUTPUT_PATH_KEYS",
 ]
 
 STORE_NAME = "study.sqlite"
 #: The keyword arguments of :func:`~backdoor_curves.study.robust.robust_region` that a run
 #: passes on (``criteria`` of :func:`run_grid_config`).
 CRITERIA = ("min_clean_accuracy", "max_backdoor_accuracy", "clean_drop", "seed_share")
+#: ``[data]`` (and ``[grid]``) keys whose value is a path the run writes to.
+OUTPUT_PATH_KEYS = ("cache_dir",)
 
 
 def _slug(name: str) -> str:
@@ -359,15 +372,56 @@ def select_points(
 
 
 def _stored_points(path: Path) -> int:
-    """Points already in a study store (0 if there is none); read only, before the run."""
+    """Points in a study store (0 if there is none). Only read, through a read-write
+    connection all the same: its close folds SQLite's write-ahead log back into the file, where
+    a read-only one would leave the ``-wal`` and ``-shm`` files beside it."""
     if not path.is_file():
         return 0
     try:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(path)) as db:
             return int(db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def outputs_inside(config: GridConfig, out) -> GridConfig:
+    """``config`` with its output paths (:data:`OUTPUT_PATH_KEYS`) inside ``out``.
+
+    Parameters
+    ----------
+    config : GridConfig
+        A configuration.
+    out : str or path-like
+        The run's output directory.
+
+    Returns
+    -------
+    GridConfig
+        ``config`` itself when it names no output path, else a copy whose ``[data]`` (and
+        ``[grid]``) output paths are taken relative to ``out``.
+
+    Raises
+    ------
+    ValueError
+        Naming the key (``data.cache_dir``, ``grid.cache_dir``) of a path outside ``out``:
+        absolute elsewhere, or climbing out with ``..``.
+    """
+    data = dict(config.data)
+    for key in OUTPUT_PATH_KEYS:
+        if data.get(key) is not None:
+            data[key] = str(output_path(data[key], f"data.{key}", out))
+    grid = []
+    for entry in config.param_grid:
+        entry = dict(entry)
+        for key in OUTPUT_PATH_KEYS:
+            if key in entry:
+                entry[key] = [
+                    v if v is None else str(output_path(v, f"grid.{key}", out)) for v in entry[key]
+                ]
+        grid.append(entry)
+    if data == config.data and grid == config.param_grid:
+        return config
+    return replace(config, data=data, param_grid=grid)
 
 
 def _check_criteria(criteria: Mapping | None) -> dict:
@@ -436,26 +490,55 @@ def run_grid_config(
     Raises
     ------
     ValueError
-        If the configuration, the selection or a threshold is invalid, or the store in
+        If the configuration, the selection or a threshold is invalid, an output path of the
+        configuration lies outside ``out_dir`` (:func:`outputs_inside`), or the store in
         ``out_dir`` holds a different study.
+    Interrupted
+        On Ctrl-C (a ``KeyboardInterrupt``), once the workers are stopped; its ``kept`` says how
+        many points the store keeps for the next run.
     """
     if not isinstance(config, GridConfig):
         config = load_config(config)
+    if not isinstance(out_dir, str | os.PathLike):
+        raise TypeError(
+            f"out_dir must be a path (str or os.PathLike), got {type(out_dir).__name__}"
+        )
     criteria = _check_criteria(criteria)
     selected, n_total = select_points(config, max_points=max_points, where=where)
-    out = output_dir(out_dir)
-    store = out / STORE_NAME
+    name = STORE_NAME
     if selected is not config:  # part of the grid: a store of its own, named by its points
         digest = hashlib.sha256(dumps(selected.param_grid).encode()).hexdigest()[:10]
-        store = out / f"study-part-{digest}.sqlite"
-    config = selected
+        name = f"study-part-{digest}.sqlite"
+    config = outputs_inside(selected, out_dir)
+    out = output_dir(out_dir)
+    store = out / name
     resumed = _stored_points(store)
     start = time.perf_counter()
     backend = "dask" if scheduler is not None else None
-    table = config.run(
-        n_jobs=n_jobs, backend=backend, scheduler=scheduler, store=store, progress=progress
-    )
-    seconds = time.perf_counter() - start
+    try:
+        table = config.run(
+            n_jobs=n_jobs, backend=backend, scheduler=scheduler, store=store, progress=progress
+        )
+        seconds = time.perf_counter() - start
+        return _write_outputs(config, table, out, store, criteria, seconds, resumed, n_total)
+    except KeyboardInterrupt as exc:  # Ctrl-C: the workers are stopped, finished points kept
+        n_points = len(grid_points(config.param_grid, config.random_state))
+        kept = f"{_stored_points(store)} of {n_points} grid points are kept in {store}"
+        raise Interrupted(kept) from exc
+
+
+def _write_outputs(
+    config: GridConfig,
+    table: pd.DataFrame,
+    out: Path,
+    store: Path,
+    criteria: dict,
+    seconds: float,
+    resumed: int,
+    n_total: int,
+) -> dict:
+    """Write the table(s), figures and report of a finished run; the result of
+    :func:`run_grid_config`."""
     resumed = min(resumed, len(table))
     paths = {}
     flat = table[[c for c in table.columns if not c.startswith("curve_")]]

@@ -33,7 +33,13 @@ Outputs in ``DIR`` (each written atomically):
   shorter budget's checkpoints (the first epochs of a run do not depend on its length), and
   finished exact derivatives and tracked runs are not recomputed (a tracked run interrupted
   midway restarts, since its records cover every epoch). The CSV tables of a re-run are
-  identical to the first run's.
+  identical to the first run's. Checkpoints load with ``torch.load(weights_only=True)`` and the
+  finished results (``tracking.npz``, ``exact/seed=N.npz``) are records of arrays and JSON
+  (:func:`backdoor_curves._io.write_record`), so resuming an output directory from elsewhere
+  cannot run code; the pickled results of earlier versions (``.pkl``) are refused, naming them.
+
+Ctrl-C stops the run: the workers are stopped, the checkpoints and finished results are kept,
+and :class:`~backdoor_curves._io.Interrupted` (a ``KeyboardInterrupt``) says so.
 """
 
 from __future__ import annotations
@@ -43,7 +49,6 @@ import hashlib
 import json
 import math
 import os
-import pickle
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -54,7 +59,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ._io import atomic_write, output_dir
+from ._io import Interrupted, atomic_write, output_dir, read_record, write_record
 from ._validation import check_n_jobs
 from .nn.config import NNConfig, load_nn_config
 from .nn.curves import nn_backdoor_slope, nn_learning_curve
@@ -82,14 +87,19 @@ _EXACT_FIELDS = (
     "n_steps",
     "seconds",
 )
-_CACHE_FORMAT = 1
+#: Format of the finished-result files (``tracking.npz``, ``exact/seed=N.npz``): 2 is the
+#: pickle-free record of :func:`backdoor_curves._io.write_record` (1 was a pickle, ``.pkl``).
+_CACHE_FORMAT = 2
+#: Suffix of the finished-result files.
+_CACHE_SUFFIX = ".npz"
 
 
 # ------------------------------------------------------------------------------ helpers
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "_"
+    """``text`` as one file-name component: no separator, never ``.`` or ``..`` or hidden."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_").lstrip(".") or "_"
 
 
 def _setting_slug(setting: dict) -> str:
@@ -102,21 +112,51 @@ def _digest(value) -> str:
 
 
 def _cached(path: Path, fingerprint: str, compute: Callable[[], dict]) -> dict:
-    """The value stored at ``path`` for ``fingerprint``, else ``compute()`` stored there."""
+    """The value stored at ``path`` for ``fingerprint``, else ``compute()`` stored there.
+
+    The file is a record of :func:`~backdoor_curves._io.write_record` (arrays and JSON, read
+    without pickle), so an output directory from elsewhere cannot run code when resumed.
+    """
     if path.is_file():
-        with path.open("rb") as f:
-            stored = pickle.load(f)  # noqa: S301 - the run's own file
-        if stored.get("format") != _CACHE_FORMAT or stored.get("fingerprint") != fingerprint:
+        try:
+            header, value = read_record(path)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; delete it (it is recomputed) or use another --out") from None
+        if header.get("format") != _CACHE_FORMAT or header.get("fingerprint") != fingerprint:
             raise ValueError(
                 f"out holds {path}, the result of another configuration (its data, model, "
                 "training or tracking settings differ); delete it or use another --out"
             )
-        return stored["value"]
+        return value
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"format": _CACHE_FORMAT, "fingerprint": fingerprint, "value": value}
-    atomic_write(path, lambda f: pickle.dump(state, f), binary=True)
+    write_record(path, value, {"format": _CACHE_FORMAT, "fingerprint": fingerprint})
     return value
+
+
+def _refuse_pickles(checkpoints: Path) -> None:
+    """Refuse the pickled results of earlier versions (loading a pickle can run code)."""
+    old = sorted(checkpoints.rglob("*.pkl")) if checkpoints.is_dir() else []
+    if old:
+        more = f" and {len(old) - 1} more" if len(old) > 1 else ""
+        raise ValueError(
+            f"out holds finished results of an earlier version in pickle files ({old[0]}{more}), "
+            "which this version does not load since loading a pickle can run code; delete them "
+            "(their results are recomputed, the trainings' checkpoints are kept) or use another "
+            "--out"
+        )
+
+
+def _kept(checkpoints: Path) -> str:
+    """What an interrupted run leaves for the next: its checkpoints and finished results."""
+    if not checkpoints.is_dir():
+        return "nothing was finished yet"
+    trainings = sum(1 for _ in checkpoints.rglob(CHECKPOINT_FILE))
+    results = sum(1 for _ in checkpoints.rglob(f"*{_CACHE_SUFFIX}"))
+    return (
+        f"{trainings} training checkpoint(s) (each up to its last finished epoch) and "
+        f"{results} finished result(s) are kept in {checkpoints}"
+    )
 
 
 def _carry_checkpoints(previous: Path, root: Path) -> None:
@@ -169,7 +209,7 @@ def _tracked_run(config: NNConfig, spec, factory, data, table, unit_dir, progres
             "self_influence": tracker.self_influence,
         }
 
-    return _cached(unit_dir / "tracking.pkl", fingerprint, compute)
+    return _cached(unit_dir / f"tracking{_CACHE_SUFFIX}", fingerprint, compute)
 
 
 def _exact_run(config, spec, factory, data, table, root, epochs, seed, progress) -> dict:
@@ -184,7 +224,7 @@ def _exact_run(config, spec, factory, data, table, root, epochs, seed, progress)
         result = training_derivative(factory, data, cfg, progress=progress)
         return {name: getattr(result, name) for name in _EXACT_FIELDS}
 
-    return _cached(root / "exact" / f"seed={seed}.pkl", fingerprint, compute)
+    return _cached(root / "exact" / f"seed={seed}{_CACHE_SUFFIX}", fingerprint, compute)
 
 
 def _count_units(config: NNConfig) -> int:
@@ -259,7 +299,10 @@ def run_nn_config(config, out, *, n_jobs: int = 1, progress: bool = True) -> dic
     ------
     ValueError
         For an invalid configuration (naming the key), or when ``out`` holds the checkpoints
-        or results of another configuration.
+        or results of another configuration, or pickled results of an earlier version.
+    Interrupted
+        On Ctrl-C (a ``KeyboardInterrupt``), once the workers are stopped; its ``kept`` says
+        how many checkpoints and finished results the next run resumes from.
     FileNotFoundError
         When data files or pretrained weights are missing (naming each).
     ImportError
@@ -275,9 +318,20 @@ def run_nn_config(config, out, *, n_jobs: int = 1, progress: bool = True) -> dic
     if not isinstance(out, str | os.PathLike):
         raise TypeError(f"out must be a path (str or os.PathLike), got {type(out).__name__}")
     config.check_available()  # within seconds, before anything is written or trained
+    checkpoints = Path(out) / "checkpoints"
+    _refuse_pickles(checkpoints)
     out = output_dir(out)
+    try:
+        return _run(config, out, checkpoints, n_jobs, progress)
+    except Interrupted:
+        raise
+    except KeyboardInterrupt as exc:  # Ctrl-C: the workers are stopped, the checkpoints kept
+        raise Interrupted(_kept(checkpoints)) from exc
+
+
+def _run(config: NNConfig, out: Path, checkpoints: Path, n_jobs: int, progress: bool) -> dict:
+    """The body of :func:`run_nn_config`, once the configuration and ``out`` are checked."""
     start = time.perf_counter()
-    checkpoints = out / "checkpoints"
     inner = progress and n_jobs == 1
     tables: dict[str, list[pd.DataFrame]] = {
         name: [] for name in ("curves", "slopes", "exact", "tracking", "layers", "self_influence")

@@ -21,6 +21,7 @@ learner with one value per parameter, one value per data parameter.
 from __future__ import annotations
 
 import numbers
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from sklearn.base import clone
 
 from ._config import load_toml
 from ._io import atomic_write, output_dir
+from .grid_run import outputs_inside
 from .learners import LEARNER_KINDS
 from .measures.curves import learning_curve
 from .measures.results import default_betas
@@ -380,8 +382,10 @@ def run_single(
     Raises
     ------
     ValueError
-        For an unknown ``command``, ``betas`` below 2, or any error of
-        :func:`single_setting` — all before the data is loaded.
+        For an unknown ``command``, ``betas`` below 2, an output path of the setting outside
+        ``out_dir`` (:func:`~backdoor_curves.grid_run.outputs_inside`: a feature ``cache_dir``
+        is taken relative to ``out_dir``), or any error of :func:`single_setting` — all before
+        the data is loaded.
     OSError
         If ``config`` cannot be read or ``out_dir`` not written.
     """
@@ -390,6 +394,13 @@ def run_single(
     if isinstance(betas, bool) or not isinstance(betas, int | np.integer) or betas < 2:
         raise ValueError(f"argument --betas: must be an int >= 2, got {betas!r}")
     parsed, point = single_setting(config=config, learner=learner, params=params, data=data)
+    if not isinstance(out_dir, str | os.PathLike):
+        raise TypeError(
+            f"out_dir must be a path (str or os.PathLike), got {type(out_dir).__name__}"
+        )
+    inside = outputs_inside(parsed, out_dir)  # a feature cache_dir goes into out_dir
+    if inside is not parsed:
+        parsed, point = inside, grid_points(inside.param_grid, inside.random_state)[0]
     model, data_params = _split(parsed, point)
     out = output_dir(out_dir)
     start = time.perf_counter()

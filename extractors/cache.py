@@ -11,6 +11,10 @@ Files are written through :func:`backdoor_curves._io.atomic_write` (temporary fi
 crash never leaves a half-written file under the final name. On reading, the magic, the header,
 the key, the payload length and its SHA-256 are all checked; a file that fails any check is
 reported with a :class:`CacheCorruptionWarning`, deleted and treated as a miss, never trusted.
+Reading parses JSON and raw array bytes only (no pickle, and no object dtype: such a header is
+refused like a damaged one), so a cache directory from elsewhere cannot run code. Keys are
+single file-name components (letters, digits, ``_``, ``-``, ``.``; not starting with ``.``), so
+a key never leads outside the cache directory.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -32,6 +37,7 @@ __all__ = ["CacheCorruptionWarning", "FeatureCache", "cache_key"]
 _MAGIC = b"BCFEAT01"
 _LEN = struct.Struct("<Q")
 _MAX_HEADER = 1 << 20
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 class CacheCorruptionWarning(UserWarning):
@@ -98,7 +104,17 @@ class FeatureCache:
         -------
         Path
             ``<directory>/<key>.feat``.
+
+        Raises
+        ------
+        ValueError
+            If ``key`` is not a single file-name component (see the module docstring).
         """
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ValueError(
+                "key must be letters, digits, '_', '-' or '.' (not first), e.g. a cache_key(), "
+                f"got {key!r}"
+            )
         return self.directory / f"{key}.feat"
 
     def save(self, key: str, features: np.ndarray, *, meta: dict[str, Any] | None = None) -> None:
@@ -112,8 +128,18 @@ class FeatureCache:
             The array to store (any shape and dtype; written in C order).
         meta : dict, optional
             JSON-serializable description stored in the header (not used when loading).
+
+        Raises
+        ------
+        TypeError
+            If ``features`` has an object dtype (its bytes would be pointers).
+        ValueError
+            If ``key`` is not a valid key (see :meth:`path`).
         """
         arr = np.ascontiguousarray(features)
+        if arr.dtype.hasobject:
+            raise TypeError(f"features must not have an object dtype, got {arr.dtype}")
+        path = self.path(key)
         payload = memoryview(arr).cast("B")
         header = json.dumps(
             {
@@ -134,7 +160,7 @@ class FeatureCache:
             f.write(header)
             f.write(payload)
 
-        atomic_write(self.path(key), write, binary=True)
+        atomic_write(path, write, binary=True)
 
     def load(self, key: str) -> np.ndarray | None:
         """The cached features of ``key``, or None on a miss or a corrupted file (deleted).
@@ -150,10 +176,15 @@ class FeatureCache:
             A new array with the stored shape and dtype; None when there is no file, or when
             the file fails a check (magic, header, key, length, SHA-256) and has been deleted.
 
+        Raises
+        ------
+        ValueError
+            If ``key`` is not a valid key (see :meth:`path`).
+
         Warns
         -----
         CacheCorruptionWarning
-            When a file fails a check.
+            When a file fails a check (an object dtype in its header included).
         """
         path = self.path(key)
         try:
@@ -187,6 +218,8 @@ class FeatureCache:
             digest, stored_key = header["sha256"], header["key"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"unreadable header: {exc}") from None
+        if dtype.hasobject:
+            raise ValueError(f"header names the object dtype {dtype}")
         if stored_key != key:
             raise ValueError("header key does not match the file name")
         payload = blob[start + n_header :]

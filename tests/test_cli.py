@@ -5,6 +5,7 @@ one-line errors, the grid's partial runs and robust-region flags, and nothing wr
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from backdoor_curves.cli import main
 from backdoor_curves.study import loaders
 
 SMALL = ["--n-train", "120", "--n-test", "60"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def listing(path) -> set[str]:
@@ -268,6 +270,46 @@ def test_image_dataset_with_mnist_keys_is_refused_at_load(cwd, capsys):
     assert "config key 'data.digits': unknown key for dataset 'cifar10'" in one_error_line(
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("where", ["/elsewhere/features", "../features", "a/../../features"])
+@pytest.mark.parametrize("command", ["grid", "curve"])
+def test_an_output_path_outside_out_is_refused_naming_its_key(cwd, capsys, where, command):
+    """Nothing is written outside --out: a [data] cache_dir that leads out of it is refused
+    before any work (a data root, read only, may be anywhere)."""
+    pytest.importorskip("extractors")
+    (cwd / "c.toml").write_text(
+        f'[data]\ndataset = "cifar10"\nroot = "/data/elsewhere"\ncache_dir = "{where}"\n'
+        '[[learner]]\nkind = "ridge"\n'
+    )
+    argv = ["grid", "c.toml"] if command == "grid" else ["curve", "--config", "c.toml"]
+    assert main([*argv, "--out", "g", "--no-progress"]) == 1
+    line = error_line(capsys)
+    assert f"config key 'data.cache_dir': '{where}' is outside the output directory 'g'" in line
+    assert listing(cwd) == {"c.toml"}
+
+
+def test_output_paths_are_taken_inside_out(cwd):
+    from backdoor_curves.grid_run import outputs_inside
+
+    pytest.importorskip("extractors")
+    config = bc.study.config.parse_config(
+        {
+            "data": {"dataset": "cifar10", "root": "/data", "cache_dir": "feature_cache"},
+            "grid": {"cache_dir": ["a", str(cwd / "g" / "b")]},
+            "learner": [{"kind": "ridge"}],
+        }
+    )
+    inside = outputs_inside(config, "g")
+    assert inside.data["cache_dir"] == str(cwd / "g" / "feature_cache")
+    assert inside.data["root"] == "/data"  # an input: left alone
+    assert inside.param_grid[0]["cache_dir"] == [str(cwd / "g" / "a"), str(cwd / "g" / "b")]
+    plain = bc.study.config.parse_config({"learner": [{"kind": "ridge"}]})
+    assert outputs_inside(plain, "g") is plain
+    # the feature experiments cache inside --out
+    for path in sorted((ROOT / "experiments" / "features").glob("*.toml")):
+        inside = outputs_inside(bc.load_config(path), cwd / "o")
+        assert inside.data["cache_dir"] == str(cwd / "o" / "feature_cache")
 
 
 def test_help_texts(capsys):

@@ -8,12 +8,15 @@ steps h, the exact derivative, a tracked run with a budget of 64 samples) takes 
 from __future__ import annotations
 
 import os
+import pickle
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,6 +25,7 @@ torch = pytest.importorskip("torch")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from backdoor_curves._io import read_record  # noqa: E402
 from backdoor_curves.cli import main  # noqa: E402
 from backdoor_curves.nn.tracking import LAYER_COLUMNS, TRACKER_COLUMNS  # noqa: E402
 from backdoor_curves.viz.nn_plots import (  # noqa: E402
@@ -180,7 +184,7 @@ def test_interrupted_budget_resumes_from_the_shorter_budget(tiny_run, tmp_path):
     # lose the whole 2-epoch budget and the tracked run: they are recomputed, the 2-epoch
     # trainings starting from the 1-epoch checkpoints
     shutil.rmtree(copy / "checkpoints" / "small_cnn" / "default" / "epochs=2")
-    (copy / "checkpoints" / "small_cnn" / "default" / "tracking.pkl").unlink()
+    (copy / "checkpoints" / "small_cnn" / "default" / "tracking.npz").unlink()
     assert main(["nn", str(config), "--out", str(copy), "--no-progress"]) == 0
     after = read_tables(copy)
     timed = ("exact.csv", "tracking.csv")  # recomputed: their seconds differ
@@ -190,6 +194,63 @@ def test_interrupted_budget_resumes_from_the_shorter_budget(tiny_run, tmp_path):
     for name in timed:
         first = pd.read_csv(out / name).drop(columns="seconds")
         pd.testing.assert_frame_equal(first, pd.read_csv(copy / name).drop(columns="seconds"))
+
+
+def test_finished_results_are_records_read_without_pickle(tiny_run):
+    """tracking.npz and exact/seed=N.npz: arrays and JSON, read back exactly (the CSVs hold the
+    same numbers, labelled)."""
+    _, out, _ = tiny_run
+    unit = out / "checkpoints" / "small_cnn" / "default"
+    assert not list(out.rglob("*.pkl"))
+    header, tracked = read_record(unit / "tracking.npz")
+    assert header["format"] == 2 and len(header["fingerprint"]) == 16
+    assert set(tracked) == {"tracking", "layers", "self_influence"}
+    assert tracked["self_influence"]["group"].dtype == "category"
+    for name, frame in tracked.items():
+        written = pd.read_csv(out / f"{name}.csv").drop(columns="model")
+        pd.testing.assert_frame_equal(
+            frame.astype({c: str for c in frame.select_dtypes(exclude="number").columns}),
+            written.astype({c: str for c in written.select_dtypes(exclude="number").columns}),
+            check_dtype=False,
+            check_exact=True,
+        )
+    exact = pd.read_csv(out / "exact.csv")
+    for epochs in (1, 2):
+        _, result = read_record(unit / f"epochs={epochs}" / "exact" / "seed=0.npz")
+        assert type(result["n_steps"]) is int and type(result["derivative"]) is float
+        assert result["derivative"] == exact.loc[exact["epochs"] == epochs, "derivative"].item()
+
+
+class _Payload:
+    """Unpickling it creates ``path``: what a malicious pickle in an --out from elsewhere does."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_pickled_results_are_refused_and_never_loaded(tiny_run, tmp_path, capsys):
+    config, out, _ = tiny_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    unit = copy / "checkpoints" / "small_cnn" / "default"
+    marker = tmp_path / "code_ran"
+    # an earlier version's pickle, beside (or instead of) the record: refused, naming it
+    (unit / "tracking.pkl").write_bytes(pickle.dumps({"value": _Payload(marker)}))
+    assert main(["nn", str(config), "--out", str(copy), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "pickle files" in err and str(unit / "tracking.pkl") in err and "delete them" in err
+    (unit / "tracking.pkl").unlink()
+    # a record whose arrays need pickle: refused by numpy, nothing unpickled
+    np.savez(unit / "tracking.npz", manifest=np.array([_Payload(marker)], dtype=object))
+    assert main(["nn", str(config), "--out", str(copy), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "tracking.npz is not a readable result record" in err and "delete it" in err
+    assert not marker.exists()
+    pickle.loads(pickle.dumps(_Payload(marker)))  # the payload is live: loading it runs code
+    assert marker.exists()
 
 
 def test_changed_config_is_refused(tiny_run, tmp_path, capsys):
@@ -271,8 +332,13 @@ def test_cli_nn_errors_and_interrupt(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(nn_run, "run_nn_config", interrupted)
     good = tmp_path / "good.toml"
     good.write_text(TINY)
-    assert main(["nn", str(good), "--out", str(tmp_path / "o")]) == 130
-    assert "re-run to resume" in capsys.readouterr().err
+    argv = ["nn", str(good), "--out", str(tmp_path / "o")]
+    capsys.readouterr()
+    assert main(argv) == 130
+    assert capsys.readouterr().err == (
+        "backdoor-curves: interrupted: it stopped before computing anything; to resume, run: "
+        f"{shlex.join(['backdoor-curves', *argv])}\n"
+    )
 
 
 def test_help_does_not_import_torch():

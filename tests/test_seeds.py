@@ -76,3 +76,68 @@ def test_a_config_names_the_key_of_a_bad_seed():
     raw = {"data": {"random_state": -1}, "learner": [{"kind": "logistic"}]}
     with pytest.raises(ValueError, match=r"'data.random_state': must be a non-negative int"):
         parse_config(raw)
+
+
+# ---------------------------------------------------------------------------- same seed, same bits
+#: One of each learner: closed form (ridge), Newton path (logistic), SVM paths (linear, RBF).
+SEED_LEARNERS = {
+    "logistic": bc.LogisticLearner(C=1.0),
+    "ridge": bc.RidgeLearner(alpha=0.5),
+    "linear_svm": bc.LinearSVMLearner(C=0.1),
+    "rbf_svm": bc.RBFSVMLearner(C=1.0, gamma=0.01),
+}
+SEED_GRID = {"C": [0.1, 1.0], "fraction": [0.1, 0.2], "random_state": [3, 4]}
+
+
+def seeded_digest(n_jobs: int = 1, backend: str | None = None) -> str:
+    """SHA-256 of every number of the seeded pipeline, bit for bit: the poisoned data, each
+    learner's curve and slope, and a grid table over fractions and seeds (but its wall times)."""
+    import functools
+    import hashlib
+
+    from backdoor_curves.study.config import make_data
+
+    h = hashlib.sha256()
+    data = make_data(n_train=100, n_test=50, size=3, fraction=0.1, random_state=7)
+    for name in bc.BackdoorData.ARRAYS:
+        h.update(np.ascontiguousarray(getattr(data, name)).tobytes())
+    for learner in SEED_LEARNERS.values():
+        curve = bc.learning_curve(learner, data, bc.default_betas(6)).to_frame()
+        h.update(curve.to_numpy(dtype=float).tobytes())
+        slope = bc.backdoor_slope(learner, data)
+        h.update(np.array([slope.derivative, slope.score, slope.condition_number]).tobytes())
+    factory = functools.partial(make_data, n_train=100, n_test=50, size=3)
+    table = bc.grid_study(bc.LogisticLearner(), factory, SEED_GRID, n_jobs=n_jobs, backend=backend)
+    table = table.drop(columns="seconds")
+    h.update(table.to_csv().encode())
+    h.update(table.select_dtypes("number").to_numpy(dtype=float).tobytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_bits_in_a_fresh_interpreter():
+    """Curves, slopes and a grid table: the same bits in another interpreter (another hash
+    seed). (n_jobs 1 vs 2 and Dask: tests/study/test_grid.py; nn: tests/nn, test_interrupt.)"""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "from test_seeds import seeded_digest\n"
+        "print(seeded_digest())\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    there = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
+    assert there == seeded_digest()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: with joblib's threading backend (n_jobs=2) backdoor_loss_1 and nu_1 differ "
+    "from the serial run in the last bits; loky and Dask agree, and so does threading under "
+    "threadpool_limits(1): some BLAS call of a point runs outside blas_limit in pool threads",
+)
+def test_grid_table_same_bits_on_threads():
+    assert seeded_digest(n_jobs=2, backend="threading") == seeded_digest()

@@ -73,6 +73,7 @@ import functools
 import inspect
 import itertools
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,8 @@ _TRAIN_TYPES: dict[str, type] = {
     "threads": int,
 }
 _TRACKING_KEYS = ("budget", "epochs", "eta", "layers", "loss_samples", "random_state")
+#: Side in pixels of the Imagenette images (centre-cropped to 224 x 224).
+_IMAGENETTE_SIDE = 224
 _DATA_DEFAULTS = {
     "mode": "all-to-one",
     "target": 0,
@@ -571,11 +574,17 @@ def load_nn_config(path) -> NNConfig:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or path-like.
     OSError
         If the file cannot be read.
     ValueError
         If it is not valid TOML, or for any error of :func:`parse_nn_config`.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"path must be a str or path-like (a .toml file), got {type(path).__name__}"
+        )
     return load_toml(path, parse_nn_config)
 
 
@@ -676,6 +685,15 @@ def _check_data_values(data: dict, where: str = "data", swept: Mapping | None = 
             )
     if "size" in data and data["size"] < 1:
         raise _fail(key("size"), f"must be an int >= 1, got {data['size']}")
+    if "size" in data:  # the BadNets patch must fit the (pooled) image
+        side = _IMAGENETTE_SIDE if data["dataset"] == "imagenette" else 28 // data.get("pool", 1)
+        if data["size"] > side:
+            pool = f" (pool={data.get('pool', 1)})" if data["dataset"] == "mnist" else ""
+            raise _fail(
+                key("size"),
+                f"size={data['size']} is larger than the image: the images are {side} x {side}"
+                f"{pool}",
+            )
     if "intensity" in data and not 0.0 < data["intensity"] <= 1.0:
         raise _fail(key("intensity"), f"must lie in (0, 1], got {data['intensity']}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import struct
 import warnings
 
 import numpy as np
@@ -71,6 +73,36 @@ def test_file_under_another_key_is_rejected(cache, feats):
     cache.path("a").rename(cache.path("b"))
     with pytest.warns(CacheCorruptionWarning, match="key"):
         assert cache.load("b") is None
+
+
+def test_object_arrays_are_refused_on_save_and_on_load(cache, feats):
+    """No pickle either way: an object array cannot be saved, and a header naming an object
+    dtype (a file from elsewhere) is treated as corrupted, never interpreted."""
+    with pytest.raises(TypeError, match="object dtype"):
+        cache.save("k", np.array([{"a": 1}, None], dtype=object))
+    assert not cache.directory.exists() or not list(cache.directory.iterdir())
+    cache.save("k", feats)
+    path = cache.path("k")
+    blob = path.read_bytes()
+    start = 16
+    (n,) = struct.unpack("<Q", blob[8:16])
+    header = json.loads(blob[start : start + n])
+    header["dtype"] = "|O"
+    header["shape"] = [len(blob) - start - n]
+    forged = json.dumps(header, sort_keys=True).encode()
+    path.write_bytes(blob[:8] + struct.pack("<Q", len(forged)) + forged + blob[start + n :])
+    with pytest.warns(CacheCorruptionWarning, match="object dtype"):
+        assert cache.load("k") is None
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("key", ["../escape", "a/b", ".hidden", "", "k\x00", None])
+def test_keys_are_single_file_names(cache, feats, key):
+    with pytest.raises(ValueError, match="key must be"):
+        cache.save(key, feats)
+    with pytest.raises(ValueError, match="key must be"):
+        cache.load(key)
+    assert not cache.directory.exists()
 
 
 class TestExtractorCache:
