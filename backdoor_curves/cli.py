@@ -114,6 +114,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _share(text: str, low_open: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0):
+        span = "(0, 1]" if low_open else "[0, 1]"
+        raise argparse.ArgumentTypeError(f"expected a number in {span}, got {value:g}")
+    return value
+
+
+def _seed_share(text: str) -> float:
+    return _share(text, low_open=True)
+
+
 def _param(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` -> (key, int, float, bool or str value)."""
     key, sep, value = text.partition("=")
@@ -263,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar on stderr"
     )
+    grid.add_argument(
+        "--recompute-changed",
+        action="store_true",
+        help="when the store holds points of a data set or learner that changed since (an "
+        "edited data factory, another default), recompute them instead of refusing",
+    )
     part = grid.add_argument_group(
         "part of the grid (kept in a store of its own, study-part-<hash>.sqlite)"
     )
@@ -283,26 +304,26 @@ def build_parser() -> argparse.ArgumentParser:
     robust.add_argument(
         "--max-backdoor-accuracy",
         metavar="X",
-        type=float,
+        type=_share,
         help="a point holds when its backdoor accuracy at beta = 1 is at most X (default 0.1)",
     )
     robust.add_argument(
         "--min-clean-accuracy",
         metavar="X",
-        type=float,
+        type=_share,
         help="... and its clean accuracy is at least X",
     )
     robust.add_argument(
         "--clean-drop",
         metavar="X",
-        type=float,
+        type=_share,
         help="... and its clean accuracy is within X of the learner's best (default 0.02 when "
         "--min-clean-accuracy is not given)",
     )
     robust.add_argument(
         "--seed-share",
         metavar="X",
-        type=float,
+        type=_seed_share,
         help="a setting is robust when it holds for at least this share of its seeds "
         "(default 1: every seed)",
     )
@@ -404,8 +425,11 @@ def _run_grid(args) -> int:
             max_points=args.max_points,
             where=args.where,
             criteria=criteria,
+            recompute_changed=args.recompute_changed,
         )
     except (OSError, ValueError, ImportError, TypeError) as exc:
+        if str(exc).startswith("where"):  # select_points names its argument: say the flag
+            return _error(type(exc)("argument --" + str(exc)))
         return _error(exc)
     table = result["table"]
     print(

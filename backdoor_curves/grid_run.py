@@ -447,6 +447,7 @@ def run_grid_config(
     max_points: int | None = None,
     where=None,
     criteria: Mapping | None = None,
+    recompute_changed: bool = False,
 ) -> dict:
     """Run a configuration (path or :class:`GridConfig`) and write its outputs into ``out_dir``.
 
@@ -472,6 +473,10 @@ def run_grid_config(
         Run only the first points of the grid (after ``where``), see :func:`select_points`.
     where : dict or list of "KEY=VALUE" str, optional
         Run only the matching points, see :func:`select_points`.
+    recompute_changed : bool, default=False
+        When the store holds points of a data set or learner that has changed since (an edited
+        data factory, another default parameter), recompute those points instead of refusing
+        (see :func:`~backdoor_curves.study.grid.grid_study`).
     criteria : dict, optional
         Thresholds of the robust region, keyword arguments of
         :func:`~backdoor_curves.study.robust.robust_region`: ``min_clean_accuracy``,
@@ -517,7 +522,12 @@ def run_grid_config(
     backend = "dask" if scheduler is not None else None
     try:
         table = config.run(
-            n_jobs=n_jobs, backend=backend, scheduler=scheduler, store=store, progress=progress
+            n_jobs=n_jobs,
+            backend=backend,
+            scheduler=scheduler,
+            store=store,
+            progress=progress,
+            recompute_changed=recompute_changed,
         )
         seconds = time.perf_counter() - start
         return _write_outputs(config, table, out, store, criteria, seconds, resumed, n_total)

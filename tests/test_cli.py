@@ -197,8 +197,6 @@ def test_grid_thresholds_reach_the_robust_region(config, cwd, capsys):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--seed-share", "0"], "seed_share must be in (0, 1]"),
-        (["--clean-drop", "2"], "clean_drop must be in [0, 1]"),
         (["--where", "colour=red"], "where: no grid point has the key 'colour'"),
         (["--where", "C=3"], "where: no grid point matches C=3"),
         (["--where", "C"], "expected KEY=VALUE"),
@@ -207,6 +205,19 @@ def test_grid_thresholds_reach_the_robust_region(config, cwd, capsys):
 def test_grid_flags_are_checked_before_any_point(config, cwd, capsys, flags, message):
     assert main(["grid", str(config), "--out", "g", "--no-progress", *flags]) == 1
     assert message in error_line(capsys)
+    assert not (cwd / "g").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--seed-share", "0"], "argument --seed-share: expected a number in (0, 1], got 0"),
+        (["--clean-drop", "2"], "argument --clean-drop: expected a number in [0, 1], got 2"),
+    ],
+)
+def test_grid_thresholds_are_checked_by_the_parser(config, cwd, capsys, flags, message):
+    assert main(["grid", str(config), "--out", "g", "--no-progress", *flags]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
     assert not (cwd / "g").exists()
 
 

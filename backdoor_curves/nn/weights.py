@@ -97,9 +97,8 @@ def weights_file_name(arch: str, name: str = "imagenet") -> str:
     Raises
     ------
     ValueError
-        If ``name`` is not a weight set of ``arch``.
-    KeyError
-        If ``arch`` is not one of :data:`ARCHITECTURES`.
+        If ``arch`` is not one of :data:`ARCHITECTURES`, or ``name`` is not a weight set of
+        ``arch``.
     ImportError
         If torchvision is not installed.
 
@@ -108,6 +107,8 @@ def weights_file_name(arch: str, name: str = "imagenet") -> str:
     >>> weights_file_name("alexnet")  # doctest: +SKIP
     'alexnet-owt-7be5be79.pth'
     """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
     member = _enum_member(arch, _ALIASES.get(name, name))
     return os.path.basename(urlparse(member.url).path)
 

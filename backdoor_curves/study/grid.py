@@ -562,6 +562,22 @@ def _lambda_of(learner: BaseLearner) -> float:
     return value if not math.isnan(value) else -math.inf
 
 
+def _check_learner_params(resolver: _Resolver, point: dict) -> None:
+    """Refuse a point whose learner parameters are invalid (C <= 0, NaN gamma, ...) before any
+    point runs, naming the grid key; a learner factory that raises is left to its point."""
+    try:
+        learner = resolver.learner(point)
+    except Exception:
+        return
+    try:
+        learner.validate_params()
+    except (TypeError, ValueError) as exc:
+        learner_params, _ = resolver.split(point)
+        bad = [k for k in learner_params if str(exc).startswith(f"{k} ")] or sorted(learner_params)
+        keys = ", ".join(f"param_grid[{k!r}]" for k in bad)
+        raise type(exc)(f"{keys}: {exc} (point {dumps(point)})") from None
+
+
 def _learners(resolver: _Resolver, points: list[dict]) -> tuple[list[dict | None], list[float]]:
     """Each point's learner built once in the main process: its identity (None when it cannot
     be built) and its regularization (for the order of the chains)."""
@@ -741,6 +757,7 @@ def grid_study(
     points = grid_points(param_grid, seed)
     for point in points:  # fail fast on keys that neither the learner nor the data takes
         resolver.split(point)
+        _check_learner_params(resolver, point)
     if betas is not None:
         betas = check_betas(betas)
     keys = [dumps(p) for p in points]

@@ -197,19 +197,18 @@ GRID_CASES = [
         "out_of_range",
         "--max-backdoor-accuracy",
         add("--max-backdoor-accuracy", "1.5"),
-        xfail=_FLAG_NAME.format("max_backdoor_accuracy", "--max-backdoor-accuracy"),
+        error=2,
     ),
     Case(
         "fraction_bounds",
         "--seed-share",
         add("--seed-share", "0"),
-        xfail=_FLAG_NAME.format("seed_share", "--seed-share"),
+        error=2,
     ),
     Case(
         "unknown_option",
         "--where",
         add("--where", "gama=1"),
-        xfail=f"{_CLI}: select_points' errors name 'where:' instead of the flag --where",
     ),
 ]
 

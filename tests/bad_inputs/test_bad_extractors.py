@@ -293,8 +293,6 @@ ENTRIES = [
                 "unknown_option",
                 "arch",
                 "vgg",
-                xfail=f"{_WEIGHTS}: weights_file_name raises a bare KeyError('vgg') for an "
-                "unknown arch (documented) where resolve_weights raises a ValueError naming arch",
             ),
             Case("unknown_option", "name", "IMAGENET9", names="weights"),
         ],

@@ -114,12 +114,20 @@ def test_same_table_for_n_jobs_and_dask(table, mnist_small):
 
 
 def test_failed_points_keep_their_row(mnist_small):
-    tab = grid_study(
-        LEARNERS, mnist_small, {"learner": ["rbf_svm"], "C": [1.0], "gamma": [-1.0, 0.05]}
-    )
-    bad, good = tab.iloc[0], tab.iloc[1]
-    assert bad["error"].startswith("fit at beta=0: InvalidParameterError: gamma must be")
-    assert "fit at beta=1: InvalidParameterError" in bad["error"]
+    # invalid learner parameters are refused before any point runs, naming the grid key
+    with pytest.raises(ValueError, match=r"param_grid\['gamma'\]: gamma must be"):
+        grid_study(
+            LEARNERS, mnist_small, {"learner": ["rbf_svm"], "C": [1.0], "gamma": [-1.0, 0.05]}
+        )
+    # a learner factory that fails for one point: the point keeps its row with a setup error
+    def factory(C):
+        if C > 1.0:
+            raise RuntimeError("no learner for this C")
+        return bc.LogisticLearner(C=C)
+
+    tab = grid_study(factory, mnist_small, {"C": [0.5, 5.0]})
+    good, bad = tab.iloc[0], tab.iloc[1]
+    assert bad["error"] == "setup: RuntimeError: no learner for this C"
     assert all(math.isnan(bad[c]) for c in RESULT_COLUMNS)
     assert good["error"] == "" and 0.5 < good["clean_accuracy"] <= 1.0
     # a data factory that fails for one point: the point keeps its row with a setup error

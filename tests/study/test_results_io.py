@@ -112,11 +112,26 @@ def test_output_directory(stored, tmp_path):
     pd.testing.assert_frame_equal(read_study(str(csv_only)), table, check_exact=True)
 
 
+class _FailsAtHugeC(LogisticLearner):
+    """A logistic learner that cannot fit nor follow its path for C > 1e6 (a failed fit and a
+    failed curve with valid parameters)."""
+
+    @property
+    def loss_weight(self) -> float:
+        if self.C > 1e6:
+            raise ArithmeticError("this test's learner does not fit at C > 1e6")
+        return self.C
+
+    @property
+    def regularization(self) -> float:
+        return 1.0 / self.C
+
+
 def test_failed_points_and_curves_round_trip(tmp_path):
     """Failed points (a failed setup: empty estimator; failed fits) and failed curves (None)
     survive both ways."""
-    grid = {"C": [1.0, -1.0], "fraction": [0.1, 1.5], "random_state": [0]}
-    table = grid_study(LogisticLearner(), DATA, grid, betas=[0.0, 1.0], store=tmp_path / "s.db")
+    grid = {"C": [1.0, 1e9], "fraction": [0.1, 1.5], "random_state": [0]}
+    table = grid_study(_FailsAtHugeC(), DATA, grid, betas=[0.0, 1.0], store=tmp_path / "s.db")
     errors = table["error"].tolist()
     assert errors[0] == "" and errors[1].startswith("setup: ") and table["estimator"][1] == ""
     assert errors[2].startswith("fit at beta=0: ") and table["curve_nu"].iloc[2] is None
