@@ -119,6 +119,7 @@ def test_failed_points_keep_their_row(mnist_small):
         grid_study(
             LEARNERS, mnist_small, {"learner": ["rbf_svm"], "C": [1.0], "gamma": [-1.0, 0.05]}
         )
+
     # a learner factory that fails for one point: the point keeps its row with a setup error
     def factory(C):
         if C > 1.0:
