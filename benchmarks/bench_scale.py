@@ -57,7 +57,9 @@ def scale_data(n: int, p: int, seed: int = 0):
     pool, labels = [], []
     shift = 0
     while sum(len(x) for x in pool) < need:
-        moved = images if shift == 0 else np.roll(images, shift=(shift % 3) - 1, axis=1 + shift % 2)
+        # copy k > 0 is shifted by one pixel (down, up, right, left in turn): never a duplicate
+        step, axis = (1 if shift % 2 else -1), 1 + ((shift - 1) // 2) % 2
+        moved = images if shift == 0 else np.roll(images, shift=step, axis=axis)
         pool.append(moved[order].reshape(len(order), -1))
         labels.append(digits[order] >= 5)
         shift += 1
@@ -155,7 +157,8 @@ def markdown(result: dict) -> str:
         "",
         f"Run {result['machine']['date']} on {result['machine']['nproc']} cores (load at start "
         f"{result['machine']['loadavg_at_start']}); one run per cell in a fresh process; "
-        f"timeout {result['timeout']:.0f} s. Exponent: slope of log(time) on log(n), n >= 1000.",
+        f"timeout {result['timeout']:.0f} s. Cells: wall time of the task, peak resident memory of "
+        "its process (data included). Exponent: slope of log(time) on log(n), n >= 1000.",
         "",
         "| learner | task | p | " + " | ".join(f"n={n}" for n in result["sizes"]) + " | exponent |",
         "|---|---|---|" + "---|" * (len(result["sizes"]) + 1),
@@ -170,7 +173,7 @@ def markdown(result: dict) -> str:
             elif r["seconds"] is None or r["error"]:
                 cells.append("failed" if r["seconds"] is None else f"{r['seconds']:.2f} s (error)")
             else:
-                cells.append(f"{r['seconds']:.2f} s, {r['task_mib']:.0f} MiB")
+                cells.append(f"{r['seconds']:.2f} s, {r['peak_mib']:.0f} MiB")
         e = series["exponent"]
         lines.append(
             f"| {series['learner']} | {series['task']} | {series['p']} | "
