@@ -23,10 +23,10 @@ from .learners import (
     RBFSVMLearner,
     RidgeLearner,
 )
-from .learners.svm import DegenerateKKTError
+from .learners.svm import DegenerateKKTError, SVMConvergenceError
 from .linalg import IllConditionedWarning, SingularSystemError
 from .measures.curves import learning_curve
-from .measures.deviation import parameter_deviation
+from .measures.deviation import DegenerateDeviationWarning, parameter_deviation
 from .measures.results import (
     CURVE_COLUMNS,
     BackdoorSlope,
@@ -50,6 +50,7 @@ __all__ = [
     "BackdoorSlope",
     "BaseLearner",
     "CURVE_COLUMNS",
+    "DegenerateDeviationWarning",
     "DegenerateKKTError",
     "GridConfig",
     "ImageBackdoorData",
@@ -61,6 +62,7 @@ __all__ = [
     "RBFSVMLearner",
     "RidgeLearner",
     "RobustRegion",
+    "SVMConvergenceError",
     "SingularSystemError",
     "backdoor_slope",
     "curves_frame",

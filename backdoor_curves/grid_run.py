@@ -473,14 +473,14 @@ def run_grid_config(
         Run only the first points of the grid (after ``where``), see :func:`select_points`.
     where : dict or list of "KEY=VALUE" str, optional
         Run only the matching points, see :func:`select_points`.
-    recompute_changed : bool, default=False
-        When the store holds points of a data set or learner that has changed since (an edited
-        data factory, another default parameter), recompute those points instead of refusing
-        (see :func:`~backdoor_curves.study.grid.grid_study`).
     criteria : dict, optional
         Thresholds of the robust region, keyword arguments of
         :func:`~backdoor_curves.study.robust.robust_region`: ``min_clean_accuracy``,
         ``max_backdoor_accuracy``, ``clean_drop``, ``seed_share`` (None values: the default).
+    recompute_changed : bool, default=False
+        When the store holds points of a data set or learner that has changed since (an edited
+        data factory, another default parameter), recompute those points instead of refusing
+        (see :func:`~backdoor_curves.study.grid.grid_study`).
 
     Returns
     -------

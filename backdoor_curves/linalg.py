@@ -1,12 +1,23 @@
 """Factorizations used by the slopes: Cholesky for Hessians, LU for KKT systems.
 
-No explicit inverse and no pseudo-inverse: a matrix that cannot be factorized raises a
-:class:`SingularSystemError` that says so, and an ill-conditioned one triggers an
-:class:`IllConditionedWarning` carrying its condition number.
+No explicit inverse, no pseudo-inverse and no damping: a matrix that cannot be factorized raises
+a :class:`SingularSystemError` that says so, and an ill-conditioned one triggers an
+:class:`IllConditionedWarning` carrying its condition number. The threshold is
+:data:`ILL_CONDITIONED` = 1e12, stated here once: a warning is issued when the 1-norm condition
+number of the matrix exceeds it (or is not finite), i.e. when a solve may have lost more than 12
+of the 16 significant digits of double precision.
 
 Condition numbers are LAPACK's 1-norm estimates (``dpocon`` / ``dgecon``) computed from the same
 factorization, so they cost O(n^2) on top of the O(n^3) factorization; they agree with
 ``numpy.linalg.cond(A, 1)`` to within a small factor (usually exactly).
+
+A symmetric positive definite matrix is factorized after a symmetric diagonal (Jacobi) scaling,
+``D A D`` with ``D = diag(A)^{-1/2}``: an exact change of variables, not a damping, which makes
+the solve as accurate as the scaled matrix is well-conditioned. Features on very different
+scales (1e-8 next to 1e8, or next to the intercept column of ones) then cost no digits. The
+condition number reported and compared with the threshold is still that of ``A`` itself (its
+Cholesky factor is the scaled one with its columns multiplied back), so a badly scaled problem
+is reported as such; :attr:`CholeskySolver.scaled_condition_number` says what the solve lost.
 """
 
 from __future__ import annotations
@@ -26,27 +37,41 @@ __all__ = [
     "ILL_CONDITIONED",
 ]
 
-#: Condition number above which a warning is issued (about 1/sqrt(machine epsilon) squared-ish:
-#: a solve then loses more than 12 of the 16 significant digits).
+#: The one threshold of the package: an :class:`IllConditionedWarning` is issued when the 1-norm
+#: condition number of a factorized Hessian or KKT matrix exceeds it (or is not finite), as a
+#: solve may then lose more than 12 of the 16 significant digits of double precision. Slopes and
+#: grid rows report the condition number whatever its size.
 ILL_CONDITIONED = 1e12
 
 
 class IllConditionedWarning(UserWarning):
-    """The Hessian or KKT matrix is close to singular; derivatives may be inaccurate."""
+    """The Hessian or KKT matrix is close to singular; derivatives may be inaccurate.
+
+    Issued when the 1-norm condition number exceeds :data:`ILL_CONDITIONED` (1e12) or is not
+    finite; the message carries the condition number and the threshold.
+    """
 
 
 class SingularSystemError(np.linalg.LinAlgError):
     """The Hessian or KKT matrix could not be factorized (singular or not positive definite)."""
 
 
-def _warn_if_ill_conditioned(cond: float, what: str) -> None:
+def _warn_if_ill_conditioned(cond: float, what: str, hint: str = "") -> None:
     if not np.isfinite(cond) or cond > ILL_CONDITIONED:
         warnings.warn(
-            f"{what} is ill-conditioned (1-norm condition number {cond:.3g}); "
-            "derivatives computed from it may have lost most of their digits",
+            f"{what} is ill-conditioned (1-norm condition number {cond:.3g} > "
+            f"{ILL_CONDITIONED:.0e}); derivatives computed from it may have lost most of their "
+            "digits" + (f"; {hint}" if hint else ""),
             IllConditionedWarning,
             stacklevel=3,
         )
+
+
+#: What usually makes a Hessian ill-conditioned, appended to the warning.
+_HESSIAN_HINT = (
+    "features on very different scales (standardize them), duplicated or constant features "
+    "with a huge C, or a huge C on (nearly) separable data usually cause this"
+)
 
 
 class CholeskySolver:
@@ -67,7 +92,13 @@ class CholeskySolver:
     Attributes
     ----------
     condition_number : float
-        1-norm condition number estimate of ``A`` (inf when LAPACK reports it singular).
+        1-norm condition number estimate of ``A`` (inf when LAPACK reports it singular); an
+        :class:`IllConditionedWarning` is issued above :data:`ILL_CONDITIONED` (1e12).
+    scaled_condition_number : float
+        1-norm condition number estimate of the Jacobi-scaled matrix ``D A D`` that is
+        factorized (``D = diag(A)^{-1/2}``): what governs the accuracy of the solves. About
+        ``condition_number`` when ``A`` is well scaled, far smaller when its diagonal spans
+        many orders of magnitude.
     anorm : float
         1-norm of ``A`` (its largest absolute column sum).
     n : int
@@ -78,35 +109,49 @@ class CholeskySolver:
     Raises
     ------
     SingularSystemError
-        If ``A`` is not positive definite (no pseudo-inverse is substituted).
+        If ``A`` is not positive definite in floating point, or has NaN or infinite entries
+        (no pseudo-inverse and no damping is substituted).
 
     Warns
     -----
     IllConditionedWarning
-        In double precision, when the condition number exceeds :data:`ILL_CONDITIONED` or is
-        not finite.
+        In double precision, when the condition number exceeds :data:`ILL_CONDITIONED` (1e12)
+        or is not finite.
     """
 
     def __init__(self, A: np.ndarray, what: str = "Hessian", *, single: bool = False):
-        if single:
-            A = A.astype(np.float32)
-        anorm = float(np.abs(A).sum(axis=0).max())  # 1-norm: max column sum (A symmetric)
+        A = np.asarray(A, dtype=np.float32 if single else np.float64)
+        if not np.all(np.isfinite(A)):
+            raise SingularSystemError(
+                f"{what} has NaN or infinite entries (an overflow: features or C too large); "
+                "no pseudo-inverse is substituted"
+            )
+        diag = A.diagonal()
+        # Jacobi scaling D A D with D = diag(A)^(-1/2): an exact change of variables
+        scale = (1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))).astype(A.dtype, copy=False)
+        scaled = A * scale[:, None]
+        scaled *= scale[None, :]
+        scaled_norm = float(np.abs(scaled).sum(axis=0).max())
         try:
             # upper on a C-ordered array is LAPACK's lower on its Fortran view: no transpose copy
-            self._factor = sla.cho_factor(A, lower=False, check_finite=True)
+            self._factor = sla.cho_factor(scaled, lower=False, overwrite_a=True, check_finite=False)
         except np.linalg.LinAlgError as exc:
             raise SingularSystemError(
                 f"{what} is not positive definite and cannot be Cholesky-factorized ({exc}); "
-                "no pseudo-inverse is substituted"
+                "it is singular in floating point (e.g. every curvature weight is 0 or "
+                "underflowed, so the intercept has no curvature); no pseudo-inverse and no "
+                "damping is substituted: a smaller C or standardized features avoid it"
             ) from None
-        self.anorm = anorm
+        self._scale = scale
+        self.anorm = float(np.abs(A).sum(axis=0).max())  # 1-norm: max column sum (A symmetric)
         self.n = A.shape[0]
         self.single = single
         pocon = lapack.spocon if single else lapack.dpocon
-        rcond, info = pocon(self._factor[0], anorm, uplo="U")
-        self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
+        self.scaled_condition_number = _rcond_inverse(pocon(self._factor[0], scaled_norm, uplo="U"))
+        # the Cholesky factor of A itself is R D^(-1): its columns multiplied back
+        self.condition_number = _rcond_inverse(pocon(self.upper_factor(), self.anorm, uplo="U"))
         if not single:
-            _warn_if_ill_conditioned(self.condition_number, what)
+            _warn_if_ill_conditioned(self.condition_number, what, _HESSIAN_HINT)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides.
@@ -121,9 +166,11 @@ class CholeskySolver:
         ndarray of float64, same shape as ``b``
             The solution(s), from the stored factor (in single precision when ``single``).
         """
-        if self.single:
-            b = np.asarray(b, dtype=np.float32)
-        return sla.cho_solve(self._factor, b, check_finite=False).astype(np.float64, copy=False)
+        b = np.asarray(b, dtype=np.float32 if self.single else np.float64)
+        scale = self._scale if b.ndim == 1 else self._scale[:, None]
+        x = sla.cho_solve(self._factor, scale * b, check_finite=False)
+        x *= scale
+        return x.astype(np.float64, copy=False)
 
     def upper_factor(self) -> np.ndarray:
         """The Cholesky factor of ``A``.
@@ -131,9 +178,16 @@ class CholeskySolver:
         Returns
         -------
         ndarray of shape (n, n)
-            The upper-triangular R with ``A = R^T R`` (float32 when ``single``).
+            The upper-triangular R with ``A = R^T R`` (float32 when ``single``): the factor of
+            the scaled matrix with its columns multiplied back by ``diag(A)^{1/2}``.
         """
-        return np.triu(self._factor[0])
+        return np.triu(self._factor[0]) / self._scale[None, :]
+
+
+def _rcond_inverse(result) -> float:
+    """1 / rcond from LAPACK's ``(rcond, info)``; inf when it reports a singular matrix."""
+    rcond, info = result
+    return float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
 
 
 class BlockIdentitySolver:
@@ -193,7 +247,10 @@ class BlockIdentitySolver:
 class LUSolver:
     """Factorize a square (possibly indefinite) matrix once by LU with partial pivoting.
 
-    Used for the bordered KKT systems of the SVMs, which are symmetric but indefinite.
+    Used for the bordered KKT systems of the SVMs, which are symmetric but indefinite. The
+    matrix is first equilibrated symmetrically, ``D A D`` with a positive diagonal D chosen so
+    that every row's largest entry is about 1 (Ruiz's iteration; a few passes), an exact change
+    of variables: a kernel of entries 1e16 bordered by labels of size 1 then costs no digits.
 
     Parameters
     ----------
@@ -205,37 +262,54 @@ class LUSolver:
     Attributes
     ----------
     condition_number : float
-        1-norm condition number estimate of ``A``.
+        1-norm condition number estimate of ``A`` itself; an :class:`IllConditionedWarning` is
+        issued above :data:`ILL_CONDITIONED` (1e12).
+    scaled_condition_number : float
+        1-norm condition number estimate of the equilibrated ``D A D`` that is factorized: what
+        governs the accuracy of the solves.
 
     Raises
     ------
     SingularSystemError
-        If ``A`` is exactly singular (a zero pivot) or numerically singular (condition number
-        above 1e15); no pseudo-inverse is substituted.
+        If ``A`` is exactly singular (a zero pivot) or numerically singular (the equilibrated
+        matrix's condition number above 1e15, or infinite); no pseudo-inverse is substituted.
 
     Warns
     -----
     IllConditionedWarning
-        When the condition number exceeds :data:`ILL_CONDITIONED`.
+        When the condition number of ``A`` exceeds :data:`ILL_CONDITIONED` (1e12).
     """
 
     def __init__(self, A: np.ndarray, what: str = "KKT matrix"):
-        anorm = float(np.abs(A).sum(axis=0).max())
+        A = np.asarray(A, dtype=float)
+        if not np.all(np.isfinite(A)):
+            raise SingularSystemError(
+                f"{what} has NaN or infinite entries (an overflow: features or C too large); "
+                "no pseudo-inverse is substituted"
+            )
+        scale = _symmetric_equilibration(A)
+        scaled = A * scale[:, None] * scale[None, :]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sla.LinAlgWarning)
-            lu, piv = sla.lu_factor(A, check_finite=True)
+            lu, piv = sla.lu_factor(scaled, check_finite=False)
         if np.any(np.diag(lu) == 0):
             raise SingularSystemError(
                 f"{what} is exactly singular; no pseudo-inverse is substituted"
             )
         self._factor = (lu, piv)
-        rcond, info = lapack.dgecon(lu, anorm, norm="1")
-        self.condition_number = float(np.inf if rcond == 0 or info != 0 else 1.0 / rcond)
-        if self.condition_number > 1e15:
+        self._scale = scale
+        scaled_norm = float(np.abs(scaled).sum(axis=0).max())
+        self.scaled_condition_number = _rcond_inverse(lapack.dgecon(lu, scaled_norm, norm="1"))
+        if self.scaled_condition_number > 1e15:
             raise SingularSystemError(
                 f"{what} is numerically singular (1-norm condition number "
-                f"{self.condition_number:.3g}); no pseudo-inverse is substituted"
+                f"{self.scaled_condition_number:.3g} after equilibration); no pseudo-inverse is "
+                "substituted"
             )
+        anorm = float(np.abs(A).sum(axis=0).max())
+        self.condition_number = _rcond_inverse(
+            lapack.dgecon(_unscaled_lu(lu, piv, scale), anorm, norm="1")
+        )
         _warn_if_ill_conditioned(self.condition_number, what)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
@@ -251,4 +325,45 @@ class LUSolver:
         ndarray of shape (n,) or (n, k)
             The solution(s).
         """
-        return sla.lu_solve(self._factor, b, check_finite=False)
+        b = np.asarray(b, dtype=float)
+        scale = self._scale if b.ndim == 1 else self._scale[:, None]
+        x = sla.lu_solve(self._factor, scale * b, check_finite=False)
+        x *= scale
+        return x
+
+
+#: Passes of :func:`_symmetric_equilibration` at most (each halves the rows' log-imbalance).
+_EQUILIBRATION_PASSES = 12
+
+
+def _symmetric_equilibration(A: np.ndarray) -> np.ndarray:
+    """A positive diagonal D (as a vector) with every row of ``D |A| D`` of largest entry ~ 1.
+
+    Ruiz's iteration, symmetric: D <- D / sqrt(max_j |D A D|_ij), each pass halving the spread
+    of the rows' maxima in the log; powers of 2, so the scaling itself is exact. Zero rows keep
+    the scale 1.
+    """
+    scale = np.ones(A.shape[0])
+    absA = np.abs(A)
+    for _ in range(_EQUILIBRATION_PASSES):
+        rows = (absA * scale[None, :]).max(axis=1) * scale
+        rows = np.where(rows > 0, rows, 1.0)
+        if np.all((rows > 0.5) & (rows < 2.0)):
+            break
+        scale = scale * np.exp2(-np.round(0.5 * np.log2(rows)))
+    return scale
+
+
+def _unscaled_lu(lu: np.ndarray, piv: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The LU factors of A (same pivoting) from those of ``D A D`` (D = diag(scale)).
+
+    With ``(D A D)[perm] = L U``, ``A[perm] = (E L E^-1)(E U D^-1)``, E = diag(1/scale[perm]):
+    a unit lower and an upper triangular factor, packed as LAPACK packs them.
+    """
+    perm = np.arange(lu.shape[0])
+    for i, p in enumerate(piv):
+        perm[i], perm[p] = perm[p], perm[i]
+    e = 1.0 / scale[perm]
+    lower = np.tril(lu, -1) * e[:, None] / e[None, :]
+    upper = np.triu(lu) * e[:, None] / scale[None, :]
+    return lower + upper

@@ -1,5 +1,7 @@
 """Factorizations: solves, condition numbers, and loud failures instead of pseudo-inverses."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,68 @@ def test_single_precision_cholesky_solves_to_its_precision():
     error = np.linalg.norm(x - exact) / np.linalg.norm(exact)
     assert 0 < error <= 10 * np.finfo(np.float32).eps * solver.condition_number
     assert np.linalg.cond(H, 1) / 3 <= solver.condition_number <= np.linalg.cond(H, 1) * 1.01
+
+
+def test_the_warning_states_the_threshold():
+    from backdoor_curves.linalg import ILL_CONDITIONED
+
+    assert ILL_CONDITIONED == 1e12
+    with pytest.warns(IllConditionedWarning, match=r"number 1e\+14 > 1e\+12"):
+        CholeskySolver(np.diag([1.0, 1e-14]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CholeskySolver(np.diag([1.0, 1e-11]))  # below the threshold: silent
+
+
+def test_cholesky_scaling_keeps_the_digits_of_badly_scaled_matrices():
+    """D A D with D over 16 orders of magnitude: exact through the Jacobi scaling."""
+    rng = np.random.default_rng(2)
+    B = rng.normal(size=(40, 8))
+    A = B.T @ B / 40 + 0.1 * np.eye(8)  # well-conditioned
+    d = 10.0 ** np.linspace(-8, 8, 8)
+    H = A * d[:, None] * d[None, :]
+    b = rng.normal(size=8)
+    with pytest.warns(IllConditionedWarning):
+        solver = CholeskySolver(H)
+    exact = np.linalg.solve(A, b / d) / d  # H^{-1} b = D^{-1} A^{-1} D^{-1} b
+    np.testing.assert_allclose(solver.solve(b), exact, rtol=1e-12)
+    assert solver.condition_number > 1e30  # that of H itself, reported as is
+    assert solver.scaled_condition_number < 100  # what the solve lost
+    R = solver.upper_factor()
+    np.testing.assert_allclose(R.T @ R, H, rtol=1e-12, atol=0)
+
+
+def test_lu_equilibration_solves_kernels_bordered_by_labels():
+    """[[Q, y], [y^T, 0]] with Q of size 1e16: solved, no longer refused as singular."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(4, 6)), np.array([1.0, -1.0, 1.0, -1.0])
+
+    def bordered(scale):
+        Q = np.outer(y, y) * ((scale * X) @ (scale * X).T)
+        H = np.zeros((5, 5))
+        H[:4, :4], H[:4, 4], H[4, :4] = Q, y, y
+        return H
+
+    rhs = np.r_[rng.normal(size=4), 0.0]
+    at_one = np.linalg.solve(bordered(1.0), rhs)
+    with pytest.warns(IllConditionedWarning):
+        solver = LUSolver(bordered(1e8))
+    # scaling X by s scales the duals by 1 / s^2 and leaves b (rhs with y^T a = 0)
+    np.testing.assert_allclose(solver.solve(rhs), np.r_[at_one[:4] / 1e16, at_one[4]], rtol=1e-12)
+    assert solver.scaled_condition_number < 1e3 < 1e12 < solver.condition_number
+
+
+def test_lu_condition_number_is_that_of_the_matrix():
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(12, 12)) * (10.0 ** rng.uniform(-3, 3, 12))[:, None]
+    solver = LUSolver(A)
+    exact = np.linalg.cond(A, 1)
+    assert exact / 3 <= solver.condition_number <= exact * 1.0001
+    b = rng.normal(size=(12, 2))
+    np.testing.assert_allclose(A @ solver.solve(b), b, atol=1e-10 * np.abs(b).max() * exact)
+
+
+def test_non_finite_matrices_are_refused():
+    for factorize in (CholeskySolver, LUSolver):
+        with pytest.raises(SingularSystemError, match="NaN or infinite entries"):
+            factorize(np.array([[1.0, np.inf], [np.inf, 1.0]]))

@@ -55,8 +55,11 @@ __all__ = ["BaseLearner", "SlopeTerms", "check_learner", "refuse_learner_class"]
 class SlopeTerms(dict):
     """Result of a learner's backdoor-derivative computation (a plain dict with a name).
 
-    Keys: ``derivative`` (dL(V_t)/dbeta at beta = 0, raw), ``condition_number`` (of the Hessian
-    or KKT matrix that was factorized) and learner-specific diagnostics.
+    Keys: ``derivative`` (dL(V_t)/dbeta at beta = 0, raw), ``condition_number`` (1-norm, of the
+    Hessian or KKT matrix that was factorized; an
+    :class:`~backdoor_curves.linalg.IllConditionedWarning` is issued above
+    :data:`~backdoor_curves.linalg.ILL_CONDITIONED` = 1e12) and learner-specific diagnostics
+    (e.g. ``duplicates_merged`` for SVMs). No solve is damped, so there is no damping to report.
     """
 
 

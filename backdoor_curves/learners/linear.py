@@ -322,7 +322,12 @@ class DualHessianSolver:
         X = Xa[:, :-1]
         total = float(d.sum())
         if not total > 0:
-            raise SingularSystemError("the Hessian's intercept block is zero (all l'' = 0)")
+            raise SingularSystemError(
+                f"the {what}'s intercept block is zero: every curvature weight C s_i l''_i is 0 "
+                "(they underflow when every margin y f is huge: separable data with a huge C), "
+                "so the intercept has no curvature and the Hessian is singular; no "
+                "pseudo-inverse and no damping is substituted: use a smaller C"
+            )
         self.Xa, self.X, self.d, self.total = Xa, X, d, total
         self.n = Xa.shape[1]
         if gram is None:
@@ -463,7 +468,11 @@ def newton_fit(
     and two triangular solves each) for as long as the steps shrink at least 4-fold and J does
     not increase; otherwise the Hessian is rebuilt and factorized. Stops when a step ``p``
     satisfies ``max|p| <= tol * (1 + max|theta|)`` and takes it (from a fresh factorization, or
-    after at least one verified contraction of the reused one).
+    after at least one verified contraction of the reused one). A warm start ``theta0`` whose
+    line search fails far from the optimum (a start deep in the loss's linear region, e.g. the
+    separable fit at beta = 0 with a huge C, where no step length resolves Newton's step) is
+    abandoned once for a cold start; the Hessians are factorized after an exact diagonal
+    scaling (:class:`~backdoor_curves.linalg.CholeskySolver`), nothing is damped.
 
     Parameters
     ----------
@@ -534,6 +543,7 @@ def newton_fit(
     ):
         solver0 = None
     warmup = 0  # L-BFGS iterations before Newton (counted in n_iter)
+    warm = theta0 is not None and not loss.quadratic
     if theta0 is None and not loss.quadratic:
         theta0, warmup = _quasi_newton_start(Xa, y, sw, C, loss)
     theta = np.zeros(Xa.shape[1]) if theta0 is None else np.array(theta0, dtype=float)
@@ -585,6 +595,14 @@ def newton_fit(
         else:  # no decrease along a descent direction
             if -slope <= 1e-6 * (1.0 + abs(J)):  # J at round-off level: converged
                 return done(theta, it)
+            if warm and it < max_iter:
+                # a warm start deep in the loss's linear region (e.g. from a separable fit, with
+                # a huge C) can give Newton steps no line search resolves: start again cold
+                out = newton_fit(
+                    Xa, y, sw, C, loss, None, tol=tol, max_iter=max_iter - it,
+                    return_solver=return_solver, single=single,
+                )  # fmt: skip
+                return (out[0], out[1] + it + warmup, *out[2:])
             warnings.warn(
                 f"Newton's line search failed far from the optimum (C={C:g}, Newton decrement "
                 f"{-slope:.3g}); the returned point is not converged",

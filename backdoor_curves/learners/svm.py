@@ -24,6 +24,7 @@ import warnings
 from numbers import Real
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 from sklearn.svm import SVC
 
@@ -41,11 +42,13 @@ __all__ = [
     "LinearSVMLearner",
     "RBFSVMLearner",
     "DegenerateKKTError",
+    "SVMConvergenceError",
     "polish_svm_dual",
     "solve_svm_dual",
     "kkt_matrix",
     "bordered_matrix",
     "dual_sets",
+    "margin_tolerance",
     "svm_kkt_slope",
 ]
 
@@ -53,10 +56,32 @@ __all__ = [
 ALPHA_TOL = 1e-8
 #: Tolerance on y f - 1 in the KKT check of a polished solution.
 MARGIN_TOL = 1e-7
+#: Round-off allowance of a KKT certificate, in units of eps * max K(x, x) * sum(a) (see
+#: :func:`margin_tolerance`).
+ROUNDOFF_FACTOR = 16.0
+#: Most iterations libsvm may take in one fit (``SVC(max_iter=...)``). libsvm's coordinate steps
+#: become tiny with a huge C on data that are not separable (1e6 on 46 points takes more than
+#: 5e7 iterations), so it would seem to hang; past this budget its last iterate is polished and
+#: kept if the KKT conditions certify it, else :class:`SVMConvergenceError` is raised. Ordinary
+#: fits take far fewer (MNIST 7 vs 1, 750 points, C up to 1e5: at most 1.4e4).
+LIBSVM_MAX_ITER = 10_000_000
 
 
 class DegenerateKKTError(ArithmeticError):
-    """The SVM's KKT system at beta = 0 has no margin support vector; the slope is undefined."""
+    """The SVM's KKT system at beta = 0 has no margin support vector; the slope is undefined.
+
+    The message says how many support vectors sit at their bound, what usually causes it (a C
+    so small, or features so small, that every support vector violates the margin; a kernel
+    that cannot tell the points apart) and what to change.
+    """
+
+
+class SVMConvergenceError(RuntimeError):
+    """libsvm stopped at :data:`LIBSVM_MAX_ITER` iterations without a certified optimum.
+
+    Raised instead of returning an unconverged dual (or running for hours): the message names
+    C, the number of points and what to change (a smaller C, standardized features).
+    """
 
 
 def bordered_matrix(Q_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
@@ -97,7 +122,13 @@ def kkt_matrix(K_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
 
 
 def dual_sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Margin (0 < a_i < c_i) and bound (a_i = c_i > 0) duals, to ALPHA_TOL of the box.
+    """Margin (0 < a_i < c_i) and bound (a_i = c_i > 0) duals, to ALPHA_TOL of their scale.
+
+    A dual counts as zero below ``ALPHA_TOL * min(c_i, a_max)``, a_max the largest dual:
+    relative to its box or, when every dual is a tiny fraction of its box (a huge C on separable
+    data: hard-margin duals of order 1 under boxes of 1e8), to the duals themselves, so that the
+    margin set does not depend on C's size. (Where some dual sits at its box, margin duals are
+    of the box's order too, and a_max is a box.)
 
     Parameters
     ----------
@@ -109,13 +140,37 @@ def dual_sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Returns
     -------
     margin : ndarray of bool, shape (n,)
-        ``ALPHA_TOL c_i < a_i < (1 - ALPHA_TOL) c_i``.
+        ``ALPHA_TOL min(c_i, max(a)) < a_i < (1 - ALPHA_TOL) c_i``.
     bound : ndarray of bool, shape (n,)
         ``a_i >= (1 - ALPHA_TOL) c_i`` with ``c_i > 0``. The rest (neither) are the zero duals.
     """
-    margin = (alpha > ALPHA_TOL * cap) & (alpha < cap * (1.0 - ALPHA_TOL))
+    largest = float(alpha.max(initial=0.0))
+    margin = (alpha > ALPHA_TOL * np.minimum(cap, largest)) & (alpha < cap * (1.0 - ALPHA_TOL))
     bound = (cap > 0) & (alpha >= cap * (1.0 - ALPHA_TOL))
     return margin, bound
+
+
+def margin_tolerance(alpha: np.ndarray, kernel_scale: float) -> float:
+    """Tolerance on y f - 1 in a KKT certificate: :data:`MARGIN_TOL` plus f's round-off.
+
+    f(x_i) = sum_j y_j a_j K_ij + b is computed with an error of about eps sum_j a_j |K_ij| <=
+    eps max_k K_kk sum_j a_j (|K_ij| <= max_k K_kk for a positive semi-definite kernel), which
+    exceeds MARGIN_TOL when C is huge (C = 1e8: duals of 1e8); below that, MARGIN_TOL rules.
+
+    Parameters
+    ----------
+    alpha : ndarray of shape (n,)
+        Duals a_i >= 0.
+    kernel_scale : float
+        ``max_k K(x_k, x_k)`` (1 for the RBF kernel).
+
+    Returns
+    -------
+    float
+        ``MARGIN_TOL + ROUNDOFF_FACTOR * eps * kernel_scale * sum(alpha)``.
+    """
+    eps = np.finfo(float).eps
+    return MARGIN_TOL + ROUNDOFF_FACTOR * eps * float(kernel_scale) * float(np.sum(alpha))
 
 
 def polish_svm_dual(
@@ -140,7 +195,7 @@ def polish_svm_dual(
     -------
     alpha : ndarray of shape (n,)
         The solution of the KKT equalities on those sets if it satisfies every KKT condition
-        (to :data:`MARGIN_TOL`), else the input duals.
+        (to :func:`margin_tolerance`), else the input duals.
     b : float
         The matching intercept.
     polished : bool
@@ -170,10 +225,11 @@ def polish_svm_dual(
         return alpha, b, False
     yf = y * (K @ (y * new) + new_b)
     zero = ~(margin | bound)
+    tol = margin_tolerance(new, float(np.max(np.diagonal(K))))
     if (
-        np.any(np.abs(yf[M] - 1) > MARGIN_TOL)
-        or np.any(yf[zero] < 1 - MARGIN_TOL)
-        or np.any(yf[bound] > 1 + MARGIN_TOL)
+        np.any(np.abs(yf[M] - 1) > tol)
+        or np.any(yf[zero] < 1 - tol)
+        or np.any(yf[bound] > 1 + tol)
         or abs(y @ new) > MARGIN_TOL * max(1.0, new.sum())
     ):
         return alpha, b, False
@@ -187,8 +243,9 @@ def solve_svm_dual(
 
     Solves ``min 1/2 a^T Q a - 1^T a`` subject to ``0 <= a_i <= C s_i`` and ``y^T a = 0``
     (Q = (y y^T) * K), i.e. the dual of ``SVC(C=C)`` fitted with ``sample_weight=s``, with
-    ``SVC(kernel="precomputed", tol=tol)`` followed by :func:`polish_svm_dual`. Rows with zero
-    weight are left out of libsvm's problem (their duals are 0), so indices stay those of ``K``.
+    ``SVC(kernel="precomputed", tol=tol)`` followed by :func:`polish_svm_dual`. Rows whose box
+    C s_i is 0 (a zero weight, or one so small that C s_i underflows: 5e-324) are left out of
+    libsvm's problem (their duals are 0), so indices stay those of ``K``.
 
     Parameters
     ----------
@@ -211,17 +268,36 @@ def solve_svm_dual(
         Intercept.
     polished : bool
         Whether the exact KKT solve replaced libsvm's approximate solution.
+
+    Raises
+    ------
+    SVMConvergenceError
+        If libsvm stops at :data:`LIBSVM_MAX_ITER` iterations and the KKT conditions do not
+        certify its last iterate (a huge C on data that are not separable).
     """
-    keep = np.flatnonzero(sample_weight > 0)
+    keep = np.flatnonzero(C * sample_weight > 0)  # a box that underflows to 0 holds a dual of 0
     K_keep = K if keep.size == K.shape[0] else K[np.ix_(keep, keep)]
-    svc = SVC(kernel="precomputed", C=C, tol=tol, cache_size=500)
-    svc.fit(K_keep, y[keep], sample_weight=sample_weight[keep])
+    max_iter = int(LIBSVM_MAX_ITER)
+    svc = SVC(kernel="precomputed", C=C, tol=tol, cache_size=500, max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the budget is checked below
+        svc.fit(K_keep, y[keep], sample_weight=sample_weight[keep])
     alpha = np.zeros(keep.size)
     # svc.support_ indexes the rows passed to it (all of them have positive weight here)
     alpha[svc.support_] = np.abs(svc.dual_coef_[0])
     alpha, b, polished = polish_svm_dual(
         K_keep, y[keep], C * sample_weight[keep], alpha, float(svc.intercept_[0])
     )
+    if not polished and int(np.max(svc.n_iter_)) >= max_iter:
+        scale = float(np.max(np.abs(np.diagonal(K_keep)))) if keep.size else 0.0
+        raise SVMConvergenceError(
+            f"libsvm did not reach the SVM dual's optimum within {max_iter} iterations "
+            f"(LIBSVM_MAX_ITER; C={C:g}, {keep.size} points with positive weight, largest "
+            f"K(x, x) {scale:.3g}) and the KKT conditions do not certify its last iterate. A "
+            "huge C on data that are not separable makes libsvm's steps tiny (for the linear "
+            "kernel C times the squared feature scale is what counts): use a smaller C or "
+            "standardize the features"
+        )
     full = np.zeros(K.shape[0])
     full[keep] = alpha
     return full, b, polished
@@ -233,12 +309,14 @@ def svm_kkt_slope(
     y_D: np.ndarray,
     alpha_D: np.ndarray,
     b: float,
-    margin: np.ndarray,
+    margin: np.ndarray | None,
     X_P: np.ndarray,
     y_P: np.ndarray,
     X_t: np.ndarray,
     y_t: np.ndarray,
     C: float,
+    *,
+    cap_D: np.ndarray | None = None,
 ) -> SlopeTerms:
     """Right-derivative dL(V_t)/dbeta at beta = 0+ of an SVM fitted on D (DESIGN §4).
 
@@ -251,22 +329,34 @@ def svm_kkt_slope(
 
         df(x)/dbeta = sum_{k in M} y_k K(x, x_k) da_k + db + C sum_{j in A} y_j K(x, x_j).
 
-    The mean hinge on V_t then moves by mean(-y df/dbeta over points with y f < 1).
+    The mean hinge on V_t then moves by mean(-y df/dbeta over points with y f < 1); a test
+    point exactly on the kink (y f = 1 up to the round-off of f, e.g. when f is constant)
+    contributes its right-derivative max(0, -y df/dbeta).
+
+    Duplicated training points: rows of ``X_D`` with the same input and the same label are one
+    point of the objective (their hinge terms add up), so they are merged first, exactly: one
+    dual (the sum of theirs) in one box (the sum of their boxes), the margin set read off the
+    merged duals. Without the merge, duplicated margin vectors make the KKT matrix exactly
+    singular, and a pair that the solver split as (C, 0) would hide a margin point. The
+    number of rows merged is reported as ``duplicates_merged``. Identical inputs with opposite
+    labels are distinct points and stay apart (they cannot both be on the margin).
 
     Parameters
     ----------
     kernel : callable
         ``kernel(A, B) -> K(A, B)``, the learner's kernel.
     X_D : ndarray of shape (n_D, n_features)
-        Training points of the clean fit with positive weight (or only its support vectors).
+        Training points of the clean fit with positive weight (all of them, so that duplicates
+        with a zero dual are seen; or only its support vectors).
     y_D : ndarray of shape (n_D,)
         Their labels in {-1, +1}.
     alpha_D : ndarray of shape (n_D,)
         Their duals a_i >= 0 (0 off the support).
     b : float
         The intercept of the clean fit.
-    margin : ndarray of bool, shape (n_D,)
-        The margin support vectors M among the rows of ``X_D``.
+    margin : ndarray of bool, shape (n_D,) or None
+        The margin support vectors M among the rows of ``X_D``; None to read them off
+        ``alpha_D`` and ``cap_D`` (:func:`dual_sets`). Recomputed after a merge of duplicates.
     X_P : ndarray of shape (n_P, n_features)
         Poisoning inputs P.
     y_P : ndarray of shape (n_P,)
@@ -277,34 +367,77 @@ def svm_kkt_slope(
         The attacker's labels of V_t in {-1, +1}.
     C : float
         The SVM's C (lambda = 1/C).
+    cap_D : ndarray of shape (n_D,), optional
+        The boxes C s_i of the rows of ``X_D``; default C (unit weights, as a clean fit has).
 
     Returns
     -------
     SlopeTerms
         ``derivative`` (mean hinge on V_t per unit of beta; negative when the backdoor is being
         learned), ``condition_number`` (1-norm, of the KKT matrix), ``second_derivative`` (0),
-        ``dtheta_dbeta`` ([da_M; db]), ``n_margin`` and ``n_poison_active`` (|A|).
+        ``dtheta_dbeta`` ([da_M; db]), ``n_margin``, ``n_poison_active`` (|A|) and
+        ``duplicates_merged`` (rows of D merged into an identical one).
 
     Raises
     ------
     DegenerateKKTError
-        If there is no margin support vector (the bordered system has no solution).
+        If there is no margin support vector (the bordered system has no solution; the
+        message says how many support vectors sit at their bound and what to change), or if a
+        poisoning point lies exactly on the margin (y f = 1 up to round-off), where the KKT
+        system at beta = 0 does not say whether it enters.
     backdoor_curves.linalg.SingularSystemError
-        If the KKT matrix is singular (e.g. duplicated margin support vectors).
+        If the KKT matrix is singular even after duplicates are merged: the margin vectors are
+        linearly dependent in the kernel's feature space, so the KKT system does not determine
+        the derivative; the message says why and what to change.
+
+    Warns
+    -----
+    backdoor_curves.linalg.IllConditionedWarning
+        If the KKT matrix's condition number exceeds
+        :data:`~backdoor_curves.linalg.ILL_CONDITIONED` (1e12).
     """
+    cap_D = np.full(len(y_D), float(C)) if cap_D is None else np.asarray(cap_D, dtype=float)
+    groups = _duplicate_groups(X_D, y_D)
+    merged = 0
+    if groups is not None:
+        first, inverse = groups
+        merged = len(y_D) - len(first)
+        alpha_D = np.bincount(inverse, weights=alpha_D)
+        cap_D = np.bincount(inverse, weights=cap_D)
+        X_D, y_D = take_rows(X_D, first), y_D[first]
+        margin = None
+    if margin is None:
+        margin = dual_sets(alpha_D, cap_D)[0]
     M = np.flatnonzero(margin)
     if M.size == 0:
-        raise DegenerateKKTError(
-            "the SVM fitted on the clean set has no margin support vector (0 < a_i < C), so the "
-            "KKT system that defines the slope is degenerate"
-        )
+        raise DegenerateKKTError(_no_margin_message(alpha_D, cap_D, C))
     sv = alpha_D > 0
     X_sv, ya_sv = take_rows(X_D, sv), (y_D * alpha_D)[sv]
-    f_P = kernel(X_P, X_sv) @ ya_sv + b
-    active = y_P * f_P < 1.0
+    K_P = kernel(X_P, X_sv)
+    yf_P = y_P * (K_P @ ya_sv + b)
+    on_kink = np.abs(yf_P - 1.0) <= _roundoff(K_P, ya_sv, b)
+    if on_kink.any():
+        raise DegenerateKKTError(
+            f"{int(on_kink.sum())} poisoning point(s) lie exactly on the clean SVM's margin "
+            "(y f = 1 up to round-off, e.g. copies of margin support vectors or a decision "
+            "function that is constant): at beta = 0+ each may enter as a bound or a margin "
+            "vector or stay out, which the KKT system at beta = 0 does not decide, so the "
+            "right-derivative is not defined by it. The learning curve follows it exactly "
+            "(learning_curve(..., method='path'))"
+        )
+    active = yf_P < 1.0
     X_A, y_A = take_rows(X_P, active), y_P[active]
     X_M, y_M = take_rows(X_D, M), y_D[M]
-    solver = LUSolver(kkt_matrix(kernel(X_M, X_M), y_M), "SVM KKT matrix")
+    try:
+        solver = LUSolver(kkt_matrix(kernel(X_M, X_M), y_M), "SVM KKT matrix")
+    except SingularSystemError as exc:
+        raise SingularSystemError(
+            f"{exc}: the {M.size} margin support vectors (duplicates merged) are linearly "
+            "dependent in the kernel's feature space, so the KKT system does not determine the "
+            "derivative. Points the kernel cannot tell apart (tiny feature scales, a tiny RBF "
+            "gamma) or more margin vectors than features + 1 with the linear kernel cause "
+            "this; standardize the features or change C (or gamma)"
+        ) from None
     if active.any():
         K_MA = kernel(X_M, X_A)
         rhs = -C * np.r_[y_M * (K_MA @ y_A), y_A.sum()]
@@ -313,8 +446,14 @@ def svm_kkt_slope(
     else:
         sol = np.zeros(M.size + 1)
         df_t = np.zeros(X_t.shape[0])
-    f_t = kernel(X_t, X_sv) @ ya_sv + b
-    derivative = float(np.mean(HINGE.d1(y_t, f_t) * df_t))
+    K_t = kernel(X_t, X_sv)
+    yf_t, rate = y_t * (K_t @ ya_sv + b), -y_t * df_t  # rate: d(1 - y f)/dbeta
+    hinge_rate = np.where(yf_t < 1.0, rate, 0.0)
+    # a test point on the hinge's kink (y f = 1 up to the round-off of f) moves into the
+    # loss only if 1 - y f grows: its right-derivative is max(0, rate), whatever the last bit
+    kink = np.abs(yf_t - 1.0) <= _roundoff(K_t, ya_sv, b)
+    hinge_rate[kink] = np.maximum(rate[kink], 0.0)
+    derivative = float(np.mean(hinge_rate))
     return SlopeTerms(
         derivative=derivative,
         condition_number=solver.condition_number,
@@ -324,6 +463,48 @@ def svm_kkt_slope(
         dtheta_dbeta=sol,
         n_margin=int(M.size),
         n_poison_active=int(active.sum()),
+        duplicates_merged=int(merged),
+    )
+
+
+def _roundoff(K: np.ndarray, coef: np.ndarray, b: float) -> np.ndarray:
+    """Round-off bound of f = K coef + b, row by row (at least one ulp of 1)."""
+    eps = np.finfo(float).eps
+    return np.maximum(ROUNDOFF_FACTOR * eps * (np.abs(K) @ np.abs(coef) + abs(b)), eps)
+
+
+def _duplicate_groups(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows with the same input and label: (first row of each group, group of each row).
+
+    Groups are numbered in the order of their first row; None when every row is unique.
+    Inputs are compared bit for bit (after ``+ 0.0``, so that -0.0 equals 0.0).
+    """
+    if len(y) < 2:
+        return None
+    rows = np.ascontiguousarray(np.column_stack([np.asarray(X, dtype=float) + 0.0, y]))
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if first.size == len(y):
+        return None
+    order = np.argsort(first, kind="stable")
+    renumber = np.empty_like(order)
+    renumber[order] = np.arange(order.size)
+    return first[order], renumber[np.ravel(inverse)]
+
+
+def _no_margin_message(alpha: np.ndarray, cap: np.ndarray, C: float) -> str:
+    """Why the clean SVM has no margin support vector, and what to change."""
+    margin, bound = dual_sets(alpha, cap)
+    n_sv, n_bound = int(np.count_nonzero(alpha > 0)), int(np.count_nonzero(bound))
+    return (
+        f"the SVM fitted on the clean set has no margin support vector (0 < a_i < C s_i): "
+        f"{n_bound} of its {n_sv} support vectors sit at their bound (C={C:g}), none strictly "
+        "inside it, so the intercept is not fixed by an equality and the KKT system that defines "
+        "the slope is degenerate (the right-derivative depends on an arbitrary choice of b). "
+        "It happens when every support vector violates the margin: C too small for the data, "
+        "features of tiny scale (for the linear kernel C times the squared feature scale is "
+        "what counts), or a kernel that cannot tell the points apart (a tiny RBF gamma); use a "
+        "larger C, standardized features or a larger gamma"
     )
 
 
@@ -341,6 +522,32 @@ def _shared_support(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if used.size == A.shape[1]:
         return A, B
     return A[:, used], B[:, used]
+
+
+#: Largest round-off tolerated in the exponent gamma ||a - b||^2 of an RBF kernel value when the
+#: squared distances are expanded as |a|^2 + |b|^2 - 2 a.b; past it they are computed from the
+#: differences (see :meth:`RBFSVMLearner.kernel`).
+RBF_EXPANSION_ERROR = 1e-10
+
+
+def _expansion_error(A: np.ndarray, B: np.ndarray, gamma: float) -> float:
+    """Bound of the round-off of gamma (|a|^2 + |b|^2 - 2 a.b) over the rows of A and B."""
+    if not (A.size and B.size):
+        return 0.0
+    largest = float(np.max(np.einsum("ij,ij->i", A, A))) + float(
+        np.max(np.einsum("ij,ij->i", B, B))
+    )
+    return 4.0 * np.finfo(float).eps * gamma * largest
+
+
+def _squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """||a - b||^2 from the differences, in blocks of rows of A (about 32 MB each)."""
+    out = np.empty((len(A), len(B)))
+    step = max(1, (1 << 22) // max(1, B.size))
+    for start in range(0, len(A), step):
+        diff = A[start : start + step, None, :] - B[None, :, :]
+        out[start : start + step] = np.einsum("ijk,ijk->ij", diff, diff)
+    return out
 
 
 class _SVMLearner(BaseLearner):
@@ -375,7 +582,13 @@ class _SVMLearner(BaseLearner):
         return self.C
 
     def _fit(self, X, y, sample_weight):
-        keep = np.flatnonzero(sample_weight > 0)
+        # rows whose box C s_i is 0 (underflow included) hold a dual of 0: left out, like s_i = 0
+        keep = np.flatnonzero(self.C * sample_weight > 0)
+        if np.unique(y[keep]).size != 2:
+            raise ValueError(
+                f"sample_weight times C={self.C:g} underflows to 0 for every sample of one class "
+                "(weights below about 1e-308 / C), so a single class is left"
+            )
         Xk, yk, cap = take_rows(X, keep), y[keep], self.C * sample_weight[keep]
         alpha, b, self.polished_ = solve_svm_dual(
             self.kernel(Xk, Xk), yk, self.C, sample_weight[keep], self.tol
@@ -450,14 +663,19 @@ class _SVMLearner(BaseLearner):
         ------
         DegenerateKKTError
             If there is no margin support vector.
+        backdoor_curves.linalg.SingularSystemError
+            If the margin support vectors are linearly dependent in the kernel's feature space
+            (duplicated rows of D are merged first, so duplicates alone never cause it).
         """
+        if self.alpha_.shape[0] == data.n_clean:  # fitted on D: all rows, duplicates seen
+            rows = (data.X_clean, self.encode(data.y_clean, "y_clean"), self.alpha_, None)
+        else:  # fitted on other rows (not the contract): its support vectors alone
+            rows = (self.support_vectors_, self._sv_y, self._sv_alpha, self._sv_margin)
         return svm_kkt_slope(
             self.kernel,
-            self.support_vectors_,
-            self._sv_y,
-            self._sv_alpha,
+            *rows[:3],
             self.intercept_,
-            self._sv_margin,
+            rows[3],
             data.X_poison,
             self.encode(data.y_poison, "y_poison"),
             data.X_test_bd,
@@ -597,13 +815,20 @@ class RBFSVMLearner(_SVMLearner):
         ndarray of shape (n_a, n_b)
             Kernel values in (0, 1]. Served from the current
             :func:`~backdoor_curves.learners.pairwise.shared_pairwise` cache when both sets are
-            rows of its data set (``exp(-gamma S)`` of its squared distances S).
+            rows of its data set (``exp(-gamma S)`` of its squared distances S). Squared
+            distances come from ``|a|^2 + |b|^2 - 2 a.b`` (BLAS), whose round-off is about eps
+            (|a|^2 + |b|^2); where gamma times that exceeds :data:`RBF_EXPANSION_ERROR` (huge
+            feature values: 1e8 makes even K(x, x) = 0.8) they are computed from the differences
+            a - b instead, exactly and more slowly.
 
         Raises
         ------
         MemoryBudgetError
             If the matrix would exceed the memory budget.
         """
+        if _expansion_error(A, B, float(self.gamma)) > RBF_EXPANSION_ERROR:
+            check_matrix_size((len(A), len(B)), "the RBF kernel matrix")
+            return np.exp(-float(self.gamma) * _squared_distances(*_shared_support(A, B)))
         cache = active_cache()
         if cache is not None:
             gamma = float(self.gamma)

@@ -11,6 +11,14 @@ dual path, from the bordered KKT system on the margin support vectors.
 Units: the derivative is "mean backdoor loss per unit of beta", where beta = 1 gives every
 poisoning point the weight of a clean point. A score near 1 means the backdoor loss collapses as
 soon as any poison is seen; near 0, it barely moves; negative, it rises.
+
+Numerics: every slope carries the 1-norm condition number of the matrix it factorized, and an
+:class:`~backdoor_curves.linalg.IllConditionedWarning` is issued when it exceeds
+:data:`~backdoor_curves.linalg.ILL_CONDITIONED` (1e12). Nothing is damped or pseudo-inverted:
+a matrix that cannot be factorized raises, naming the cause. Exact reductions are reported in
+``details``: duplicated training rows of an SVM are merged (``duplicates_merged``); Hessians
+and KKT matrices are solved after an exact diagonal scaling (features of scale 1e8 next to the
+intercept), which changes no number but the digits kept.
 """
 
 from __future__ import annotations
@@ -51,9 +59,19 @@ def backdoor_slope(learner: BaseLearner, data: BackdoorData) -> BackdoorSlope:
     TypeError
         If ``learner`` is not a learner of this package or ``data`` not a BackdoorData.
     backdoor_curves.linalg.SingularSystemError
-        If H0 / the KKT matrix cannot be factorized.
+        If H0 / the KKT matrix cannot be factorized (singular in floating point).
     backdoor_curves.learners.svm.DegenerateKKTError
-        If an SVM has no margin support vector at beta = 0.
+        If an SVM has no margin support vector at beta = 0, or a poisoning point lies exactly
+        on its margin; the message says why and what to change.
+    backdoor_curves.learners.svm.SVMConvergenceError
+        If libsvm cannot fit the clean set within its iteration budget (a huge C on data that
+        are not separable).
+
+    Warns
+    -----
+    backdoor_curves.linalg.IllConditionedWarning
+        When the condition number exceeds :data:`~backdoor_curves.linalg.ILL_CONDITIONED`
+        (1e12); the result still carries it.
     """
     check_learner(learner)
     check_backdoor_data(data)
@@ -89,7 +107,14 @@ def slope_of_clean_model(
     backdoor_curves.linalg.SingularSystemError
         If H0 / the KKT matrix cannot be factorized.
     backdoor_curves.learners.svm.DegenerateKKTError
-        If an SVM has no margin support vector at beta = 0.
+        If an SVM has no margin support vector at beta = 0, or a poisoning point lies exactly
+        on its margin.
+
+    Warns
+    -----
+    backdoor_curves.linalg.IllConditionedWarning
+        When the condition number exceeds :data:`~backdoor_curves.linalg.ILL_CONDITIONED`
+        (1e12).
     """
     learner = model if learner is None else learner
     with blas_limit():

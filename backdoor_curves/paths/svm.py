@@ -31,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg import lapack
 
-from ..learners.svm import MARGIN_TOL, bordered_matrix, dual_sets
+from ..learners.svm import MARGIN_TOL, bordered_matrix, dual_sets, margin_tolerance
 from ._codes import BOUND as _BOUND
 from ._codes import MARGIN as _MARGIN
 from ._codes import NAMES as _NAMES
@@ -67,7 +67,10 @@ def _lu(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     pivots = np.abs(lu.diagonal())
     # NaN pivots fail the comparison as well
     if not pivots.min() > 1e-13 * max(pivots.max(), 1.0):
-        raise _Degenerate(f"the {what} is singular")
+        raise _Degenerate(
+            f"the {what} is singular: e.g. duplicated training points on the margin, or margin "
+            "points the kernel cannot tell apart"
+        )
     return lu, piv
 
 
@@ -248,6 +251,7 @@ class _Walker:
 
     def __init__(self, Q, y, C, dcap, alpha, b, beta):
         self.Q, self.y, self.C, self.dcap = Q, y, C, dcap
+        self.kernel_scale = float(np.max(np.diagonal(Q))) if Q.size else 1.0  # max K(x, x)
         self.beta = beta
         self.status = _status(alpha, self.cap(beta), self._margins(alpha, b))
         self.system = _MarginSystem(Q, y, np.flatnonzero(self.status == _MARGIN))
@@ -287,7 +291,7 @@ class _Walker:
         live = system.live[: x.size] > 0
         alpha[system.ids[: x.size][live]] = x[live]
         self._set(alpha, b, x @ system.rows[: x.size] - r + self.y * b)
-        if not _certified(self.y, alpha, self.g, cap):
+        if not _certified(self.y, alpha, self.g, cap, self.kernel_scale):
             raise _Degenerate("the KKT certificate failed")
         if not dual_sets(alpha, cap)[0].any():  # every margin dual sits at 0 or its box
             # then any b in an interval is optimal: re-fit, which takes libsvm's choice
@@ -351,17 +355,19 @@ class _Walker:
             self._move(who, to)
 
 
-def _certified(y, alpha, g, cap) -> bool:
-    """The KKT conditions at the duals ``alpha`` with margins ``g = y f - 1``."""
+def _certified(y, alpha, g, cap, kernel_scale: float = 1.0) -> bool:
+    """The KKT conditions at the duals ``alpha`` with margins ``g = y f - 1``, to
+    :func:`~backdoor_curves.learners.svm.margin_tolerance` (MARGIN_TOL plus f's round-off)."""
     margin, bound = dual_sets(alpha, cap)
     zero = ~(margin | bound)
+    tol = margin_tolerance(np.maximum(alpha, 0.0), kernel_scale)
     return bool(
         np.all(alpha >= -1e-12 * max(cap.max(), 1.0))
         and np.all(alpha <= cap * (1 + 1e-12) + 1e-15)
         and abs(y @ alpha) <= MARGIN_TOL * max(1.0, alpha.sum())
-        and np.all(np.abs(g[margin]) <= MARGIN_TOL)
-        and np.all(g[zero & (cap > 0)] >= -MARGIN_TOL)
-        and np.all(g[bound] <= MARGIN_TOL)
+        and np.all(np.abs(g[margin]) <= tol)
+        and np.all(g[zero & (cap > 0)] >= -tol)
+        and np.all(g[bound] <= tol)
     )
 
 

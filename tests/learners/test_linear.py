@@ -225,3 +225,24 @@ def test_logistic_with_more_features_than_samples_matches_sklearn(C):
     scale = np.abs(ref.coef_).max()
     np.testing.assert_allclose(ours.coef_, ref.coef_[0], rtol=1e-7, atol=1e-9 * scale)
     assert ours.intercept_ == pytest.approx(ref.intercept_[0], rel=1e-7, abs=1e-9 * scale)
+
+
+def test_a_warm_start_that_newton_cannot_leave_is_restarted_cold():
+    """From the separable clean fit with effective C = 1e16 (features of scale 1e8), the
+    poisoned fit's Newton steps are unresolvable: the fit restarts cold, silently, exactly."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    X = 1e8 * (rng.normal(size=(40, 5)) + 0.9 * (2 * y[:, None] - 1))  # barely separable
+    Xp = 1e8 * (rng.normal(size=(6, 5)) + np.r_[np.zeros(4), 2.5])
+    Xall, yall = np.vstack([X, Xp]), np.r_[y, rng.integers(0, 2, 6)]
+    sw = np.r_[np.ones(40), np.full(6, 0.5)]
+    warm = LogisticLearner(warm_start=True).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warm.fit(Xall, yall, sw)
+    cold = LogisticLearner().fit(Xall, yall, sw)
+    np.testing.assert_allclose(
+        warm.decision_function(Xall), cold.decision_function(Xall), rtol=1e-8, atol=1e-8
+    )

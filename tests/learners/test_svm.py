@@ -1,5 +1,7 @@
 """Linear and RBF SVM learners against scikit-learn's SVC and the KKT optimality certificate."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.metrics.pairwise import rbf_kernel
@@ -139,8 +141,49 @@ def test_no_margin_support_vector_is_reported():
     X = rng.normal(size=(40, 3))
     y = np.repeat([0, 1], 20)
     data = BackdoorData(X[:30], np.r_[y[:15], y[20:35]], X[30:33], [1, 1, 1], X, y, X, 1 - y)
-    with pytest.raises(DegenerateKKTError, match="no margin support vector"):
+    with pytest.raises(DegenerateKKTError, match="no margin support vector") as info:
         slope_of(LinearSVMLearner(1e-5), data)
+    # the message counts the bound duals and says what to change
+    assert re.search(
+        r"\d+ of its \d+ support vectors sit at their bound \(C=1e-05\)", str(info.value)
+    )
+    assert "use a larger C" in str(info.value)
+
+
+def test_rbf_kernel_keeps_its_digits_at_huge_feature_scales():
+    """|a|^2 + |b|^2 - 2 a.b loses everything at 1e8 (K(x, x) = 0.8): differences instead."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(7, 4))
+    model = RBFSVMLearner(gamma=GAMMA)
+    np.testing.assert_array_equal(model.kernel(X, X[:3]), rbf_kernel(X, X[:3], gamma=GAMMA))
+    big = 1e8 * X
+    direct = np.exp(-GAMMA * ((big[:, None, :] - big[None, :3, :]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(model.kernel(big, big[:3]), direct, rtol=1e-12, atol=0)
+    assert np.all(np.diagonal(model.kernel(big, big)) == 1.0)
+
+
+def test_a_stalled_libsvm_is_refused_naming_c(monkeypatch):
+    """A huge C on data that are not separable: a clear error after the iteration budget."""
+    from backdoor_curves.learners import svm
+
+    monkeypatch.setattr(svm, "LIBSVM_MAX_ITER", 20_000)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)  # random labels: not separable
+    with pytest.raises(svm.SVMConvergenceError, match=r"within 20000 iterations.*C=1e\+08"):
+        LinearSVMLearner(1e8).fit(X, y)
+
+
+def test_dual_sets_scale_with_the_duals_under_a_huge_box():
+    from backdoor_curves.learners.svm import dual_sets, margin_tolerance
+
+    # hard margin under a box of 1e8: duals of order 1 are margin duals, round-off is zero
+    margin, bound = dual_sets(np.array([0.0, 1e-13, 0.4, 2.0]), np.full(4, 1e8))
+    assert margin.tolist() == [False, False, True, True] and not bound.any()
+    # with a dual at its box the scale is the box (margin duals are then of its order)
+    margin, bound = dual_sets(np.array([0.0, 0.5, 3e7, 1e8]), np.full(4, 1e8))
+    assert margin.tolist() == [False, False, True, False] and bound.tolist() == [False] * 3 + [True]
+    assert margin_tolerance(np.ones(3), 1.0) == pytest.approx(1e-7)  # MARGIN_TOL rules
+    assert margin_tolerance(np.full(3, 1e8), 100.0) > 1e-5  # f's round-off rules
 
 
 def test_bad_gamma():
@@ -149,3 +192,17 @@ def test_bad_gamma():
         RBFSVMLearner(gamma=-1.0).fit(X, y)
     with pytest.raises(TypeError, match="gamma must be"):
         RBFSVMLearner(gamma="scale").fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["linear", "rbf"])
+def test_a_weight_whose_box_underflows_is_no_weight(kind):
+    """C s_i = 0 in floating point (s_i = 5e-324): the row's dual is 0, as for s_i = 0."""
+    X, y, _ = _problem(8, n=40, zeros=0)
+    sw = np.ones(40)
+    sw[:5] = 5e-324
+    assert np.all(0.3 * sw[:5] == 0.0)
+    tiny = _make(kind, 0.3).fit(X, y, sw)
+    sw[:5] = 0.0
+    zero = _make(kind, 0.3).fit(X, y, sw)
+    assert tiny.polished_ and np.all(tiny.alpha_[:5] == 0.0)
+    np.testing.assert_array_equal(tiny.decision_function(X), zero.decision_function(X))
