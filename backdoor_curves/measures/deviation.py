@@ -25,6 +25,8 @@ import warnings
 
 import numpy as np
 
+from .._validation import check_real_array
+
 __all__ = ["DegenerateDeviationWarning", "ZERO_NORM", "parameter_deviation"]
 
 #: A parameter vector whose norm is at most this fraction of the largest norm compared is zero
@@ -34,6 +36,20 @@ ZERO_NORM = 1e-12
 
 class DegenerateDeviationWarning(RuntimeWarning):
     """A parameter vector of the deviation is zero, so its ratio or angle is NaN (undefined)."""
+
+
+def _finite(value, name: str, ndims: tuple[int, ...]) -> np.ndarray:
+    """``value`` as a float array of one of ``ndims`` dimensions, real and finite, or raise."""
+    if np.iscomplexobj(np.asarray(value)):  # a ValueError, as scikit-learn raises
+        raise ValueError(f"{name} must hold real numbers: complex data are not supported")
+    arr = check_real_array(value, name, "an array of real numbers")
+    if arr.ndim not in ndims:
+        dims = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{name} must be {dims}, got an array of shape {arr.shape}")
+    arr = arr.astype(float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must hold finite numbers (no NaN or inf)")
+    return arr
 
 
 def parameter_deviation(
@@ -60,18 +76,29 @@ def parameter_deviation(
 
     Raises
     ------
+    TypeError
+        Naming the argument, if ``W``, ``w0`` or ``gram`` does not hold real numbers.
     ValueError
-        If ``W`` and ``w0`` disagree in length.
+        Naming the argument, for NaN/inf, a wrong number of dimensions, ``W`` and ``w0`` of
+        different lengths or a ``gram`` of the wrong shape.
 
     Warns
     -----
     DegenerateDeviationWarning
         When ``w0`` or a row of ``W`` is the zero vector to round-off, naming which.
     """
-    W = np.atleast_2d(np.asarray(W, dtype=float))
-    w0 = np.asarray(w0, dtype=float)
+    W = _finite(W, "W", (1, 2))
+    W = np.atleast_2d(W)
+    w0 = _finite(w0, "w0", (1,))
     if W.shape[1] != w0.shape[0]:
         raise ValueError(f"W has {W.shape[1]} columns but w0 has {w0.shape[0]} entries")
+    if gram is not None:
+        gram = _finite(gram, "gram", (2,))
+        if gram.shape != (w0.shape[0], w0.shape[0]):
+            raise ValueError(
+                f"gram must be of shape ({w0.shape[0]}, {w0.shape[0]}) (one row and column per "
+                f"entry of w0), got {gram.shape}"
+            )
     KW = W if gram is None else W @ gram  # rows: K w(beta) (K symmetric)
     sq = np.einsum("ij,ij->i", W, KW)
     rho = np.sqrt(np.maximum(sq, 0.0))
