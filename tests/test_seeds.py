@@ -134,7 +134,7 @@ def test_same_seed_same_bits_in_a_fresh_interpreter():
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # whether the last bits differ depends on the CPU's BLAS kernels
     reason="known: with joblib's threading backend (n_jobs=2) backdoor_loss_1 and nu_1 differ "
     "from the serial run in the last bits; loky and Dask agree, and so does threading under "
     "threadpool_limits(1): some BLAS call of a point runs outside blas_limit in pool threads",
