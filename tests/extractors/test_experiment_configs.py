@@ -115,4 +115,6 @@ def test_cifar_study_runs_end_to_end_from_the_cli_with_cached_weights(tmp_path, 
     assert (table["error"] == "").all()
     assert np.isfinite(table["score"].astype(float)).all()
     assert (tmp_path / "out" / "study.sqlite").exists()
-    assert (tmp_path / "feature_cache").is_dir()  # features were cached for the next study
+    # features were cached for the next study, inside --out (nothing is written outside it)
+    assert (tmp_path / "out" / "feature_cache").is_dir()
+    assert not (tmp_path / "feature_cache").exists()
