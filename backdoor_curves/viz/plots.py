@@ -275,6 +275,26 @@ def _group_labels(table: pd.DataFrame) -> pd.Series:
     return labels
 
 
+def _curve_styles(curves: list, labels: list[str]):
+    """Each curve with its default line style: its learner's colour; the k-th curve of one
+    learner gets the k-th line style and marker."""
+    colors = _color_map([c.learner for c in curves])
+    seen: dict[str, int] = {}
+    for curve, label in zip(curves, labels, strict=True):
+        k = seen.get(curve.learner, 0)
+        seen[curve.learner] = k + 1
+        yield (
+            curve,
+            {
+                "color": colors[curve.learner],
+                "linestyle": ["-", "--", ":", "-."][k % 4],
+                "marker": _MARKERS[k % len(_MARKERS)],
+                "markersize": 3.5,
+                "label": label,
+            },
+        )
+
+
 def _set_beta_axis(ax: Axes) -> None:
     ax.set_xscale("symlog", linthresh=BETA_LINTHRESH, linscale=0.5)
     ax.set_xlim(0.0, 1.0)
@@ -328,20 +348,8 @@ def plot_curves(
         raise ValueError(f"column must be one of {list(curves[0].values)}, got {column!r}")
     labels = _check_labels(labels, curves)
     fig, ax = _new_axes(ax, (6.0, 4.0))
-    colors = _color_map([c.learner for c in curves])
-    seen: dict[str, int] = {}
-    for curve, label in zip(curves, labels, strict=True):
-        name = curve.learner
-        k = seen.get(name, 0)
-        seen[name] = k + 1
+    for curve, style in _curve_styles(curves, labels):
         order = np.argsort(curve.betas, kind="stable")
-        style = {
-            "color": colors[name],
-            "linestyle": ["-", "--", ":", "-."][k % 4],
-            "marker": _MARKERS[k % len(_MARKERS)],
-            "markersize": 3.5,
-            "label": label,
-        }
         ax.plot(
             np.asarray(curve.betas)[order],
             np.asarray(curve[column])[order],
@@ -582,22 +590,10 @@ def plot_deviation(
     curves = _check_curves(curves)
     labels = _check_labels(labels, curves)
     fig, ax = _new_axes(ax, (8.5, 4.5))
-    names = [c.learner for c in curves]
-    colors = _color_map(names)
-    seen: dict[str, int] = {}
-    for curve, name, label in zip(curves, names, labels, strict=True):
-        k = seen.get(name, 0)
-        seen[name] = k + 1
+    for curve, style in _curve_styles(curves, labels):
         order = np.argsort(curve.betas, kind="stable")
         nu = np.asarray(curve["nu"])[order]
         ratio = np.asarray(curve["rho_ratio"])[order]
-        style = {
-            "color": colors[name],
-            "linestyle": ["-", "--", ":", "-."][k % 4],
-            "marker": _MARKERS[k % len(_MARKERS)],
-            "markersize": 3.5,
-            "label": label,
-        }
         (path,) = ax.plot(nu, ratio, **_line_style(style, kwargs))
         ax.plot(
             nu[-1:],
