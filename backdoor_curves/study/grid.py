@@ -514,18 +514,14 @@ def _dataset_hash(
     return _point_hash(resolver, point, data) if cache else _fingerprint(data)
 
 
-def _segments(
-    resolver: _Resolver, points: list[dict], lambdas: list[float] | None = None
-) -> list[list[int]]:
+def _segments(resolver: _Resolver, points: list[dict], lambdas: list[float]) -> list[list[int]]:
     """The study's tasks: point indices grouped by data set, then by chain, in segments.
 
     A chain holds the points that differ only in the learner's regularization (``C`` or
     ``alpha``), ordered from the strongest regularization to the weakest; data sets and chains
     come in the order of their first point in the grid. ``lambdas``: each point's
-    regularization when known (see :func:`_learners`), else each learner is built here.
+    regularization (see :func:`_learners`).
     """
-    if lambdas is None:
-        lambdas = [_regularization(resolver, point) for point in points]
     chains: dict[str, list[tuple[float, int]]] = {}
     rank: dict[str, tuple[int, int]] = {}  # (first point of its data set, its own first point)
     data_first: dict[str, int] = {}
@@ -546,14 +542,6 @@ def _segments(
     return segments
 
 
-def _regularization(resolver: _Resolver, point: dict) -> float:
-    """lambda of the point's learner (-inf when it cannot be built: such points go last)."""
-    try:
-        return _lambda_of(resolver.learner(point))
-    except Exception:
-        return -math.inf
-
-
 def _lambda_of(learner: BaseLearner) -> float:
     try:
         value = float(learner.regularization)
@@ -562,13 +550,9 @@ def _lambda_of(learner: BaseLearner) -> float:
     return value if not math.isnan(value) else -math.inf
 
 
-def _check_learner_params(resolver: _Resolver, point: dict) -> None:
+def _refuse_invalid(resolver: _Resolver, point: dict, learner: BaseLearner) -> None:
     """Refuse a point whose learner parameters are invalid (C <= 0, NaN gamma, ...) before any
-    point runs, naming the grid key; a learner factory that raises is left to its point."""
-    try:
-        learner = resolver.learner(point)
-    except Exception:
-        return
+    point runs, naming the grid key."""
     try:
         learner.validate_params()
     except (TypeError, ValueError) as exc:
@@ -580,7 +564,9 @@ def _check_learner_params(resolver: _Resolver, point: dict) -> None:
 
 def _learners(resolver: _Resolver, points: list[dict]) -> tuple[list[dict | None], list[float]]:
     """Each point's learner built once in the main process: its identity (None when it cannot
-    be built) and its regularization (for the order of the chains)."""
+    be built: a learner factory that raises is left to its point) and its regularization (for
+    the order of the chains). Invalid learner parameters are refused here (ValueError or
+    TypeError naming the ``param_grid`` key)."""
     identities, lambdas = [], []
     for point in points:
         try:
@@ -590,6 +576,7 @@ def _learners(resolver: _Resolver, points: list[dict]) -> tuple[list[dict | None
             identities.append(None)
             lambdas.append(-math.inf)
             continue
+        _refuse_invalid(resolver, point, learner)
         identities.append(identity)
         lambdas.append(_lambda_of(learner))
     return identities, lambdas
@@ -757,7 +744,6 @@ def grid_study(
     points = grid_points(param_grid, seed)
     for point in points:  # fail fast on keys that neither the learner nor the data takes
         resolver.split(point)
-        _check_learner_params(resolver, point)
     if betas is not None:
         betas = check_betas(betas)
     keys = [dumps(p) for p in points]
