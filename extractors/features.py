@@ -140,27 +140,47 @@ class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             model.fc = torch.nn.Identity()
         return model.eval().to(self.device_)
 
+    def feature_map(self):
+        """The extractor as a differentiable torch module phi: images -> features.
+
+        The same preprocessing and network as :meth:`transform` (the features are the same
+        numbers), as a ``torch.nn.Module`` whose output carries gradients to its input: e.g.
+        ``input_gradient_map(learner, image, feature_map=extractor.feature_map())`` shows
+        where a convex learner trained on these features looks in the image (paper 001,
+        Fig. 12), by grad_x f(phi(x)) = J_phi(x)^T grad_phi f. See
+        :class:`extractors.feature_map.ImageFeatureMap` for the input layouts.
+
+        Returns
+        -------
+        extractors.feature_map.ImageFeatureMap
+            In ``eval()`` mode on the extractor's device, float32, parameters frozen; one
+            module per fitted extractor (later calls return the same object).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the extractor has not been fitted.
+        """
+        check_is_fitted(self, "weights_id_")
+        if getattr(self, "_model", None) is None:
+            from .feature_map import ImageFeatureMap
+
+            self._model = ImageFeatureMap(
+                self._build_model(),
+                self.resize,
+                IMAGENET_MEAN if self.normalize else None,
+                IMAGENET_STD if self.normalize else None,
+            ).to(self.device_)
+        return self._model
+
     def _extract(self, images: np.ndarray) -> np.ndarray:
         """Features of a validated float32 (n, C, H, W) batch, shape (n, n_features_out_)."""
         torch = require_torch()
-        if getattr(self, "_model", None) is None:
-            self._model = self._build_model()
-        mean = torch.tensor(IMAGENET_MEAN, device=self.device_).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=self.device_).view(1, 3, 1, 1)
+        phi = self.feature_map()
         out = np.empty((images.shape[0], self.n_features_out_), dtype=np.float32)
-        size = None if self.resize is None else (self.resize, self.resize)
         with torch.inference_mode():
             for start in range(0, images.shape[0], self.batch_size):
-                batch = torch.from_numpy(images[start : start + self.batch_size])
-                batch = batch.to(self.device_).expand(-1, 3, -1, -1)
-                if size is not None and tuple(batch.shape[2:]) != size:
-                    shrink = batch.shape[2] > size[0] or batch.shape[3] > size[1]
-                    batch = torch.nn.functional.interpolate(
-                        batch, size=size, mode="bilinear", align_corners=False, antialias=shrink
-                    )
-                if self.normalize:
-                    batch = (batch - mean) / std
-                feats = self._model(batch)
+                feats = phi.features_of(torch.from_numpy(images[start : start + self.batch_size]))
                 out[start : start + feats.shape[0]] = feats.float().cpu().numpy()
         return out
 

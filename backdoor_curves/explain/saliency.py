@@ -156,7 +156,8 @@ def input_gradient_map(
     feature_map : callable, optional
         A torch function (e.g. ``torch.nn.Module`` in ``eval()`` mode) mapping a float tensor
         batch of shape ``(1, *x.shape)`` to features of shape ``(1, n_features)``; needs the
-        ``torch`` extra.
+        ``torch`` extra. For a learner trained on AlexNet / ResNet features, the extractor's
+        own forward pass: ``extractor.feature_map()`` (:mod:`extractors.feature_map`).
     channels : {"absmax", "max", "none"}, default="absmax"
         Reduction of colour maps (H, W, C); see :func:`reduce_channels`.
 
