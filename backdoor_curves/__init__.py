@@ -11,9 +11,11 @@ from ._memory import (
     set_memory_budget,
 )
 from ._version import __version__
+from .attacks.blend import SIG, Blend
 from .attacks.multiclass import poison_multiclass
 from .attacks.poisoning import poison
 from .attacks.triggers import BadNetsPatch, InvisibleGrid, make_trigger
+from .attacks.warping import WaNet
 from .data import BackdoorData, ImageBackdoorData
 from .datasets.mnist import load_mnist_digits, load_mnist_pair
 from .learners import (
@@ -46,7 +48,10 @@ from .study.robust import RobustRegion, robust_region
 __all__ = [
     "BackdoorData",
     "BadNetsPatch",
+    "Blend",
     "InvisibleGrid",
+    "SIG",
+    "WaNet",
     "BackdoorSlope",
     "BaseLearner",
     "CURVE_COLUMNS",

@@ -72,6 +72,7 @@ import threading
 import time
 
 from ._version import __version__
+from .attacks.triggers import TRIGGERS
 from .learners import LEARNER_KINDS
 
 __all__ = ["main", "build_parser"]
@@ -176,7 +177,12 @@ def _add_single(commands, name: str, help_text: str, description: str) -> None:
     )
     data.add_argument("--dataset", metavar="NAME", help="data set (default: mnist)")
     data.add_argument("--digits", type=int, nargs=2, metavar=("A", "B"), help="two MNIST digits")
-    data.add_argument("--trigger", metavar="NAME", help="badnets or invisible")
+    data.add_argument(
+        "--trigger",
+        metavar="NAME",
+        help=f"trigger: {', '.join(TRIGGERS)} (other parameters than --size and --intensity: "
+        "in the --config file's [data] table)",
+    )
     data.add_argument("--size", type=int, metavar="N", help="BadNets patch side in pixels")
     data.add_argument("--intensity", type=float, metavar="X", help="invisible-grid brightness")
     data.add_argument("--fraction", type=float, metavar="P", help="poisoned fraction in (0, 1)")

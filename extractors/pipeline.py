@@ -16,7 +16,8 @@ import numbers
 from typing import Any
 
 from backdoor_curves._validation import check_choice, check_fraction, check_seed
-from backdoor_curves.attacks import make_trigger, poison_images
+from backdoor_curves.attacks import TRIGGERS, make_trigger, poison_images
+from backdoor_curves.attacks import trigger_params as trigger_config_params
 from backdoor_curves.data import BackdoorData
 from backdoor_curves.datasets import (
     load_cifar10,
@@ -42,11 +43,13 @@ _DEFAULT_CLASSES = {
 _PAPER_SIZES = (1500, 500)  # training / test images per pair (paper 001)
 _TRIGGER_CHUNK = 256  # images triggered at a time (bounds the float64 copies for Imagenette)
 
-#: The keys of the TOML ``[data]`` table, i.e. the keyword arguments of :func:`load_backdoor_data`.
+#: The keys of the TOML ``[data]`` table, i.e. the keyword arguments of :func:`load_backdoor_data`:
+#: its named parameters, then every trigger's parameters (``size``, ``intensity``, ``alpha``, ...)
+#: from the registry :data:`backdoor_curves.attacks.TRIGGERS`.
 DATA_KEYS = (
-    "dataset", "classes", "root", "extractor", "weights", "trigger", "size", "intensity",
-    "trigger_seed", "fraction", "n_train", "n_test", "random_state", "cache_dir", "device",
-    "batch_size", "download",
+    "dataset", "classes", "root", "extractor", "weights", "trigger", "trigger_seed", "fraction",
+    "n_train", "n_test", "random_state", "cache_dir", "device", "batch_size", "download",
+    *trigger_config_params(),
 )  # fmt: skip
 
 
@@ -84,8 +87,6 @@ def load_backdoor_data(
     extractor: str | None = None,
     weights: Any = "imagenet",
     trigger: str = "badnets",
-    size: int | None = None,
-    intensity: float | None = None,
     trigger_seed: int | None = None,
     fraction: float = 0.1,
     n_train: int | None = None,
@@ -95,7 +96,7 @@ def load_backdoor_data(
     device: str = "cpu",
     batch_size: int = 64,
     download: bool = True,
-    **unknown: Any,
+    **trigger_params: Any,
 ) -> BackdoorData:
     """Load a two-class image problem, poison it, extract features and build a BackdoorData.
 
@@ -119,14 +120,12 @@ def load_backdoor_data(
     weights : "imagenet", None, "random" or path, default="imagenet"
         Extractor weights (:func:`extractors.weights.resolve_weights`); never downloaded.
         ``"random"`` (TOML has no null) is the same as None: seeded random weights.
-    trigger : {"badnets", "invisible"}, default="badnets"
-        The trigger stamped on the images (:func:`backdoor_curves.attacks.triggers.make_trigger`).
-    size : int, optional
-        BadNets patch side in pixels (default 3), of the *original* image before resizing.
-    intensity : float, optional
-        Invisible-grid brightness in (0, 1] (default 75/255).
+    trigger : str, default="badnets"
+        The trigger stamped on the images: a name of :data:`backdoor_curves.attacks.TRIGGERS`
+        (:func:`backdoor_curves.attacks.triggers.make_trigger`).
     trigger_seed : int, optional
-        Seed of the BadNets patches (default 0).
+        The trigger's ``random_state`` (default 0): the BadNets patches, the Blend noise, the
+        WaNet field; refused for a trigger without a seed.
     fraction : float, default=0.1
         Poisoning fraction p in (0, 1) of the training images.
     n_train, n_test : int, optional
@@ -142,8 +141,11 @@ def load_backdoor_data(
         Images per forward pass of the extractor.
     download : bool, default=True
         Try to download missing data sets (with a timeout; failure raises at once).
-    **unknown
-        Any other key is refused with a ``ValueError`` naming it (a typo in the ``[data]`` table).
+    **trigger_params
+        The trigger's parameters (:func:`backdoor_curves.attacks.trigger_params`), e.g. ``size``
+        (BadNets patch side in pixels, default 3, of the *original* image before resizing),
+        ``intensity`` (invisible grid), ``alpha`` (Blend); None means the default. Any other key
+        is refused with a ``ValueError`` naming it (a typo in the ``[data]`` table).
 
     Returns
     -------
@@ -164,6 +166,7 @@ def load_backdoor_data(
         Missing data files (:class:`backdoor_curves.datasets.DatasetUnavailableError`) or missing
         pretrained weights; the message says which file to put where.
     """
+    unknown = set(trigger_params) - set(DATA_KEYS)
     if unknown:
         raise ValueError(
             f"unknown key(s) {sorted(unknown)} in the [data] table; valid keys: {list(DATA_KEYS)}"
@@ -180,12 +183,10 @@ def load_backdoor_data(
         raise TypeError(f"download must be True or False, got {download!r}")
     trigger_seed = check_seed(trigger_seed, "trigger_seed", allow_none=True)
     random_state = check_seed(random_state, "random_state")
-    params = {
-        k: v
-        for k, v in (("size", size), ("intensity", intensity), ("random_state", trigger_seed))
-        if v is not None
-    }
-    check_choice(trigger, "trigger", ("badnets", "invisible"))
+    params = {k: v for k, v in trigger_params.items() if v is not None}
+    if trigger_seed is not None:
+        params["random_state"] = trigger_seed
+    check_choice(trigger, "trigger", tuple(TRIGGERS))
     try:
         trig = make_trigger(trigger, **params)
     except TypeError as exc:
@@ -203,3 +204,9 @@ def load_backdoor_data(
         trigger=trig, fraction=fraction, random_state=random_state, chunk_size=_TRIGGER_CHUNK,
     )  # fmt: skip
     return sets.to_backdoor_data(None if extractor == "none" else ext.transform)
+
+
+#: The ``[data]`` keys a study may give this loader (its signature names only the fixed ones; the
+#: trigger parameters come through ``**trigger_params``): read by
+#: :func:`backdoor_curves.study.loaders.data_keys`.
+load_backdoor_data.data_keys = DATA_KEYS

@@ -146,8 +146,9 @@ def poison_multiclass(
         Poisoning fraction p in (0, 1) of the whole training set: ``n_poison = floor(p * n +
         1e-9)`` points are poisoned.
     trigger : str or trigger object, default="badnets"
-        A name for :func:`~backdoor_curves.attacks.triggers.make_trigger` ("badnets", "invisible")
-        or an object with ``apply(images, source_labels, classes)``; it is called with the true
+        A name of :data:`~backdoor_curves.attacks.triggers.TRIGGERS` (built by
+        :func:`~backdoor_curves.attacks.triggers.make_trigger`: "badnets", "invisible", "blend",
+        ...) or an object with ``apply(images, source_labels, classes)``; it is called with the true
         labels of the images and ``classes = np.arange(k)``.
     exclude_target : bool, default=True
         All-to-one only: draw the poisoned points from the classes other than ``target``. False:
@@ -161,7 +162,7 @@ def poison_multiclass(
         images); None: all at once. The built-in triggers' result does not depend on it.
     **trigger_params
         Passed to :func:`~backdoor_curves.attacks.triggers.make_trigger` (e.g. ``size``,
-        ``intensity``) when ``trigger`` is a name.
+        ``intensity``, ``alpha``) when ``trigger`` is a name.
 
     Returns
     -------

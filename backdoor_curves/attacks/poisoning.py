@@ -370,8 +370,9 @@ def poison_images(
     y_test : array-like of shape (n_test,)
         Test labels, each one of ``y_train``'s classes.
     trigger : str or trigger object, default="badnets"
-        A name for :func:`~backdoor_curves.attacks.triggers.make_trigger` ("badnets", "invisible")
-        or an object with ``apply(images, source_labels, classes)``.
+        A name of :data:`~backdoor_curves.attacks.triggers.TRIGGERS` (built by
+        :func:`~backdoor_curves.attacks.triggers.make_trigger`: "badnets", "invisible", "blend",
+        ...) or an object with ``apply(images, source_labels, classes)``.
     fraction : float, default=0.1
         Poisoning fraction p in (0, 1); ``n_poison = floor(p * n + 1e-9)`` points are poisoned.
     random_state : int, Generator or None, default=0
@@ -382,7 +383,7 @@ def poison_images(
         built-in triggers stamp each image on its own, so their result does not depend on it.
     **trigger_params
         Passed to :func:`~backdoor_curves.attacks.triggers.make_trigger` (e.g. ``size``,
-        ``intensity``) when ``trigger`` is a name.
+        ``intensity``, ``alpha``) when ``trigger`` is a name.
 
     Returns
     -------
@@ -469,8 +470,9 @@ def poison(
     X_test, y_test : array-like
         Test images (same image shape) and labels (each one of ``y_train``'s classes).
     trigger : str or trigger object, default="badnets"
-        A name for :func:`~backdoor_curves.attacks.triggers.make_trigger` ("badnets", "invisible")
-        or an object with ``apply(images, source_labels, classes)``.
+        A name of :data:`~backdoor_curves.attacks.triggers.TRIGGERS` (built by
+        :func:`~backdoor_curves.attacks.triggers.make_trigger`: "badnets", "invisible", "blend",
+        ...) or an object with ``apply(images, source_labels, classes)``.
     fraction : float, default=0.1
         Poisoning fraction p in (0, 1); ``n_poison = floor(p * n + 1e-9)`` points are poisoned.
     random_state : int, Generator or None, default=0
@@ -481,7 +483,7 @@ def poison(
         Also return the (sorted) indices into ``X_train`` of the poisoned points.
     **trigger_params
         Passed to :func:`~backdoor_curves.attacks.triggers.make_trigger` (e.g. ``size``,
-        ``intensity``) when ``trigger`` is a name.
+        ``intensity``, ``alpha``) when ``trigger`` is a name.
 
     Returns
     -------

@@ -7,34 +7,57 @@ column 0 the left column.
 A trigger exposes one method, ``apply(images, source_labels, classes)``, which returns a *new*
 float64 array of the same shape and never mutates its input. ``source_labels`` are the true labels
 of the images before any relabelling; a trigger may depend on them (BadNets uses one patch per
-source class) or not (the invisible grid is the same for every class).
+source class) or not (the invisible grid is the same for every class). Every built-in trigger
+stamps each image on its own: its result does not depend on the batch or the batching.
 
-- :class:`BadNetsPatch` (Gu et al.): a seeded uniform-random ``t x t`` patch replaces the
-  bottom-right corner, one patch per source class.
-- :class:`InvisibleGrid` (Zhong et al.): add a small intensity ``b`` at every pixel with even row
-  and even column index, then clip to [0, 1].
+The registry :data:`TRIGGERS` names every trigger; :func:`make_trigger` builds one by name, and
+configuration files, the CLI, the poisoning functions and the feature pipeline accept exactly its
+names. A trigger's *configuration parameters* (:func:`trigger_params`: the keys a ``[data]``
+table may set next to ``trigger = "..."``) are read from its class's signature:
 
-Use :func:`make_trigger` to build one by name.
+- ``"badnets"`` -- :class:`BadNetsPatch` (Gu et al.): a seeded uniform-random ``t x t`` patch
+  replaces the bottom-right corner, one patch per source class. Parameters: ``size``.
+- ``"invisible"`` -- :class:`InvisibleGrid` (Zhong et al.): add a small intensity ``b`` at every
+  pixel with even row and even column index, then clip to [0, 1]. Parameters: ``intensity``.
+- ``"blend"`` -- :class:`~backdoor_curves.attacks.blend.Blend` (Chen et al.):
+  ``(1 - alpha) x + alpha p`` with a fixed (seeded noise) pattern. Parameters: ``alpha``,
+  ``pattern``.
+- ``"sig"`` -- :class:`~backdoor_curves.attacks.blend.SIG` (Barni et al.): a horizontal sinusoid
+  ``delta sin(2 pi j f / W)`` added to the image. Parameters: ``delta``, ``frequency``,
+  ``combine``.
+- ``"wanet"`` -- :class:`~backdoor_curves.attacks.warping.WaNet` (Nguyen & Tran): a fixed smooth
+  warp of the image. Parameters: ``k``, ``strength``, ``noise_mode``.
+
+The trigger's ``random_state`` (its seed) is not a configuration parameter: a ``[data]`` table's
+``random_state`` is the poisoning seed, and the trigger keeps its default seed 0.
 """
 
 from __future__ import annotations
 
 import inspect
-import numbers
+import typing
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validation import check_positive, check_real_array, check_seed, check_vector
+from .._validation import check_positive, check_seed
+from ._images import check_images, check_int, source_ranks
+from .blend import SIG, Blend
+from .warping import WaNet
 
 __all__ = [
     "Trigger",
     "BadNetsPatch",
     "InvisibleGrid",
+    "Blend",
+    "SIG",
+    "WaNet",
     "TRIGGERS",
     "make_trigger",
+    "trigger_params",
+    "check_trigger_fits",
     "check_images",
     "source_ranks",
 ]
@@ -62,96 +85,6 @@ class Trigger(Protocol):
             A new array with values in [0, 1].
         """
         ...
-
-
-# ---------------------------------------------------------------------------- pure helpers
-def check_images(images, name: str = "images") -> np.ndarray:
-    """Return ``images`` as a new finite float64 array of shape (n, H, W) or (n, H, W, C).
-
-    Parameters
-    ----------
-    images : array-like
-        Pixel intensities in [0, 1]; ``n`` may be 0, ``H``, ``W`` and ``C`` must be >= 1.
-    name : str
-        Argument name used in error messages.
-
-    Returns
-    -------
-    ndarray of float64
-        A copy: the caller's array is never shared.
-
-    Raises
-    ------
-    TypeError
-        If ``images`` is not an array of real numbers.
-    ValueError
-        If it has the wrong number of dimensions, an empty image axis, NaN/inf, or values outside
-        [0, 1] (e.g. 0..255 integers, which must be divided by 255 first).
-    """
-    arr = check_real_array(images, name, "an array of shape (n, H, W) or (n, H, W, C)")
-    if arr.ndim not in (3, 4):
-        raise ValueError(
-            f"{name} must have shape (n, H, W) or (n, H, W, C), got an array of shape {arr.shape}"
-        )
-    if any(s == 0 for s in arr.shape[1:]):
-        raise ValueError(f"{name} has an empty image axis: shape {arr.shape}")
-    arr = np.array(arr, dtype=np.float64, copy=True)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinity")
-    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(
-            f"{name} must hold pixel intensities in [0, 1], got values in "
-            f"[{arr.min():g}, {arr.max():g}] (divide 8-bit images by 255)"
-        )
-    return arr
-
-
-def source_ranks(source_labels, classes, n: int) -> np.ndarray:
-    """Rank of each source label among the sorted ``classes`` (0 for the smallest class).
-
-    Parameters
-    ----------
-    source_labels : array-like of shape (n,)
-        True labels of the images before relabelling.
-    classes : array-like of shape (n_classes,)
-        The distinct class labels (any order; they are sorted here).
-    n : int
-        Expected number of labels (the number of images).
-
-    Returns
-    -------
-    ndarray of int64, shape (n,)
-
-    Raises
-    ------
-    ValueError
-        Naming ``source_labels`` if its length is not ``n`` or a label is not in ``classes``;
-        naming ``classes`` if it is empty or has repeated values.
-    """
-    labels = check_vector(source_labels, "source_labels", allow_empty=True)
-    cls = check_vector(classes, "classes")
-    sorted_cls = np.unique(cls)
-    if sorted_cls.size != cls.size:
-        raise ValueError(f"classes must not repeat a label, got {cls.tolist()}")
-    if labels.shape[0] != n:
-        raise ValueError(f"source_labels has {labels.shape[0]} labels but there are {n} images")
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    known = np.isin(labels, sorted_cls)
-    if not np.all(known):
-        bad = np.unique(labels[~known]).tolist()[:10]
-        raise ValueError(
-            f"source_labels has labels {bad} that are not in classes {sorted_cls.tolist()}"
-        )
-    return np.searchsorted(sorted_cls, labels).astype(np.int64)
-
-
-def _check_int(value, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------- BadNets
@@ -192,7 +125,7 @@ class BadNetsPatch:
     """
 
     def __init__(self, size: int = 3, random_state: int = 0):
-        self.size = _check_int(size, "size", minimum=1)
+        self.size = check_int(size, "size", minimum=1)
         self.random_state = check_seed(random_state, "random_state")
 
     def __repr__(self) -> str:
@@ -221,11 +154,11 @@ class BadNetsPatch:
         ValueError
             If ``rank`` < 0 or ``n_channels`` < 1.
         """
-        rank = _check_int(rank, "rank", minimum=0)
+        rank = check_int(rank, "rank", minimum=0)
         rng = np.random.default_rng([self.random_state, rank])
         if n_channels is None:
             return rng.random((self.size, self.size))
-        n_channels = _check_int(n_channels, "n_channels", minimum=1)
+        n_channels = check_int(n_channels, "n_channels", minimum=1)
         return rng.random((self.size, self.size, n_channels))
 
     def apply(self, images, source_labels, classes) -> np.ndarray:
@@ -358,27 +291,116 @@ class InvisibleGrid:
         return out
 
 
-# ---------------------------------------------------------------------------- factory
+# ---------------------------------------------------------------------------- registry
 TRIGGERS: Mapping[str, type] = MappingProxyType(
-    {"badnets": BadNetsPatch, "invisible": InvisibleGrid}
+    {
+        "badnets": BadNetsPatch,
+        "invisible": InvisibleGrid,
+        "blend": Blend,
+        "sig": SIG,
+        "wanet": WaNet,
+    }
 )
-"""Trigger names accepted by :func:`make_trigger`, mapped to their classes (read-only)."""
+"""Trigger names accepted by :func:`make_trigger`, mapped to their classes (read-only).
+
+The one list of triggers: configuration files, the CLI, the poisoning functions and the
+``extractors`` pipeline read it (a new trigger is one entry here)."""
+
+#: Constructor parameters that are never configuration keys (a ``[data]`` table's
+#: ``random_state`` is the poisoning seed, not the trigger's).
+_NOT_CONFIG = frozenset({"random_state"})
+#: The value types a configuration parameter may have (its default's type).
+_CONFIG_TYPES = (bool, int, float, str)
 
 
-def make_trigger(name: str, **params: Any) -> BadNetsPatch | InvisibleGrid:
+def _check_name(name) -> type:
+    valid = sorted(TRIGGERS)
+    if not isinstance(name, str):
+        raise TypeError(f"trigger must be one of {valid}, got {type(name).__name__}")
+    if name not in TRIGGERS:
+        raise ValueError(f"trigger must be one of {valid}, got {name!r}")
+    return TRIGGERS[name]
+
+
+def _config_type(param: inspect.Parameter) -> type | None:
+    """The TOML type of a constructor parameter, None if it is not a configuration parameter."""
+    if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+        return None
+    if type(param.default) in _CONFIG_TYPES:
+        return type(param.default)
+    if param.default is None:  # ``x: T | None = None`` with a scalar T
+        kinds = [a for a in typing.get_args(param.annotation) if a is not type(None)]
+        if len(kinds) == 1 and kinds[0] in _CONFIG_TYPES:
+            return kinds[0]
+    return None
+
+
+def trigger_params(name: str | None = None) -> dict[str, type]:
+    """The configuration parameters of a trigger, or of all triggers, with their value types.
+
+    A configuration parameter is a keyword parameter of the trigger class whose default is a
+    bool, int, float or str (what a TOML ``[data]`` table can hold), or None with an annotation
+    ``T | None`` for one of those types T, other than ``random_state``; its type is its
+    default's type, or T (a float parameter also takes ints). Other parameters (an array, a
+    model) are set from Python only.
+
+    Parameters
+    ----------
+    name : str, optional
+        A name of :data:`TRIGGERS`; None: the union over all triggers.
+
+    Returns
+    -------
+    dict of str to type
+        Parameter name -> ``bool``, ``int``, ``float`` or ``str``, in signature order (for
+        None: by trigger, then signature order).
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string, or (``name=None``) if two triggers give one parameter name
+        different types.
+    ValueError
+        Naming ``trigger`` if the name is unknown.
+
+    Examples
+    --------
+    >>> trigger_params("wanet")
+    {'k': <class 'int'>, 'strength': <class 'float'>, 'noise_mode': <class 'bool'>}
+    """
+    if name is not None:
+        cls = _check_name(name)
+        try:  # resolve string annotations (``from __future__ import annotations``)
+            params = inspect.signature(cls, eval_str=True).parameters.values()
+        except (NameError, TypeError, SyntaxError):
+            params = inspect.signature(cls).parameters.values()
+        found = {p.name: _config_type(p) for p in params if p.name not in _NOT_CONFIG}
+        return {key: kind for key, kind in found.items() if kind is not None}
+    merged: dict[str, type] = {}
+    for trigger in TRIGGERS:
+        for key, kind in trigger_params(trigger).items():
+            if merged.setdefault(key, kind) is not kind:
+                raise TypeError(
+                    f"trigger parameter {key!r} is a {merged[key].__name__} for one trigger and "
+                    f"a {kind.__name__} for {trigger!r}: a configuration key needs one type"
+                )
+    return merged
+
+
+def make_trigger(name: str, **params: Any) -> Trigger:
     """Build a trigger by name.
 
     Parameters
     ----------
-    name : {"badnets", "invisible"}
-        Which trigger (see :data:`TRIGGERS`).
+    name : str
+        A name of :data:`TRIGGERS`: "badnets", "invisible", "blend", "sig" or "wanet".
     **params
         Keyword arguments of the trigger's class, e.g. ``size`` and ``random_state`` for
-        ``"badnets"``, ``intensity`` for ``"invisible"``.
+        ``"badnets"``, ``intensity`` for ``"invisible"``, ``alpha`` for ``"blend"``.
 
     Returns
     -------
-    BadNetsPatch or InvisibleGrid
+    Trigger
         The trigger, an instance of ``TRIGGERS[name]``.
 
     Raises
@@ -392,13 +414,10 @@ def make_trigger(name: str, **params: Any) -> BadNetsPatch | InvisibleGrid:
     --------
     >>> make_trigger("badnets", size=4)
     BadNetsPatch(size=4, random_state=0)
+    >>> make_trigger("sig", delta=0.1)
+    SIG(delta=0.1, frequency=6.0, combine='add')
     """
-    valid = sorted(TRIGGERS)
-    if not isinstance(name, str):
-        raise TypeError(f"trigger must be one of {valid}, got {type(name).__name__}")
-    if name not in TRIGGERS:
-        raise ValueError(f"trigger must be one of {valid}, got {name!r}")
-    cls = TRIGGERS[name]
+    cls = _check_name(name)
     accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
     for key in params:
         if key not in accepted:
@@ -406,3 +425,38 @@ def make_trigger(name: str, **params: Any) -> BadNetsPatch | InvisibleGrid:
                 f"{key} is not a parameter of the {name!r} trigger; it accepts {accepted}"
             )
     return cls(**params)
+
+
+def check_trigger_fits(trigger: Trigger, image_shape: tuple[int, ...]) -> None:
+    """Check, without real images, that a trigger can stamp images of the given shape.
+
+    Configuration checks call this before any data is loaded. A trigger may define a method
+    ``check_image_shape(image_shape)`` (cheap, e.g. when ``apply`` runs a model); otherwise it
+    is applied to one blank (all-zero) image of source class 0 of the classes ``[0, 1]``.
+
+    Parameters
+    ----------
+    trigger : Trigger
+        A trigger object.
+    image_shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)``.
+
+    Raises
+    ------
+    ValueError
+        The trigger's own error, e.g. ``size=5 is larger than the image: ...`` (it names the
+        parameter at fault).
+
+    Examples
+    --------
+    >>> check_trigger_fits(BadNetsPatch(size=3), (28, 28))
+    >>> check_trigger_fits(BadNetsPatch(size=30), (28, 28))
+    Traceback (most recent call last):
+    ...
+    ValueError: size=30 is larger than the image: images have shape (28, 28) (H=28, W=28)
+    """
+    check = getattr(trigger, "check_image_shape", None)
+    if callable(check):
+        check(tuple(image_shape))
+        return
+    trigger.apply(np.zeros((1, *image_shape)), [0], [0, 1])

@@ -14,8 +14,8 @@ A configuration names the data, the attack, the model(s), the training, and what
     mode = "all-to-one"          # or "all-to-all" (c -> c + 1)
     target = 0                   # all-to-one target class
     fraction = 0.1               # poisoned fraction of the training set
-    trigger = "badnets"          # "badnets" (size) or "invisible" (intensity)
-    size = 3
+    trigger = "badnets"          # a name of attacks.TRIGGERS: badnets, invisible, blend, ...
+    size = 3                     # the trigger's keys: attacks.trigger_params("badnets")
     exclude_target = true        # all-to-one: poison only images of other classes
     random_state = 0             # poisoning seed
 
@@ -74,6 +74,7 @@ import inspect
 import itertools
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,8 @@ import numpy as np
 from .._config import check_known_keys, load_toml
 from .._config import config_error as _fail
 from ..attacks.multiclass import poison_multiclass
-from ..attacks.triggers import TRIGGERS
+from ..attacks.triggers import TRIGGERS, check_trigger_fits, make_trigger
+from ..attacks.triggers import trigger_params as trigger_config_params
 from ..data import MODES, ImageBackdoorData
 from ..measures.results import default_betas
 from .train import OPTIMIZERS, TrainConfig
@@ -115,18 +117,16 @@ _DATA_TYPES: dict[str, type | str] = {
     "trigger": str,
     "exclude_target": bool,
     "random_state": int,
-    "size": int,
-    "intensity": float,
     "pool": int,
     "root": "path",
     "download": bool,
+    # the triggers' parameters (size, intensity, alpha, ...), read from the registry
+    **trigger_config_params(),
 }
 _DATASET_KEYS = {
     "mnist": set(_DATA_TYPES) - {"root", "download"},
     "imagenette": set(_DATA_TYPES) - {"pool"},
 }
-#: Trigger parameters a ``[data]`` table may set, by trigger.
-_TRIGGER_KEYS = {"badnets": {"size"}, "invisible": {"intensity"}}
 _TRAIN_TYPES: dict[str, type] = {
     "batch_size": int,
     "lr": float,
@@ -485,14 +485,15 @@ def make_nn_data(
         The target class (all-to-one).
     fraction : float, default=0.1
         Poisoned fraction of the training set.
-    trigger : {"badnets", "invisible"}, default="badnets"
-        The trigger.
+    trigger : str, default="badnets"
+        A name of :data:`~backdoor_curves.attacks.triggers.TRIGGERS`.
     exclude_target : bool, default=True
         All-to-one: poison only images of the other classes.
     random_state : int, default=0
         The poisoning seed.
     **trigger_params
-        The trigger's parameters (``size`` for BadNets, ``intensity`` for the invisible grid).
+        The trigger's parameters (:func:`~backdoor_curves.attacks.triggers.trigger_params`,
+        e.g. ``size`` for BadNets, ``alpha`` for Blend).
 
     Returns
     -------
@@ -673,29 +674,39 @@ def _check_data_values(data: dict, where: str = "data", swept: Mapping | None = 
             "missing: the folder that holds imagenette2-320/{train,val}/<wnid>/*.JPEG "
             "(download https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz)",
         )
+    _check_trigger(data, key)
+
+
+def _check_trigger(data: dict, key) -> None:
+    """The trigger and its parameters: a registered name, its own keys and checks, a fit."""
     trigger = data["trigger"]
     if trigger not in TRIGGERS:
         raise _fail(key("trigger"), f"must be one of {sorted(TRIGGERS)}, got {trigger!r}")
-    for name in ("size", "intensity"):
-        if name in data and name not in _TRIGGER_KEYS[trigger]:
+    accepted = trigger_config_params(trigger)
+    params = {name: data[name] for name in trigger_config_params() if name in data}
+    for name in params:
+        if name not in accepted:
             raise _fail(
                 key(name),
-                f"not a parameter of the {trigger!r} trigger "
-                f"(it takes {sorted(_TRIGGER_KEYS[trigger])})",
+                f"not a parameter of the {trigger!r} trigger (it takes {sorted(accepted)})",
             )
-    if "size" in data and data["size"] < 1:
-        raise _fail(key("size"), f"must be an int >= 1, got {data['size']}")
-    if "size" in data:  # the BadNets patch must fit the (pooled) image
-        side = _IMAGENETTE_SIDE if data["dataset"] == "imagenette" else 28 // data.get("pool", 1)
-        if data["size"] > side:
-            pool = f" (pool={data.get('pool', 1)})" if data["dataset"] == "mnist" else ""
-            raise _fail(
-                key("size"),
-                f"size={data['size']} is larger than the image: the images are {side} x {side}"
-                f"{pool}",
-            )
-    if "intensity" in data and not 0.0 < data["intensity"] <= 1.0:
-        raise _fail(key("intensity"), f"must lie in (0, 1], got {data['intensity']}")
+
+    def named(exc: Exception) -> str:  # the parameter the trigger's message starts with
+        return key(next((p for p in params if re.match(rf"{p}\b", str(exc))), "trigger"))
+
+    try:
+        trig = make_trigger(trigger, **params)
+    except (TypeError, ValueError) as exc:
+        raise _fail(named(exc), str(exc)) from None
+    if data["dataset"] == "imagenette":
+        shape, where = (_IMAGENETTE_SIDE, _IMAGENETTE_SIDE, 3), ""
+    else:
+        side = 28 // data.get("pool", 1)
+        shape, where = (side, side), f" (pool={data.get('pool', 1)})"
+    try:  # the trigger's own check that it fits the (pooled) image
+        check_trigger_fits(trig, shape)
+    except ValueError as exc:
+        raise _fail(named(exc), f"{exc}{where}") from None
 
 
 def _grid(raw, data: dict) -> dict:

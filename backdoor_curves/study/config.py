@@ -9,8 +9,8 @@ A configuration names the data, the trigger, the learners and the grids::
     [data]
     dataset = "mnist"            # default; or "mnist-full", "cifar10", "imagenette" (torch extra)
     digits = [7, 1]
-    trigger = "badnets"          # "badnets" (size) or "invisible" (intensity)
-    size = 3
+    trigger = "badnets"          # a name of attacks.TRIGGERS: badnets, invisible, blend, ...
+    size = 3                     # the trigger's keys: attacks.trigger_params("badnets")
     fraction = 0.1
     random_state = 0             # poisoning seed (default 0)
 
@@ -63,6 +63,7 @@ import numpy as np
 from .._config import check_known_keys, load_toml
 from .._config import config_error as _fail
 from .._validation import check_seed
+from ..attacks.triggers import trigger_params
 from ..data import BackdoorData
 from ..learners import LEARNER_KINDS
 from ..learners.base import BaseLearner
@@ -403,10 +404,10 @@ _MNIST_TYPES: dict[str, Any] = {
     "n_train": int,
     "n_test": int,
     "trigger": str,
-    "size": int,
-    "intensity": float,
     "fraction": float,
     "random_state": int,
+    # the triggers' parameters (size, intensity, alpha, ...), read from the registry
+    **trigger_params(),
 }
 
 
@@ -421,6 +422,8 @@ def _check_mnist(table: dict, where: str | None = None) -> None:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
         elif expected is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is bool:
+            ok = isinstance(value, bool)
         elif expected is list:
             ok = (
                 isinstance(value, list)
@@ -430,9 +433,13 @@ def _check_mnist(table: dict, where: str | None = None) -> None:
         else:
             ok = isinstance(value, str)
         if not ok:
-            what = {list: "a pair of ints", int: "an int", float: "a number", str: "a string"}[
-                expected
-            ]
+            what = {
+                list: "a pair of ints",
+                int: "an int",
+                float: "a number",
+                bool: "true or false",
+                str: "a string",
+            }[expected]
             raise _fail(name, f"must be {what}, got {value!r}")
 
 

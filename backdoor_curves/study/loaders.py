@@ -36,6 +36,7 @@ import functools
 import inspect
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
 
@@ -43,7 +44,7 @@ import numpy as np
 
 from .._validation import check_fraction, check_seed
 from ..attacks.poisoning import n_poison_points, poison
-from ..attacks.triggers import make_trigger
+from ..attacks.triggers import check_trigger_fits, make_trigger, trigger_params
 from ..data import BackdoorData
 from ..datasets import CLASS_NAMES, resolve_classes
 from ..datasets.mnist import load_mnist_pair
@@ -63,6 +64,9 @@ __all__ = [
 
 #: The entry-point group in which packages register data loaders by dataset name.
 DATA_LOADER_GROUP = "backdoor_curves.data_loaders"
+#: The triggers' configuration parameters (``size``, ``intensity``, ``alpha``, ...), read from
+#: the registry :data:`~backdoor_curves.attacks.triggers.TRIGGERS`.
+_TRIGGER_KEYS = tuple(trigger_params())
 #: The ``[data]`` keys of the built-in ``"mnist"`` loader (:func:`make_mnist_data`).
 MNIST_KEYS = frozenset(
     {
@@ -73,15 +77,14 @@ MNIST_KEYS = frozenset(
         "n_train",
         "n_test",
         "trigger",
-        "size",
-        "intensity",
         "fraction",
         "random_state",
+        *_TRIGGER_KEYS,
     }
 )
 #: The ``[data]`` keys of the poisoning, checked alike for every data set (see
-#: :func:`check_data_params`).
-POISON_KEYS = ("fraction", "trigger", "size", "intensity")
+#: :func:`check_data_params`): ``fraction``, ``trigger`` and every trigger's parameters.
+POISON_KEYS = ("fraction", "trigger", *_TRIGGER_KEYS)
 _MNIST_IMAGE_SHAPE = (28, 28)
 _MNIST_PAIR_IMAGES = 1000  # the embedded digits: 500 per class (backdoor_curves.datasets.mnist)
 #: The data sets the ``extractors`` package of this distribution registers (for error messages).
@@ -100,8 +103,9 @@ def make_mnist_data(*, random_state: int = 0, dataset: str = "mnist", **table) -
     **table
         The other ``[data]`` keys (:data:`MNIST_KEYS`): ``digits`` (default (7, 1)), split with
         ``split_seed`` (default 999) and ``test_size`` (0.25), optionally cut to the first
-        ``n_train`` / ``n_test`` points, poisoned with ``trigger`` (default "badnets", with
-        ``size`` or ``intensity``) on a ``fraction`` (default 0.1) of the training set.
+        ``n_train`` / ``n_test`` points, poisoned with ``trigger`` (default "badnets"; a name
+        of :data:`~backdoor_curves.attacks.triggers.TRIGGERS`, with its parameters, e.g.
+        ``size``) on a ``fraction`` (default 0.1) of the training set.
 
     Returns
     -------
@@ -128,7 +132,7 @@ def make_mnist_data(*, random_state: int = 0, dataset: str = "mnist", **table) -
         random_state=table.get("split_seed", 999),
     )
     n_train, n_test = table.get("n_train"), table.get("n_test")
-    params = {k: table[k] for k in ("size", "intensity") if k in table}
+    params = {k: table[k] for k in _TRIGGER_KEYS if k in table}
     return poison(
         X_train[:n_train],
         y_train[:n_train],
@@ -225,13 +229,19 @@ def _check_poisoning(table: Mapping):
     """The poisoning keys, with the checks of ``poison`` and ``make_trigger``; the trigger."""
     if "fraction" in table:
         _checked("fraction", check_fraction, table["fraction"], "fraction")
-    params = {k: table[k] for k in ("size", "intensity") if k in table}
+    params = {k: table[k] for k in _TRIGGER_KEYS if k in table}
     try:
         return make_trigger(table.get("trigger", "badnets"), **params)
     except (TypeError, ValueError) as exc:
-        message = str(exc)
-        key = next((k for k in params if message.startswith(k)), "trigger")
-        raise DataParameterError(key, message) from None
+        raise DataParameterError(_trigger_key(exc, table), str(exc)) from None
+
+
+def _trigger_key(exc: Exception, table: Mapping) -> str:
+    """The trigger parameter of ``table`` that a trigger's error message starts with, or
+    ``"trigger"``."""
+    message = str(exc)
+    named = (k for k in _TRIGGER_KEYS if k in table and re.match(rf"{k}\b", message))
+    return next(named, "trigger")
 
 
 def _check_mnist_values(table: Mapping, trigger) -> None:
@@ -285,11 +295,10 @@ def _check_mnist_values(table: Mapping, trigger) -> None:
             f"fraction={fraction!r} poisons {n_poison} of {n_train} training points: the clean "
             "set D needs both classes, at least two points",
         )
-    try:  # the trigger's own check that it fits the image, on one blank digit
-        trigger.apply(np.zeros((1, *_MNIST_IMAGE_SHAPE)), [0], [0, 1])
+    try:  # the trigger's own check that it fits the 28 x 28 digits
+        check_trigger_fits(trigger, _MNIST_IMAGE_SHAPE)
     except ValueError as exc:
-        key = "size" if "size" in table else "trigger"
-        raise DataParameterError(key, str(exc)) from None
+        raise DataParameterError(_trigger_key(exc, table), str(exc)) from None
 
 
 def check_data_params(dataset: str, table: Mapping) -> None:
@@ -301,8 +310,8 @@ def check_data_params(dataset: str, table: Mapping) -> None:
     :func:`~backdoor_curves.attacks.poisoning.poison` (``fraction`` in (0, 1), a known
     ``trigger`` with its own parameters), ``classes`` of the image data sets, and for ``"mnist"``
     every value: two different ``digits``, ``test_size``, ``split_seed``, ``n_train`` /
-    ``n_test`` within the split, a ``fraction`` that poisons at least one point and a patch that
-    fits the 28 x 28 digits.
+    ``n_test`` within the split, a ``fraction`` that poisons at least one point and a trigger
+    that fits the 28 x 28 digits (e.g. a BadNets patch no larger than them).
 
     Parameters
     ----------

@@ -294,7 +294,7 @@ def test_on_the_embedded_digits():
         ({"target": True}, TypeError, "target must be an int"),
         ({"mode": "one-to-one"}, ValueError, r"mode must be one of \['all-to-one', 'all-to-all'\]"),
         ({"mode": 1}, TypeError, "mode must be one of"),
-        ({"trigger": "blend"}, ValueError, r"trigger must be one of \['badnets', 'invisible'\]"),
+        ({"trigger": "refool"}, ValueError, r"trigger must be one of \['badnets', 'blend', "),
         ({"trigger": 42}, TypeError, "trigger must be a trigger name"),
         ({"foo": 1}, TypeError, "foo is not a parameter of the 'badnets' trigger"),
         ({"size": 7}, ValueError, "size=7 is larger than the image"),

@@ -89,7 +89,7 @@ def test_a_custom_trigger_sees_each_chunk_with_its_labels(toy):
         ({"chunk_size": 0}, ValueError, "^chunk_size must be at least 1"),
         ({"chunk_size": 2.5}, TypeError, "^chunk_size must be an int"),
         ({"fraction": 0.01}, ValueError, "^fraction=0.01 .*poisoning set would be empty"),
-        ({"trigger": "wanet"}, ValueError, "^trigger must be one of"),
+        ({"trigger": "refool"}, ValueError, "^trigger must be one of"),
     ],
 )
 def test_argument_errors(toy, kwargs, error, match):

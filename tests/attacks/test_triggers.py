@@ -1,13 +1,18 @@
 """Tests of backdoor_curves.attacks.triggers: exact trigger geometry, determinism, input checks."""
 
+import re
+
 import numpy as np
 import pytest
 
 from backdoor_curves.attacks.triggers import (
+    SIG,
     TRIGGERS,
     BadNetsPatch,
+    Blend,
     InvisibleGrid,
     Trigger,
+    WaNet,
     make_trigger,
 )
 
@@ -182,14 +187,23 @@ def test_make_trigger_builds_by_name():
     g = make_trigger("invisible", intensity=0.2)
     assert isinstance(g, InvisibleGrid) and g.intensity == 0.2
     assert isinstance(make_trigger("badnets"), Trigger)
-    assert dict(TRIGGERS) == {"badnets": BadNetsPatch, "invisible": InvisibleGrid}
+    builtin = {"badnets": BadNetsPatch, "invisible": InvisibleGrid, "blend": Blend, "sig": SIG,
+               "wanet": WaNet}  # fmt: skip
+    assert dict(TRIGGERS).items() >= builtin.items()
+    for name, cls in builtin.items():
+        assert type(make_trigger(name)) is cls
+    assert make_trigger("blend", alpha=0.3).alpha == 0.3
+    assert make_trigger("sig", delta=0.1, frequency=2, combine="blend").combine == "blend"
+    w = make_trigger("wanet", k=3, strength=1.0, noise_mode=True, random_state=4)
+    assert (w.k, w.strength, w.noise_mode, w.random_state) == (3, 1.0, True, 4)
     with pytest.raises(TypeError):
-        TRIGGERS["blend"] = object  # read-only mapping
+        TRIGGERS["refool"] = object  # read-only mapping
 
 
 def test_make_trigger_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match=r"^trigger must be one of \['badnets', 'invisible'\]"):
-        make_trigger("blend")
+    valid = sorted(TRIGGERS)
+    with pytest.raises(ValueError, match=rf"^trigger must be one of {re.escape(str(valid))}"):
+        make_trigger("refool")
     with pytest.raises(TypeError, match="^trigger"):
         make_trigger(3)
 
@@ -280,3 +294,95 @@ def test_source_labels_wrong_length_and_bad_classes(trigger):
         trigger.apply(np.zeros((1, 4, 4)), [0], [0, 0, 1])
     with pytest.raises(ValueError, match="^classes"):
         trigger.apply(np.zeros((1, 4, 4)), [0], [])
+
+
+# ---------------------------------------------------------------------------- every trigger
+#: Each built-in trigger with non-default parameters (seeded ones with a seed of their own).
+BUILT_IN = {
+    "badnets": {"size": 2, "random_state": 3},
+    "invisible": {"intensity": 0.2},
+    "blend": {"alpha": 0.3, "random_state": 5},
+    "sig": {"delta": 0.1, "frequency": 2},
+    "wanet": {"k": 3, "strength": 2.0, "random_state": 6},
+    "wanet-noise": {"k": 3, "strength": 2.0, "noise_mode": True, "random_state": 6},
+}
+
+
+def built(key):
+    return make_trigger(key.split("-")[0], **BUILT_IN[key])
+
+
+@pytest.mark.parametrize("key", sorted(BUILT_IN))
+@pytest.mark.parametrize("channels", [None, 3])
+def test_protocol_of_every_trigger(key, channels):
+    """New float64 array in [0, 1], same shape, input untouched, each image's result independent
+    of the batching and of its position (whole batch == concatenated chunks, exactly)."""
+    rng = np.random.default_rng(0)
+    shape = (7, 6, 8) if channels is None else (7, 6, 8, channels)
+    images, y = rng.random(shape), np.array([1, 7, 7, 1, 7, 1, 1])
+    before = images.copy()
+    trig = built(key)
+    assert isinstance(trig, Trigger)
+    out = trig.apply(images, y, CLASSES)
+    np.testing.assert_array_equal(images, before)
+    assert out.dtype == np.float64 and out.shape == images.shape
+    assert out.min() >= 0.0 and out.max() <= 1.0 and not np.array_equal(out, images)
+    chunks = [trig.apply(images[i : i + 3], y[i : i + 3], CLASSES) for i in range(0, 7, 3)]
+    np.testing.assert_array_equal(np.concatenate(chunks), out)
+    perm = rng.permutation(7)
+    np.testing.assert_array_equal(trig.apply(images[perm], y[perm], CLASSES), out[perm])
+    np.testing.assert_array_equal(built(key).apply(images, y, CLASSES), out)  # seeded
+    assert trig.apply(images[:0], y[:0], CLASSES).shape == images[:0].shape
+    assert repr(trig).startswith(type(trig).__name__ + "(")
+
+
+def test_trigger_params_read_the_signatures():
+    from backdoor_curves.attacks.triggers import trigger_params
+
+    assert trigger_params("badnets") == {"size": int}
+    assert trigger_params("invisible") == {"intensity": float}
+    assert trigger_params("blend") == {"alpha": float, "pattern": str}
+    assert trigger_params("sig") == {"delta": float, "frequency": float, "combine": str}
+    assert trigger_params("wanet") == {"k": int, "strength": float, "noise_mode": bool}
+    merged = trigger_params()
+    for name in TRIGGERS:
+        assert merged.items() >= trigger_params(name).items()
+        assert "random_state" not in trigger_params(name)
+    with pytest.raises(ValueError, match="^trigger must be one of"):
+        trigger_params("refool")
+    with pytest.raises(TypeError, match="^trigger must be one of"):
+        trigger_params(3)
+
+
+def test_module_docstring_lists_every_trigger_and_its_parameters():
+    import backdoor_curves.attacks.triggers as module
+    from backdoor_curves.attacks.triggers import trigger_params
+
+    doc = " ".join(module.__doc__.split())
+    for name in TRIGGERS:
+        entry = doc[doc.index(f'``"{name}"``') :].split("- ``")[0]
+        assert TRIGGERS[name].__name__ in entry, name
+        params = ", ".join(f"``{p}``" for p in trigger_params(name))
+        assert f"Parameters: {params}." in entry, (name, entry)
+
+
+def test_check_trigger_fits_uses_the_hook_or_one_blank_image():
+    from backdoor_curves.attacks.triggers import check_trigger_fits
+
+    class Hooked:
+        seen = []
+
+        def check_image_shape(self, shape):
+            self.seen.append(shape)
+
+        def apply(self, images, source_labels, classes):  # pragma: no cover - must not run
+            raise AssertionError("apply ran")
+
+    hooked = Hooked()
+    check_trigger_fits(hooked, (14, 14, 3))
+    assert hooked.seen == [(14, 14, 3)]
+    check_trigger_fits(WaNet(k=14), (14, 14))
+    with pytest.raises(ValueError, match="^k=15 is larger than the image"):
+        check_trigger_fits(WaNet(k=15), (14, 14))
+    with pytest.raises(ValueError, match="^pattern has shape"):
+        check_trigger_fits(Blend(pattern=np.zeros((3, 3))), (14, 14))

@@ -25,8 +25,11 @@ def test_unknown_key_is_named():
 def test_data_keys_match_the_signature():
     import inspect
 
+    from backdoor_curves.attacks import trigger_params
+
     params = inspect.signature(load_backdoor_data).parameters
-    assert tuple(p for p in params if p != "unknown") == DATA_KEYS
+    named = tuple(p for p in params if p != "trigger_params")
+    assert DATA_KEYS == (*named, *trigger_params()) and load_backdoor_data.data_keys == DATA_KEYS
 
 
 @pytest.mark.parametrize("trigger", ["badnets", "invisible"])
@@ -65,7 +68,7 @@ def test_subsample_sizes_and_seed():
     [
         ({"dataset": "svhn"}, ValueError, "dataset"),
         ({"extractor": "vgg"}, ValueError, "extractor"),
-        ({"trigger": "blend"}, ValueError, "trigger"),
+        ({"trigger": "refool"}, ValueError, "trigger"),
         ({"trigger": "invisible", "size": 3}, ValueError, "size"),
         ({"trigger_seed": 3, "trigger": "invisible"}, ValueError, "trigger_seed"),
         ({"trigger_seed": -1}, ValueError, "^trigger_seed must be a non-negative int"),

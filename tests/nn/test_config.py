@@ -154,7 +154,7 @@ def test_model_kinds_registry():
         ("data.pool", 3, "data.pool"),
         ("data.target", 10, "data.target"),
         ("data.mode", "some-to-one", "data.mode"),
-        ("data.trigger", "blend", "data.trigger"),
+        ("data.trigger", "refool", "data.trigger"),
         ("data.intensity", 0.3, "data.intensity"),  # not a BadNets parameter
         ("data.size", 0, "data.size"),
         ("data.exclude_target", 1, "data.exclude_target"),

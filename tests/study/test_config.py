@@ -78,7 +78,7 @@ def test_parse_fills_grids_and_defaults():
         ({"data": {"digits": [7, 10]}, "learner": [{"kind": "logistic"}]}, "'data.digits'"),
         ({"data": {"size": 0}, "learner": [{"kind": "logistic"}]}, "'data.size'"),
         ({"data": {"size": 29}, "learner": [{"kind": "logistic"}]}, "'data.size'"),
-        ({"data": {"trigger": "blend"}, "learner": [{"kind": "logistic"}]}, "'data.trigger'"),
+        ({"data": {"trigger": "refool"}, "learner": [{"kind": "logistic"}]}, "'data.trigger'"),
         ({"data": {"trigger": "invisible", "size": 3}, "learner": [{"kind": "logistic"}]},
          "'data.size'"),
         ({"data": {"intensity": 2.0, "trigger": "invisible"}, "learner": [{"kind": "logistic"}]},

@@ -98,7 +98,7 @@ def test_check_data_params_names_the_key():
         "fraction": {"fraction": 0.0},
         "digits": {"digits": (7, 7)},
         "size": {"trigger": "invisible", "size": 3},
-        "trigger": {"trigger": "blend"},
+        "trigger": {"trigger": "refool"},
         "n_test": {"n_test": 300},
         "random_state": {"random_state": -1},
         "colour": {"colour": "red"},
