@@ -7,13 +7,25 @@ therefore run inside :func:`blas_limit`, which limits BLAS to ``BLAS_THREADS`` t
 override with the environment variable ``BACKDOOR_CURVES_BLAS_THREADS``, where 0 means "leave BLAS
 alone"). Parallelism comes from joblib across independent points instead.
 
-The limit is shared between threads. Each thread that enters sets it (OpenBLAS keeps the count
-per thread when it is set from a thread other than the main one, so a limit set elsewhere need not
-apply); nested calls in one thread cost nothing more. The limits found by the first thread to
-enter are restored when the last thread inside leaves, whatever the order in which threads leave,
-so a thread still computing is never un-pinned by another one's exit, and no limit of the package
-outlives its calls in the process-wide setting. (Where the count is per thread, a thread that left
-while another was still inside keeps the limit in its own thread-local setting.)
+The limit is shared between threads. Each thread that enters sets it; nested calls in one thread
+cost nothing more. The limits found by the first thread to enter are restored when the last thread
+inside leaves, whatever the order in which threads leave, so a thread still computing is never
+un-pinned by another one's exit, and no limit of the package outlives its calls.
+
+Where the count lives depends on the BLAS build. OpenBLAS with its own (pthreads) thread pool, as
+numpy's and scipy's wheels ship it, has one process-wide count, whichever thread sets it. OpenBLAS
+built with OpenMP keeps it per thread (``omp_set_num_threads``), so each thread that enters pins
+itself (a thread that left while another was still inside keeps the limit in its own setting).
+
+threadpoolctl 3.8 lets only one "controlling" thread change a process-wide OpenBLAS count: the first
+thread that set it, until that thread leaves a ``threadpool_limits`` block or dies; calls from any
+other thread are silently ignored. The main thread usually holds that role for good, so, without
+care, a limit set from a joblib ``threading`` worker did nothing: BLAS ran with every core inside
+the package's computations in pool threads, and a grid table computed on threads differed from the
+sequential one in the last bits (OpenBLAS's reductions split differently over 2 threads). So every
+change of the count here is made under this module's lock with the controlling thread cleared
+before and after (:func:`_release_openblas`): the thread that sets it is heard, and no thread keeps
+the role afterwards (a user's own ``threadpool_limits`` block then still restores its limits).
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import os
 import threading
 from collections.abc import Iterator
 
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["BLAS_THREADS", "blas_limit"]
@@ -42,12 +55,26 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def _release_openblas() -> None:
+    """Clear threadpoolctl's controlling thread of OpenBLAS (threadpoolctl >= 3.8; else no-op).
+
+    Called under ``_lock`` around each change of the limits, so that the calling thread's change
+    takes effect (see the module docstring).
+    """
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 @contextlib.contextmanager
 def blas_limit() -> Iterator[None]:
     """Run the body with BLAS limited to ``BLAS_THREADS`` threads (no-op when it is 0).
 
     Re-entrant and thread-safe: the limits in force before the first thread entered are
-    restored when the last thread inside leaves.
+    restored when the last thread inside leaves. Effective from any thread, also where
+    threadpoolctl would ignore a thread that does not control OpenBLAS (see the module
+    docstring).
 
     Yields
     ------
@@ -62,7 +89,9 @@ def blas_limit() -> Iterator[None]:
             _local.depth -= 1
         return
     with _lock:
+        _release_openblas()
         limiter = _controller().limit(limits=BLAS_THREADS, user_api="blas")
+        _release_openblas()
         if _active == 0:
             _first = limiter
         _active += 1
@@ -74,5 +103,7 @@ def blas_limit() -> Iterator[None]:
         with _lock:
             _active -= 1
             if _active == 0:
+                _release_openblas()
                 _first.restore_original_limits()
+                _release_openblas()
                 _first = None

@@ -74,6 +74,36 @@ def test_threads_leaving_in_any_order_restore_the_users_limits(two_blas_threads)
     assert _blas_threads() == {2}
 
 
+def test_a_worker_thread_is_pinned_while_another_thread_controls_openblas(two_blas_threads):
+    """threadpoolctl 3.8 lets only the thread that "controls" OpenBLAS change its (process-wide,
+    pthreads build) thread count and ignores the others silently. Here the main thread controls
+    it (the fixture's threadpool_limits block), as in a grid run on joblib's threading backend:
+    the pin must hold inside a worker thread all the same, and afterwards no thread may keep the
+    role (the main thread, with the worker still alive, can change and restore its limits)."""
+    seen, done, release = [], threading.Event(), threading.Event()
+
+    def worker():
+        with blas_limit():
+            seen.append(_blas_threads())
+            np.linalg.cholesky(np.eye(300) * 2.0)  # some BLAS/LAPACK work under the pin
+        seen.append(_blas_threads())
+        done.set()
+        release.wait(10)  # alive: threadpoolctl would hand the role to no one else
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert done.wait(10)
+        assert seen == [{BLAS_THREADS}, {2}]
+        other = 3 if BLAS_THREADS != 3 else 4  # neither the pin nor the fixture's 2
+        with threadpool_limits(limits=other, user_api="blas"):
+            assert _blas_threads() == {other}
+        assert _blas_threads() == {2}
+    finally:
+        release.set()
+        thread.join(10)
+
+
 def test_a_fitted_learner_does_not_carry_its_training_matrix():
     rng = np.random.default_rng(0)
     sizes = []

@@ -12,6 +12,19 @@ exact to round-off; it is kept when it satisfies every KKT condition (else libsv
 libsvm alone is accurate to about 1e-7 relative at moderate C and only 1e-4 at C = 100 on MNIST
 (its incrementally updated gradient drifts), which is why the polish exists.
 
+An optimum with w = 0 (f = b, a constant): where the duals can balance the classes' feature sums,
+sum_i y_i a_i phi(x_i) = 0 with every a_i in its box, w = 0 is optimal whatever C (e.g. classes with
+the same weighted mean under the linear kernel). With unequal class totals S_+ != S_- (S = sum of
+the boxes C s_i of a class) the intercept is b = sign(S_+ - S_-): the lighter class sits at its
+bounds (y f = -1), the heavier one on the margin (y f = 1) with duals in a polytope of solutions.
+libsvm does not finish there (its working pairs keep trading duals along that face: on 17 points
+in 3 dimensions it had not stopped after 1e7 iterations, 2 s) and the polish's KKT system is
+singular when more margin duals than dimensions + 1 are free. So a fit whose libsvm run stops at
+:data:`LIBSVM_FIRST_ITER` unpolished checks that optimum directly (:func:`zero_weight_dual`: the
+margin class's duals by bounded least squares, then the same KKT certificate) before it gives
+libsvm the full budget. The slope at such an optimum is refused when the KKT system does not
+determine it (see :func:`svm_kkt_slope`).
+
 Parameters of the derivative (secml's convention): theta = (a_M, b), f depends on them through
 df/da_k = y_k K(x_k, x) and df/db = 1, and the "Hessian" is the bordered KKT matrix
 
@@ -45,6 +58,7 @@ __all__ = [
     "SVMConvergenceError",
     "polish_svm_dual",
     "solve_svm_dual",
+    "zero_weight_dual",
     "kkt_matrix",
     "bordered_matrix",
     "dual_sets",
@@ -65,19 +79,30 @@ ROUNDOFF_FACTOR = 16.0
 #: kept if the KKT conditions certify it, else :class:`SVMConvergenceError` is raised. Ordinary
 #: fits take far fewer (MNIST 7 vs 1, 750 points, C up to 1e5: at most 1.4e4).
 LIBSVM_MAX_ITER = 10_000_000
+#: libsvm iterations after which an unpolished fit first checks for an optimum with w = 0
+#: (:func:`zero_weight_dual`), where libsvm never stops, before it continues to
+#: :data:`LIBSVM_MAX_ITER` (from scratch: the same answer as one long run, for 1e5 iterations
+#: more; ordinary fits stop far earlier, see :data:`LIBSVM_MAX_ITER`).
+LIBSVM_FIRST_ITER = 100_000
 
 
 class DegenerateKKTError(ArithmeticError):
-    """The SVM's KKT system at beta = 0 has no margin support vector; the slope is undefined.
+    """The SVM's KKT system at beta = 0 does not determine the slope.
 
-    The message says how many support vectors sit at their bound, what usually causes it (a C
-    so small, or features so small, that every support vector violates the margin; a kernel
-    that cannot tell the points apart) and what to change.
+    Raised when there is no margin support vector (the message says how many support vectors
+    sit at their bound, what usually causes it — a C so small, or features so small, that every
+    support vector violates the margin; a kernel that cannot tell the points apart — and what
+    to change), when a poisoning point lies exactly on the margin, and when the clean optimum
+    has w = 0 with duals the KKT system leaves undetermined (the message says which, and that
+    no C changes it).
     """
 
 
 class SVMConvergenceError(RuntimeError):
     """libsvm stopped at :data:`LIBSVM_MAX_ITER` iterations without a certified optimum.
+
+    Not raised for an optimum with w = 0, where libsvm never stops either: that one is
+    certified directly (:func:`zero_weight_dual`).
 
     Raised instead of returning an unconverged dual (or running for hours): the message names
     C, the number of points and what to change (a smaller C, standardized features).
@@ -223,17 +248,91 @@ def polish_svm_dual(
     new_b = float(sol[-1])
     if np.any(new[M] <= 0) or np.any(new[M] >= cap[M]):
         return alpha, b, False
-    yf = y * (K @ (y * new) + new_b)
-    zero = ~(margin | bound)
-    tol = margin_tolerance(new, float(np.max(np.diagonal(K))))
-    if (
-        np.any(np.abs(yf[M] - 1) > tol)
-        or np.any(yf[zero] < 1 - tol)
-        or np.any(yf[bound] > 1 + tol)
-        or abs(y @ new) > MARGIN_TOL * max(1.0, new.sum())
-    ):
+    if not _kkt_certified(K, y, new, new_b, margin, bound):
         return alpha, b, False
     return new, new_b, True
+
+
+def _kkt_certified(
+    K: np.ndarray, y: np.ndarray, alpha: np.ndarray, b: float, margin: np.ndarray, bound: np.ndarray
+) -> bool:
+    """Whether (alpha, b), feasible in its boxes, satisfies the KKT conditions of the SVM dual.
+
+    y f = 1 on ``margin``, y f <= 1 on ``bound`` (a_i = C s_i), y f >= 1 on the rest (a_i = 0),
+    each to :func:`margin_tolerance`, and y^T a = 0: sufficient for optimality (convex QP).
+    """
+    yf = y * (K @ (y * alpha) + b)
+    zero = ~(margin | bound)
+    tol = margin_tolerance(alpha, float(np.max(np.diagonal(K))))
+    return not (
+        np.any(np.abs(yf[margin] - 1) > tol)
+        or np.any(yf[zero] < 1 - tol)
+        or np.any(yf[bound] > 1 + tol)
+        or abs(y @ alpha) > MARGIN_TOL * max(1.0, alpha.sum())
+    )
+
+
+def zero_weight_dual(
+    K: np.ndarray, y: np.ndarray, cap: np.ndarray
+) -> tuple[np.ndarray, float] | None:
+    """An optimal dual with w = 0 (a constant decision function f = b), certified, or None.
+
+    With S_+ and S_- the sums of the boxes c_i = C s_i of each class and S_+ != S_-, w = 0 is
+    optimal exactly when some duals satisfy the KKT conditions with f = b = sign(S_+ - S_-) =: m:
+    the lighter class at its boxes (y f = -1 < 1), the heavier class H on the margin (y f = 1)
+    with 0 <= a_i <= c_i, sum_H a_i = S_min (y^T a = 0) and
+
+        sum_{i in H} a_i phi(x_i) = sum_{j not in H} c_j phi(x_j)        (w = 0),
+
+    a linear feasibility problem in the box, solved by bounded least squares
+    (``scipy.optimize.lsq_linear``, BVLS) on a factor G G^T = K (so phi(x_i) -> row i of G), then
+    refined by one least-squares step on K itself over the duals strictly inside their boxes
+    (w to round-off: 1e-14 instead of 1e-12 at C = 10). The result is kept only if it passes
+    the same KKT certificate as :func:`polish_svm_dual`. Equal
+    totals (b anywhere in [-1, 1]: every dual at its box) are left to libsvm, which settles them.
+
+    Parameters
+    ----------
+    K : ndarray of shape (n, n)
+        Kernel matrix of the training points (all with positive box).
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    cap : ndarray of shape (n,)
+        Boxes C s_i > 0.
+
+    Returns
+    -------
+    (alpha, b) or None
+        Duals (the lighter class at its boxes) and the intercept m = +-1; None when the class
+        totals are equal or no dual in the box makes w = 0 (to the certificate's tolerance).
+    """
+    from scipy.optimize import lsq_linear
+
+    totals = cap[y > 0].sum(), cap[y < 0].sum()
+    if totals[0] == totals[1]:
+        return None
+    m = 1.0 if totals[0] > totals[1] else -1.0
+    heavy, light = np.flatnonzero(y == m), np.flatnonzero(y != m)
+    lam, V = np.linalg.eigh(K)
+    keep = lam > len(y) * np.finfo(float).eps * max(float(lam[-1]), 0.0)
+    G = V[:, keep] * np.sqrt(lam[keep])  # K = G G^T to round-off
+    scale = float(np.sqrt(np.max(np.diagonal(K))))  # |G_ij| <= sqrt(K_ii): the sum row alike
+    A = np.vstack([G[heavy].T, np.full((1, heavy.size), scale)])
+    rhs = np.r_[G[light].T @ cap[light], scale * cap[light].sum()]
+    fit = lsq_linear(A, rhs, bounds=(np.zeros(heavy.size), cap[heavy]), method="bvls")
+    alpha = cap.copy()
+    alpha[heavy] = np.clip(fit.x, 0.0, cap[heavy])
+    free = heavy[(alpha[heavy] > 0) & (alpha[heavy] < cap[heavy])]
+    if free.size:  # one Gauss-Newton step on K itself: G is only as exact as eigh's vectors
+        residual = np.r_[K @ (y * alpha), scale**2 * (y @ alpha)]  # [w's images; y^T a]
+        J = m * np.vstack([K[:, free], np.full((1, free.size), scale**2)])
+        a_F = alpha[free]  # the step s keeps a_F - s in the boxes
+        step = lsq_linear(J, residual, bounds=(a_F - cap[free], a_F), method="bvls").x
+        alpha[free] = np.clip(a_F - step, 0.0, cap[free])
+    margin, bound = dual_sets(alpha, cap)
+    if not _kkt_certified(K, y, alpha, m, margin, bound):
+        return None
+    return alpha, m
 
 
 def solve_svm_dual(
@@ -269,31 +368,38 @@ def solve_svm_dual(
     polished : bool
         Whether the exact KKT solve replaced libsvm's approximate solution.
 
+    If libsvm stops unpolished at :data:`LIBSVM_FIRST_ITER` iterations, the optimum with w = 0
+    is tried first (:func:`zero_weight_dual`; ``polished`` is then True: the duals are exact to
+    round-off), and only then libsvm with the full budget :data:`LIBSVM_MAX_ITER`.
+
     Raises
     ------
     SVMConvergenceError
         If libsvm stops at :data:`LIBSVM_MAX_ITER` iterations and the KKT conditions do not
-        certify its last iterate (a huge C on data that are not separable).
+        certify its last iterate (a huge C on data that are not separable) nor an optimum with
+        w = 0.
     """
     keep = np.flatnonzero(C * sample_weight > 0)  # a box that underflows to 0 holds a dual of 0
     K_keep = K if keep.size == K.shape[0] else K[np.ix_(keep, keep)]
+    y_keep, cap = y[keep], C * sample_weight[keep]
     max_iter = int(LIBSVM_MAX_ITER)
-    svc = SVC(kernel="precomputed", C=C, tol=tol, cache_size=500, max_iter=max_iter)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the budget is checked below
-        svc.fit(K_keep, y[keep], sample_weight=sample_weight[keep])
-    alpha = np.zeros(keep.size)
-    # svc.support_ indexes the rows passed to it (all of them have positive weight here)
-    alpha[svc.support_] = np.abs(svc.dual_coef_[0])
-    alpha, b, polished = polish_svm_dual(
-        K_keep, y[keep], C * sample_weight[keep], alpha, float(svc.intercept_[0])
-    )
-    if not polished and int(np.max(svc.n_iter_)) >= max_iter:
+    budget = min(int(LIBSVM_FIRST_ITER), max_iter)
+    alpha, b, n_iter = _libsvm(K_keep, y_keep, C, sample_weight[keep], tol, budget)
+    alpha, b, polished = polish_svm_dual(K_keep, y_keep, cap, alpha, b)
+    if not polished and n_iter >= budget:
+        zero = zero_weight_dual(K_keep, y_keep, cap)  # where libsvm never stops
+        if zero is not None:
+            (alpha, b), polished = zero, True
+        elif budget < max_iter:
+            alpha, b, n_iter = _libsvm(K_keep, y_keep, C, sample_weight[keep], tol, max_iter)
+            alpha, b, polished = polish_svm_dual(K_keep, y_keep, cap, alpha, b)
+    if not polished and n_iter >= max_iter:
         scale = float(np.max(np.abs(np.diagonal(K_keep)))) if keep.size else 0.0
         raise SVMConvergenceError(
             f"libsvm did not reach the SVM dual's optimum within {max_iter} iterations "
             f"(LIBSVM_MAX_ITER; C={C:g}, {keep.size} points with positive weight, largest "
-            f"K(x, x) {scale:.3g}) and the KKT conditions do not certify its last iterate. A "
+            f"K(x, x) {scale:.3g}) and the KKT conditions certify neither its last iterate nor an "
+            "optimum with w = 0 (a constant decision function). A "
             "huge C on data that are not separable makes libsvm's steps tiny (for the linear "
             "kernel C times the squared feature scale is what counts): use a smaller C or "
             "standardize the features"
@@ -301,6 +407,20 @@ def solve_svm_dual(
     full = np.zeros(K.shape[0])
     full[keep] = alpha
     return full, b, polished
+
+
+def _libsvm(
+    K: np.ndarray, y: np.ndarray, C: float, sample_weight: np.ndarray, tol: float, max_iter: int
+) -> tuple[np.ndarray, float, int]:
+    """libsvm's (duals, intercept, iterations) on a precomputed kernel, all weights positive."""
+    svc = SVC(kernel="precomputed", C=C, tol=tol, cache_size=500, max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the budget is checked by the caller
+        svc.fit(K, y, sample_weight=sample_weight)
+    alpha = np.zeros(len(y))
+    # svc.support_ indexes the rows passed to it (all of them have positive weight here)
+    alpha[svc.support_] = np.abs(svc.dual_coef_[0])
+    return alpha, float(svc.intercept_[0]), int(np.max(svc.n_iter_))
 
 
 def svm_kkt_slope(
@@ -384,7 +504,13 @@ def svm_kkt_slope(
         If there is no margin support vector (the bordered system has no solution; the
         message says how many support vectors sit at their bound and what to change), or if a
         poisoning point lies exactly on the margin (y f = 1 up to round-off), where the KKT
-        system at beta = 0 does not say whether it enters.
+        system at beta = 0 does not say whether it enters; or if the clean optimum has w = 0
+        (f = b on every support vector, to :data:`MARGIN_TOL`) and its duals are not
+        determined by the KKT system: a point of the margin class (all of it is on the
+        margin, y b = 1) whose dual sits at 0 or at its box, or a singular KKT matrix (more
+        margin vectors than the feature space has room for). An optimum with w = 0 whose
+        margin class lies strictly inside its boxes with a regular KKT matrix has a unique
+        dual and gets its slope.
     backdoor_curves.linalg.SingularSystemError
         If the KKT matrix is singular even after duplicates are merged: the margin vectors are
         linearly dependent in the kernel's feature space, so the KKT system does not determine
@@ -409,10 +535,14 @@ def svm_kkt_slope(
     if margin is None:
         margin = dual_sets(alpha_D, cap_D)[0]
     M = np.flatnonzero(margin)
-    if M.size == 0:
-        raise DegenerateKKTError(_no_margin_message(alpha_D, cap_D, C))
     sv = alpha_D > 0
     X_sv, ya_sv = take_rows(X_D, sv), (y_D * alpha_D)[sv]
+    # w = 0 is possible only where the margin vectors are of one class (f = b = y_M on them)
+    constant = None
+    if np.unique(y_D[M]).size <= 1:
+        constant = _constant_decision(kernel, X_sv, ya_sv, alpha_D[sv])
+    if M.size == 0:
+        raise DegenerateKKTError(_no_margin_message(alpha_D, cap_D, C, constant))
     K_P = kernel(X_P, X_sv)
     yf_P = y_P * (K_P @ ya_sv + b)
     on_kink = np.abs(yf_P - 1.0) <= _roundoff(K_P, ya_sv, b)
@@ -428,9 +558,21 @@ def svm_kkt_slope(
     active = yf_P < 1.0
     X_A, y_A = take_rows(X_P, active), y_P[active]
     X_M, y_M = take_rows(X_D, M), y_D[M]
+    if constant is not None:
+        # w = 0: f = b at every point, so every row of D of the margin class (y_i b = 1) is on
+        # the margin; one whose dual sits at 0 or at its box may enter the margin set at 0+
+        weak = (y_D == y_M[0]) & ~margin
+        if weak.any():
+            raise DegenerateKKTError(
+                _zero_w_message(constant, b, y_M[0], int(weak.sum()), int(np.sum(y_D == y_M[0])))
+            )
     try:
         solver = LUSolver(kkt_matrix(kernel(X_M, X_M), y_M), "SVM KKT matrix")
     except SingularSystemError as exc:
+        if constant is not None:
+            raise DegenerateKKTError(
+                _zero_w_message(constant, b, y_M[0], 0, int(np.sum(y_D == y_M[0])), M.size)
+            ) from None
         raise SingularSystemError(
             f"{exc}: the {M.size} margin support vectors (duplicates merged) are linearly "
             "dependent in the kernel's feature space, so the KKT system does not determine the "
@@ -492,10 +634,59 @@ def _duplicate_groups(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     return first[order], renumber[np.ravel(inverse)]
 
 
-def _no_margin_message(alpha: np.ndarray, cap: np.ndarray, C: float) -> str:
+def _constant_decision(kernel, X_sv: np.ndarray, ya_sv: np.ndarray, a_sv: np.ndarray):
+    """max |f - b| over the support vectors if f is constant on them (then w = 0), else None.
+
+    w = sum_k y_k a_k phi(x_k) with sum_k y_k a_k = 0 gives ||w||^2 = sum_k y_k a_k (f(x_k) - b):
+    a constant f on the support vectors is w = 0. "Constant": within :func:`margin_tolerance`
+    (the KKT tolerance of the fit, plus the round-off of f).
+    """
+    if not len(ya_sv):
+        return None
+    K = kernel(X_sv, X_sv)
+    spread = float(np.max(np.abs(K @ ya_sv)))
+    return spread if spread <= margin_tolerance(a_sv, float(np.max(np.diagonal(K)))) else None
+
+
+def _zero_w_message(
+    spread: float, b: float, label: float, n_weak: int, n_class: int, n_margin: int = 0
+) -> str:
+    """Why the slope of a clean SVM with w = 0 is not determined by its KKT system."""
+    why = (
+        f"{n_weak} of those {n_class} points have a dual at 0 or at its box, so each may "
+        "enter the margin set at beta = 0+ or not"
+        if n_weak
+        else f"its {n_margin} margin vectors are linearly dependent in the kernel's feature "
+        "space (the KKT matrix is singular), so their duals are not unique"
+    )
+    return (
+        f"the SVM fitted on the clean set has w = 0: its decision function is the constant "
+        f"b = {b:.17g} (it varies by {spread:.2g} over the support vectors), because duals in "
+        "their boxes balance the classes' feature sums (sum_i y_i a_i phi(x_i) = 0; e.g. classes "
+        "whose weighted means coincide under the linear kernel). Every point of the class "
+        f"y = {label:+g} is then on the margin (y f = 1) and the other class at its bounds; "
+        f"{why}, which the KKT system at beta = 0 does not decide, so it does not determine "
+        "the right-derivative. No C changes this (w = 0 stays optimal); the learning curve "
+        "follows it exactly by re-fits (learning_curve(..., method='refit'))"
+    )
+
+
+def _no_margin_message(
+    alpha: np.ndarray, cap: np.ndarray, C: float, constant: float | None = None
+) -> str:
     """Why the clean SVM has no margin support vector, and what to change."""
     margin, bound = dual_sets(alpha, cap)
     n_sv, n_bound = int(np.count_nonzero(alpha > 0)), int(np.count_nonzero(bound))
+    zero_w = (
+        ""
+        if constant is None
+        else (
+            f". Here f is constant on the support vectors (to {constant:.2g}: w = 0 to the KKT "
+            "tolerance): either the features are too small to tell the points apart, or duals "
+            "at their boxes balance the classes' feature sums (e.g. equal weighted means), and "
+            "then w = 0 for every C and b is anywhere in [-1, 1]"
+        )
+    )
     return (
         f"the SVM fitted on the clean set has no margin support vector (0 < a_i < C s_i): "
         f"{n_bound} of its {n_sv} support vectors sit at their bound (C={C:g}), none strictly "
@@ -504,7 +695,7 @@ def _no_margin_message(alpha: np.ndarray, cap: np.ndarray, C: float) -> str:
         "It happens when every support vector violates the margin: C too small for the data, "
         "features of tiny scale (for the linear kernel C times the squared feature scale is "
         "what counts), or a kernel that cannot tell the points apart (a tiny RBF gamma); use a "
-        "larger C, standardized features or a larger gamma"
+        f"larger C, standardized features or a larger gamma{zero_w}"
     )
 
 

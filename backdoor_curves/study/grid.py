@@ -9,8 +9,19 @@ deviation reference, one poisoned fit at beta = 1, optionally the whole curve).
 Points are independent and run through joblib (processes by default, or a Dask cluster through
 joblib's Dask backend). Every number depends only on the point (its parameters and its seed),
 never on the worker that computed it, so the table is the same whatever ``n_jobs`` and backend;
-only the ``seconds`` column (wall time) differs between runs. BLAS is limited to one thread inside
-every computation (:mod:`backdoor_curves._threads`), so parallel workers do not oversubscribe.
+only the ``seconds`` column (wall time) differs between runs. BLAS is limited to one thread
+(``BACKDOOR_CURVES_BLAS_THREADS``, default 1) inside every task, the data factory and the hash of
+its arrays included (:func:`backdoor_curves._threads.blas_limit`), so parallel workers do not
+oversubscribe and no number depends on how many BLAS threads a computation got (OpenBLAS's
+multi-threaded kernels sum in another order than its single-threaded ones: the last bits differ).
+This holds for the "threading" backend too: OpenBLAS as numpy's wheels ship it (pthreads build) has
+one process-wide thread count, which ``blas_limit`` sets from the first pool thread to enter and
+restores when the last one leaves, so every worker thread computes with one BLAS thread, as a
+sequential run does. (threadpoolctl 3.8 ignores a limit set from a thread that does not "control"
+OpenBLAS, usually the main thread; ``blas_limit`` clears that role around its own changes. Before it
+did, pool threads ran BLAS on every core and a threaded table differed from the sequential one in
+the last bits.) Not covered: a BLAS whose single-threaded results depend on more than the thread
+count (MKL's kernels may depend on the arrays' memory alignment unless ``MKL_CBWR`` fixes them).
 
 With a ``store`` (:class:`backdoor_curves.study.store.GridStore`) every finished point is
 committed to disk at once and a re-run skips it.
@@ -70,6 +81,7 @@ from sklearn.model_selection import ParameterGrid
 from tqdm.auto import tqdm
 
 from .._memory import memory_budget, memory_budget_context
+from .._threads import blas_limit
 from .._validation import check_betas, check_n_jobs, check_seed
 from ..data import BackdoorData
 from ..learners import learner_label
@@ -487,14 +499,15 @@ def _run_segment(
     """Worker task: the rows of one segment of a chain, each point warm-started from the one
     before it, with the segment's data set: ``(rows, data set key, hash of its arrays)`` (the
     hash is None when the data factory failed; the rows then hold its error)."""
-    with memory_budget_context(budget):
-        built = _built_data(resolver, points[0])  # one data set per segment
-    digest = None if built[0] is None else _point_hash(resolver, points[0], built[0])
-    warm = WarmStart()
-    rows = [
-        _run_point(i, resolver, point, betas, budget, warm, built)
-        for i, point in zip(indices, points, strict=True)
-    ]
+    with blas_limit():  # the whole task, data factory included
+        with memory_budget_context(budget):
+            built = _built_data(resolver, points[0])  # one data set per segment
+        digest = None if built[0] is None else _point_hash(resolver, points[0], built[0])
+        warm = WarmStart()
+        rows = [
+            _run_point(i, resolver, point, betas, budget, warm, built)
+            for i, point in zip(indices, points, strict=True)
+        ]
     return rows, _store_key(resolver, points[0]), digest
 
 
@@ -504,7 +517,7 @@ def _dataset_hash(
     """Task of a resume check: the hash of the point's data set (None when the data factory
     fails). With ``cache``, the data set stays in the process's cache for the points that
     follow (a worker, or the main process when it computes the points itself)."""
-    with memory_budget_context(budget):
+    with memory_budget_context(budget), blas_limit():  # the data as a task builds it
         try:
             data = _point_data(resolver, point) if cache else _make_data(resolver, point)
         except (OSError, ImportError):
@@ -676,7 +689,10 @@ def grid_study(
         number of workers of the local cluster started for the study).
     backend : {"loky", "threading", "dask"}, optional
         joblib backend (default "loky", processes). "dask" runs the points on a Dask cluster
-        through joblib's Dask backend.
+        through joblib's Dask backend. "threading" runs them in threads of this process, with
+        BLAS pinned process-wide to one thread while any of them computes (OpenBLAS's thread
+        count is shared by all threads; see the module docstring). Every backend and ``n_jobs``
+        gives the same table, bit for bit (but ``seconds``).
     scheduler : str, dask Client or cluster, optional
         With ``backend="dask"``: a scheduler address ("tcp://host:8786"), a Client, or a
         cluster such as ``LocalCluster``; default: a LocalCluster with ``n_jobs`` single-threaded
