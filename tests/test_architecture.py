@@ -64,6 +64,10 @@ CONVENIENCE_IMPORTS = {
     # LearningCurve.plot() draws with viz.plots (pandas' DataFrame.plot habit); viz.plots reads
     # the curve's attributes and imports nothing from measures.
     (f"{PACKAGE}.measures.results", f"{PACKAGE}.viz.plots"),
+    # DeepBackdoorTrigger(model=None) trains its default clean SmallCNN with nn's model and
+    # trainer (lazy imports in attacks.dba); neither nn.models nor nn.train imports attacks.
+    (f"{PACKAGE}.attacks.dba", f"{PACKAGE}.nn.models"),
+    (f"{PACKAGE}.attacks.dba", f"{PACKAGE}.nn.train"),
 }
 
 

@@ -27,6 +27,11 @@ table may set next to ``trigger = "..."``) are read from its class's signature:
   ``combine``.
 - ``"wanet"`` -- :class:`~backdoor_curves.attacks.warping.WaNet` (Nguyen & Tran): a fixed smooth
   warp of the image. Parameters: ``k``, ``strength``, ``noise_mode``.
+- ``"dba"`` -- :class:`~backdoor_curves.attacks.dba.DeepBackdoorTrigger` (paper 002, the Deep
+  Backdoor Attack): each image blended with its own pattern from gradient descent on chosen deep
+  neurons of a clean model (by name: a SmallCNN trained on the embedded MNIST digits).
+  Parameters: ``layer``, ``neurons``, ``n_neurons``, ``channel``, ``target_value``, ``steps``,
+  ``lr``, ``alpha``.
 
 The trigger's ``random_state`` (its seed) is not a configuration parameter: a ``[data]`` table's
 ``random_state`` is the poisoning seed, and the trigger keeps its default seed 0.
@@ -45,6 +50,7 @@ import numpy as np
 from .._validation import check_positive, check_seed
 from ._images import check_images, check_int, source_ranks
 from .blend import SIG, Blend
+from .dba import DeepBackdoorTrigger
 from .warping import WaNet
 
 __all__ = [
@@ -299,6 +305,7 @@ TRIGGERS: Mapping[str, type] = MappingProxyType(
         "blend": Blend,
         "sig": SIG,
         "wanet": WaNet,
+        "dba": DeepBackdoorTrigger,
     }
 )
 """Trigger names accepted by :func:`make_trigger`, mapped to their classes (read-only).
@@ -308,7 +315,9 @@ The one list of triggers: configuration files, the CLI, the poisoning functions 
 
 #: Constructor parameters that are never configuration keys (a ``[data]`` table's
 #: ``random_state`` is the poisoning seed, not the trigger's).
-_NOT_CONFIG = frozenset({"random_state"})
+#: DBA's ``batch_size`` and ``threads`` are its generation's speed settings, not the attack (and
+#: ``batch_size`` is another key of the feature pipeline's data table).
+_NOT_CONFIG = frozenset({"random_state", "batch_size", "threads"})
 #: The value types a configuration parameter may have (its default's type).
 _CONFIG_TYPES = (bool, int, float, str)
 
