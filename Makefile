@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= demo_output
 LINT_DIRS := backdoor_curves extractors tests benchmarks
 
-.PHONY: demo test docs bench bench-peers bench-grid bench-scale bench-extract bench-nn lint format clean
+.PHONY: demo test docs bench bench-peers bench-nn-peers bench-grid bench-scale bench-extract bench-nn lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,23 @@ bench-peers: $(PEERS_TORCH)/.installed $(PEERS_SECML)/.installed
 	$(PEERS_SECML)/bin/python $(PEERS)/bench_secml.py --out benchmarks/results/peers_secml.json
 	$(PYTHON) $(PEERS)/report.py --torch benchmarks/results/peers_torch.json \
 		--secml benchmarks/results/peers_secml.json --out benchmarks/results/peers.json
+
+# Deep-model influence peers (issue #17): kronfluence, traker (TRAK) and dattri in one venv of their
+# own with the local torch build, built once (stamp file) and rebuilt when the requirements or
+# pyproject.toml change (about 7 min from local wheels); the run trains SmallCNN for 1, 5 and 20
+# epochs and runs every peer on each (4.5 min on 2 cores).
+NN_PEERS := benchmarks/nn_peers
+NN_PEERS_VENV := $(NN_PEERS)/.venv
+
+$(NN_PEERS_VENV)/bin/python:
+	$(PYTHON) -m venv $(NN_PEERS_VENV)
+
+$(NN_PEERS_VENV)/.installed: $(NN_PEERS)/requirements.txt pyproject.toml | $(NN_PEERS_VENV)/bin/python
+	$(NN_PEERS_VENV)/bin/python -m pip install --quiet -r $(NN_PEERS)/requirements.txt -e .
+	touch $@
+
+bench-nn-peers: $(NN_PEERS_VENV)/.installed
+	$(NN_PEERS_VENV)/bin/python $(NN_PEERS)/bench_nn_peers.py --out benchmarks/results/nn_peers.json
 
 bench-grid: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_grid.py --out benchmarks/results/grid.json

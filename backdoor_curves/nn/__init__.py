@@ -10,7 +10,8 @@ access to their names (``from backdoor_curves.nn import SmallCNN`` imports torch
   seeded and bit-deterministic on the CPU, per-epoch checkpoints), :func:`evaluate`.
 - :mod:`~backdoor_curves.nn.curves`: :func:`nn_learning_curve`, :func:`nn_backdoor_slope`.
 - :mod:`~backdoor_curves.nn.exact`: :func:`training_derivative`, the exact dL(V_t)/dbeta at
-  beta = 0 of the training run, by forward-mode differentiation through every optimizer step.
+  beta = 0 of the training run, by forward-mode differentiation through every optimizer step,
+  and :func:`point_derivatives`, its per-training-point parts dL(V_t)/dw_j.
 - :mod:`~backdoor_curves.nn.models`: :class:`SmallCNN`, :func:`resnet`.
 - :mod:`~backdoor_curves.nn.callbacks`: the training callback protocol.
 - :mod:`~backdoor_curves.nn.weights`: the offline lookup of pretrained torchvision weights.
@@ -24,7 +25,7 @@ import importlib
 
 from .callbacks import Callback, TrainState
 from .curves import NNBackdoorSlope, nn_backdoor_slope, nn_learning_curve
-from .exact import TrainingDerivative, training_derivative
+from .exact import PointDerivatives, TrainingDerivative, point_derivatives, training_derivative
 from .train import TrainConfig, TrainResult, evaluate, train
 
 #: Names served by a submodule that imports torch, imported on first access.
@@ -33,6 +34,7 @@ _LAZY = {"SmallCNN": "models", "resnet": "models"}
 __all__ = [
     "Callback",
     "NNBackdoorSlope",
+    "PointDerivatives",
     "SmallCNN",
     "TrainConfig",
     "TrainResult",
@@ -41,6 +43,7 @@ __all__ = [
     "evaluate",
     "nn_backdoor_slope",
     "nn_learning_curve",
+    "point_derivatives",
     "resnet",
     "train",
     "training_derivative",

@@ -47,6 +47,15 @@ depend on beta). At the end,
 
 with the model in eval mode as :func:`~backdoor_curves.nn.train.evaluate` runs it.
 
+Per-sample weights. The same recursion differentiates the run along any direction v of the
+per-sample weights (w_i' = v_i instead of the poisoned mask): the batch gradient's tangent
+gets the term (1/|B_t|) sum_{i in B_t} v_i grad l_i. With v = e_j it gives dL/dw_j, the
+derivative of the backdoor loss with respect to row j's weight (:func:`point_derivatives`, the
+tangents of many rows carried at once by ``torch.func.vmap`` over the per-step jvp). The
+derivative is linear in v, so the per-row derivatives of the poisoned rows sum to dL/dbeta. At
+beta = 0 a poisoned row sits in its batches with weight 0: it changes nothing in the primal run
+(not even |B_t|, which counts it), only the tangent.
+
 Batch normalisation. In train mode a BatchNorm layer normalises with the statistics of the
 current batch (which depend on theta, not on beta directly) and updates its running mean and
 variance, which the eval-mode network of the final loss uses; through theta they depend on beta.
@@ -63,6 +72,7 @@ torch is imported when a function runs (``import backdoor_curves.nn.exact`` does
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import types
 import warnings
@@ -70,6 +80,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ..data import ImageBackdoorData
@@ -89,7 +100,7 @@ from .train import (
     weighted_loss,
 )
 
-__all__ = ["TrainingDerivative", "training_derivative"]
+__all__ = ["PointDerivatives", "TrainingDerivative", "point_derivatives", "training_derivative"]
 
 _JIT_DEPRECATION = r"`torch\.jit\.script` is deprecated"
 
@@ -158,6 +169,7 @@ class _Run:
     dparams: dict | None
     dstats: dict | None
     n_steps: int
+    n_directions: int | None = None  # m when the tangents are batched (leading axis m)
 
 
 # ------------------------------------------------------------------------------ the optimizer
@@ -337,6 +349,7 @@ def _functional_run(
     *,
     tangent: bool,
     progress: bool = False,
+    directions=None,
 ) -> _Run:
     """Train as :func:`train` does, functionally, at any real ``beta``; with tangents if asked.
 
@@ -344,6 +357,11 @@ def _functional_run(
     (central differences need beta = -h). With ``tangent=True`` each step's gradient is a
     ``torch.func.jvp`` of ``torch.func.grad`` along (theta_dot, 1); with ``tangent=False`` it is
     ``torch.func.grad`` alone (the primal run only, cheaper).
+
+    ``directions`` (with ``tangent=True``) replaces the tangent of the sample weights, whose
+    default is the poisoned mask (d w_i / d beta): a tensor of shape (n_train,) gives one
+    tangent, of shape (m, n_train) m tangents at once (``torch.func.vmap`` over the jvp; the
+    primal is computed once per step), and the run's tangents get a leading axis of length m.
     """
     torch = require_torch()
     func = torch.func
@@ -364,6 +382,9 @@ def _functional_run(
     y = torch.from_numpy(data.y_train).to(device)
     poisoned = torch.from_numpy(data.poisoned).to(device)
     w_probe = torch.where(poisoned, torch.tensor(beta, dtype=dtype, device=device), 1.0)
+    batched = directions is not None and directions.ndim == 2
+    if tangent:
+        w_dot = poisoned.to(dtype) if directions is None else directions.to(device, dtype)
     order = batch_order(data.n_train, config.batch_size, config.epochs, config.seed)
     k = data.n_classes
 
@@ -387,15 +408,12 @@ def _functional_run(
         if key not in stats and key not in count_names.values()
     }
     constants.update(bufs)
-    beta_t = torch.tensor(beta, dtype=dtype, device=device)
-    one = torch.ones((), dtype=dtype, device=device)
 
-    def batch_gradient(params, stats, beta, xb, yb, pb):
+    def batch_gradient(params, stats, weights, xb, yb):
         def loss_fn(params):
             bn.record = {}
             logits = func.functional_call(model, {**constants, **stats, **params}, (xb,))
             _check_logits(logits, len(yb), k, "model_factory's model")
-            weights = torch.where(pb, beta, one)
             per_sample = torch.nn.functional.cross_entropy(logits, yb, reduction="none")
             record, bn.record = bn.record, None
             return (per_sample * weights).sum() / len(yb), record
@@ -403,8 +421,23 @@ def _functional_run(
         grads, record = func.grad(loss_fn, has_aux=True)(params)
         return grads, {**stats, **record}
 
-    dparams = {n: torch.zeros_like(p) for n, p in params.items()} if tangent else None
-    dstats = {n: torch.zeros_like(s) for n, s in stats.items()} if tangent else None
+    def step_jvp(primals, tangents, xb, yb):
+        return func.jvp(lambda p, s, w: batch_gradient(p, s, w, xb, yb), primals, tangents)
+
+    if batched:
+        # one primal, m tangents: vmap over the tangents only (dropout masks shared)
+        step_jvp = func.vmap(
+            step_jvp, in_dims=(None, 0, None, None), out_dims=((None, None), 0),
+            randomness="same",
+        )  # fmt: skip
+    lead = (directions.shape[0],) if batched else ()
+
+    def zeros(tensors):
+        return {n: torch.zeros(lead + v.shape, dtype=v.dtype, device=v.device)
+                for n, v in tensors.items()}  # fmt: skip
+
+    dparams = zeros(params) if tangent else None
+    dstats = zeros(stats) if tangent else None
     bufs_m: dict = {}
     dbufs_m: dict = {}
     n_steps = 0
@@ -423,16 +456,15 @@ def _functional_run(
         for epoch in order:
             for rows in epoch:
                 index = torch.from_numpy(rows).to(device)
-                xb, yb, pb = X[index], y[index], poisoned[index]
+                xb, yb, wb = X[index], y[index], w_probe[index]
                 bn.start_step()
                 if tangent:
-                    (grads, new_stats), (dgrads, dnew_stats) = func.jvp(
-                        lambda p, s, b, xb=xb, yb=yb, pb=pb: batch_gradient(p, s, b, xb, yb, pb),
-                        (params, stats, beta_t),
-                        (dparams, dstats, one),
+                    dwb = w_dot[..., index]
+                    (grads, new_stats), (dgrads, dnew_stats) = step_jvp(
+                        (params, stats, wb), (dparams, dstats, dwb), xb, yb
                     )
                 else:
-                    grads, new_stats = batch_gradient(params, stats, beta_t, xb, yb, pb)
+                    grads, new_stats = batch_gradient(params, stats, wb, xb, yb)
                 first_step = n_steps == 0
                 new_params, new_dparams = {}, {}
                 for name, p in params.items():
@@ -464,7 +496,7 @@ def _functional_run(
             state_dict[key] = torch.tensor(bn.counts[layer], dtype=torch.long, device=device)
         model.load_state_dict({key: v.detach() for key, v in state_dict.items()}, strict=False)
     model.eval()
-    return _Run(model, params, stats, dparams, dstats, n_steps)
+    return _Run(model, params, stats, dparams, dstats, n_steps, lead[0] if batched else None)
 
 
 def _scores(run: _Run, data: ImageBackdoorData) -> dict[str, float]:
@@ -507,16 +539,24 @@ def _scores(run: _Run, data: ImageBackdoorData) -> dict[str, float]:
             X = torch.from_numpy(ImageBackdoorData.to_nchw(X_set)).to(device, dtype)
             y = torch.from_numpy(y_set).to(device)
             loss = torch.zeros((), dtype=torch.float64, device=device)
-            dloss = torch.zeros((), dtype=torch.float64, device=device)
+            dloss = torch.zeros(
+                () if run.n_directions is None else (run.n_directions,),
+                dtype=torch.float64,
+                device=device,
+            )
             correct = 0
             for start in range(0, len(y), _EVAL_BATCH):
                 xb, yb = X[start : start + _EVAL_BATCH], y[start : start + _EVAL_BATCH]
                 if name == "backdoor" and run.dparams is not None:
-                    (value, logits), (tangent, _) = func.jvp(
-                        lambda p, s, xb=xb, yb=yb: per_sample(p, s, xb, yb),
-                        (params, stats),
-                        (run.dparams, run.dstats),
-                    )
+
+                    def test_jvp(dp, ds, xb=xb, yb=yb):
+                        return func.jvp(
+                            lambda p, s: per_sample(p, s, xb, yb), (params, stats), (dp, ds)
+                        )
+
+                    if run.n_directions is not None:
+                        test_jvp = func.vmap(test_jvp, out_dims=((None, None), 0))
+                    (value, logits), (tangent, _) = test_jvp(run.dparams, run.dstats)
                     dloss += tangent
                 else:
                     with torch.no_grad():
@@ -526,7 +566,10 @@ def _scores(run: _Run, data: ImageBackdoorData) -> dict[str, float]:
             out[f"{name}_loss"] = float(loss) / len(y)
             out[f"{name}_accuracy"] = correct / len(y)
             if name == "backdoor" and run.dparams is not None:
-                out["derivative"] = float(dloss) / len(y)
+                dloss = dloss / len(y)
+                out["derivative"] = (
+                    float(dloss) if run.n_directions is None else dloss.cpu().numpy()
+                )
     return out
 
 
@@ -538,6 +581,7 @@ def training_derivative(
     data: ImageBackdoorData,
     config: TrainConfig | None = None,
     *,
+    direction=None,
     progress: bool = False,
 ) -> TrainingDerivative:
     """The exact derivative dL(V_t)/dbeta at beta = 0 of the training run of :func:`train`.
@@ -574,6 +618,12 @@ def training_derivative(
         The training configuration, as given to :func:`train`; ``TrainConfig()`` when omitted.
         The optimizer must be SGD: ``"sgd"`` or a callable returning ``torch.optim.SGD``
         (momentum, dampening, weight decay and Nesterov, per parameter group).
+    direction : array-like of shape (n_train,), optional
+        The tangent of the per-sample weights w_i (rows of ``data.X_train``), instead of the
+        poisoned mask d w_i / d beta: the derivative becomes sum_i direction_i dL/dw_i at the
+        weights of beta = 0 (1 on clean rows, 0 on poisoned rows), e.g. a one-hot vector for
+        one row's derivative (see :func:`point_derivatives` for many rows at once). None
+        (default): the poisoned mask, dL/dbeta.
     progress : bool, default=False
         Show a tqdm progress bar over the optimizer steps.
 
@@ -581,18 +631,19 @@ def training_derivative(
     -------
     TrainingDerivative
         ``derivative`` = dL(V_t)/dbeta at beta = 0 in nats per unit of beta (negative: the
-        backdoor is being learned), ``score`` = -(2/pi) arctan(derivative), the loss L(0) and
-        the clean and backdoor accuracy of the network trained at beta = 0, the wall time and
-        the number of steps.
+        backdoor is being learned; with ``direction``, sum_i direction_i dL/dw_i instead),
+        ``score`` = -(2/pi) arctan(derivative), the loss L(0) and the clean and backdoor
+        accuracy of the network trained at beta = 0, the wall time and the number of steps.
 
     Raises
     ------
     TypeError
         Naming ``model_factory`` if it is not a factory of ``torch.nn.Module``, ``data`` if it is
         not an ImageBackdoorData, ``config`` if it is not a TrainConfig, ``progress`` if it is not
-        a bool.
+        a bool, ``direction`` if it is not an array of real numbers.
     ValueError
-        Naming ``config.optimizer`` when it is not SGD (Adam, AdamW, another optimizer, or SGD
+        Naming ``direction`` when it is not of shape (n_train,) or not finite; naming
+        ``config.optimizer`` when it is not SGD (Adam, AdamW, another optimizer, or SGD
         with ``maximize=True``); naming ``model_factory`` when its model outputs no (n,
         data.n_classes) logits, has an instance-norm layer with running statistics (the message
         names the layer), or no parameter the optimizer updates; naming ``device`` when CUDA is
@@ -613,9 +664,14 @@ def training_derivative(
     data = _check_data(data)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+    torch = require_torch()
+    if direction is not None:
+        direction = torch.from_numpy(_check_direction(direction, data.n_train))
     start = time.perf_counter()
     with deterministic(config):
-        run = _functional_run(model_factory, data, 0.0, config, tangent=True, progress=progress)
+        run = _functional_run(
+            model_factory, data, 0.0, config, tangent=True, progress=progress, directions=direction
+        )
         scores = _scores(run, data)
     derivative = scores["derivative"]
     return TrainingDerivative(
@@ -629,4 +685,175 @@ def training_derivative(
         n_steps=run.n_steps,
         model=run.model,
         config=config,
+    )
+
+
+def _check_direction(direction, n_train: int) -> np.ndarray:
+    """``direction`` as a finite float64 vector of length n_train."""
+    try:
+        values = np.asarray(direction)
+    except Exception as exc:  # ragged input and the like
+        raise TypeError(f"direction must be an array of real numbers, got {direction!r}") from exc
+    if (
+        values.dtype == bool
+        or not np.issubdtype(values.dtype, np.number)
+        or np.iscomplexobj(values)
+    ):
+        raise TypeError(f"direction must hold real numbers, got dtype {values.dtype}")
+    if values.shape != (n_train,):
+        raise ValueError(
+            f"direction must have shape (n_train,) = ({n_train},), one value per training row, "
+            f"got {values.shape}"
+        )
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("direction must be finite (no NaN or inf)")
+    return values
+
+
+def _check_rows(rows, data: ImageBackdoorData) -> np.ndarray:
+    """Training-row indices: distinct ints in [0, n_train); default the poisoned rows."""
+    if rows is None:
+        return np.flatnonzero(data.poisoned)
+    values = np.asarray(rows)
+    if values.ndim == 0:
+        values = values[None]
+    if values.size == 0:
+        raise ValueError("rows must hold at least one training row")
+    if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+        raise TypeError(
+            f"rows must be integer indices of training rows, got dtype {values.dtype} (pass "
+            "np.flatnonzero(mask) for a boolean mask)"
+        )
+    if values.ndim != 1:
+        raise ValueError(f"rows must be a 1-d sequence of indices, got shape "
+                         f"{values.shape}")  # fmt: skip
+    if values.min() < 0 or values.max() >= data.n_train:
+        raise ValueError(f"rows must lie in [0, n_train) = [0, {data.n_train})")
+    if np.unique(values).size != values.size:
+        raise ValueError("rows must not repeat a row")
+    return values.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PointDerivatives:
+    """Per-row exact derivatives dL(V_t)/dw_j of a training run at beta = 0.
+
+    Attributes
+    ----------
+    rows : ndarray of int, shape (m,)
+        The training rows j (indices into ``data.X_train``), in the order asked.
+    derivatives : ndarray of float, shape (m,)
+        dL(V_t)/dw_j: the derivative of the mean backdoor test loss (nats) of the trained
+        network with respect to the weight w_j of row j in the batch loss (1/|B|) sum_i w_i l_i,
+        at the weights of beta = 0 (1 on clean rows, 0 on poisoned rows). Negative: upweighting
+        the row lowers the backdoor loss. The derivatives are linear in the weights' tangent, so
+        over the poisoned rows they sum to :attr:`TrainingDerivative.derivative`.
+    poisoned : ndarray of bool, shape (m,)
+        Whether each row is poisoned.
+    backdoor_loss : float
+        L(0), mean cross-entropy in nats on V_t of the network trained at beta = 0.
+    seconds : float
+        Wall time of the whole computation, in seconds.
+    n_steps : int
+        Optimizer steps of one training run.
+    chunk_size : int
+        Rows whose tangents were carried together (one replay of the run per chunk).
+    """
+
+    rows: np.ndarray
+    derivatives: np.ndarray
+    poisoned: np.ndarray
+    backdoor_loss: float
+    seconds: float
+    n_steps: int
+    chunk_size: int
+
+
+def point_derivatives(
+    model_factory: Callable[[], Any],
+    data: ImageBackdoorData,
+    config: TrainConfig | None = None,
+    rows=None,
+    *,
+    chunk_size: int = 32,
+    progress: bool = False,
+) -> PointDerivatives:
+    """Exact derivatives dL(V_t)/dw_j at beta = 0 for chosen training rows j, in one batch.
+
+    The derivative of :func:`training_derivative` along the one-hot direction e_j of the
+    per-sample weights, for every row j of ``rows`` (default: the poisoned rows). Row j enters
+    the run only on the steps whose batch holds it, through the term (1/|B_t|) grad l_j of the
+    batch gradient's tangent; from there the tangent of the parameters is carried through every
+    later step like that of beta. The tangents of ``chunk_size`` rows are carried together:
+    ``torch.func.vmap`` over the per-step ``torch.func.jvp`` (one primal pass per step, the
+    Hessian-vector products batched), so memory grows with ``chunk_size`` times the
+    parameters and activations of one batch, and time with the number of chunks (each chunk
+    replays the run once) times the cost of its batched jvps.
+
+    Parameters
+    ----------
+    model_factory : callable
+        As for :func:`training_derivative`.
+    data : ImageBackdoorData
+        The poisoned data.
+    config : TrainConfig, optional
+        The training configuration (SGD); ``TrainConfig()`` when omitted.
+    rows : array-like of int, optional
+        Distinct training-row indices in [0, n_train); clean rows are allowed (their weight is
+        1 at beta = 0). Default: every poisoned row, ``np.flatnonzero(data.poisoned)``.
+    chunk_size : int, default=32
+        Rows per batched replay (at least 1).
+    progress : bool, default=False
+        Show a progress bar over the optimizer steps of each replay.
+
+    Returns
+    -------
+    PointDerivatives
+        ``derivatives[k]`` = dL(V_t)/dw_{rows[k]} in nats per unit of weight; over all poisoned
+        rows they sum to ``training_derivative(...).derivative`` up to float rounding.
+
+    Raises
+    ------
+    TypeError
+        As :func:`training_derivative`; naming ``rows`` if they are not integers, ``chunk_size``
+        if it is not an int.
+    ValueError
+        As :func:`training_derivative`; naming ``rows`` when empty, out of range or repeated,
+        ``chunk_size`` when below 1.
+    """
+    config = _check_config(config)
+    data = _check_data(data)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise TypeError(f"chunk_size must be an int, got {type(chunk_size).__name__}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    rows = _check_rows(rows, data)
+    torch = require_torch()
+    start = time.perf_counter()
+    parts = []
+    loss = math.nan
+    n_steps = 0
+    with deterministic(config):
+        for first in range(0, rows.size, chunk_size):
+            chunk = rows[first : first + chunk_size]
+            directions = torch.zeros((chunk.size, data.n_train), dtype=torch.float64)
+            directions[torch.arange(chunk.size), torch.from_numpy(chunk)] = 1.0
+            run = _functional_run(
+                model_factory, data, 0.0, config, tangent=True, progress=progress,
+                directions=directions,
+            )  # fmt: skip
+            scores = _scores(run, data)
+            parts.append(np.asarray(scores["derivative"], dtype=np.float64))
+            loss, n_steps = scores["backdoor_loss"], run.n_steps
+    return PointDerivatives(
+        rows=rows,
+        derivatives=np.concatenate(parts),
+        poisoned=data.poisoned[rows].copy(),
+        backdoor_loss=loss,
+        seconds=time.perf_counter() - start,
+        n_steps=n_steps,
+        chunk_size=chunk_size,
     )
