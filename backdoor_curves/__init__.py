@@ -12,6 +12,7 @@ from ._memory import (
 )
 from ._version import __version__
 from .attacks.blend import SIG, Blend
+from .attacks.dba import DeepBackdoorTrigger
 from .attacks.multiclass import poison_multiclass
 from .attacks.poisoning import poison
 from .attacks.triggers import BadNetsPatch, InvisibleGrid, make_trigger
@@ -49,6 +50,7 @@ __all__ = [
     "BackdoorData",
     "BadNetsPatch",
     "Blend",
+    "DeepBackdoorTrigger",
     "InvisibleGrid",
     "SIG",
     "WaNet",

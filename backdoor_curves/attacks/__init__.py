@@ -1,6 +1,7 @@
 """Backdoor attacks: triggers stamped on images and the poisoning of a training set with them."""
 
 from .blend import SIG, Blend
+from .dba import DeepBackdoorTrigger
 from .multiclass import poison_multiclass
 from .poisoning import PoisonedImages, poison, poison_images
 from .triggers import (
@@ -17,6 +18,7 @@ __all__ = [
     "TRIGGERS",
     "BadNetsPatch",
     "Blend",
+    "DeepBackdoorTrigger",
     "InvisibleGrid",
     "PoisonedImages",
     "SIG",

@@ -511,13 +511,16 @@ def invert_neurons(
 
 # ---------------------------------------------------------------------------- default model
 @functools.lru_cache(maxsize=4)
-def _trained_mnist_cnn(epochs: int, width: int, seed: int):
+def _trained_mnist_cnn(epochs: int, width: int, seed: int, pool: int = 1):
     from ..datasets.mnist import load_mnist_digits
     from ..nn.models import SmallCNN
     from ..nn.train import TrainConfig, batch_order, deterministic, init_model, make_optimizer
 
     torch = _torch()
     images, labels = load_mnist_digits()
+    if pool > 1:  # the average pooling of load_mnist_multiclass(pool=...)
+        side = 28 // pool
+        images = images.reshape(len(images), side, pool, side, pool).mean(axis=(2, 4))
     X = torch.from_numpy(images[:, None].astype(np.float32))
     y = torch.from_numpy(labels)
     config = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, seed=seed, threads=1)
@@ -548,7 +551,7 @@ def _default_architecture():
         return SmallCNN(n_classes=10, in_channels=1, width=8)
 
 
-def clean_mnist_cnn(epochs: int = 3, width: int = 8, seed: int = 0):
+def clean_mnist_cnn(epochs: int = 3, width: int = 8, seed: int = 0, pool: int = 1):
     """The default clean model of DBA: a SmallCNN trained on the 5,000 embedded MNIST digits.
 
     :class:`~backdoor_curves.nn.models.SmallCNN` (ten classes, one input channel, ``width``)
@@ -569,6 +572,10 @@ def clean_mnist_cnn(epochs: int = 3, width: int = 8, seed: int = 0):
         Channels of the first convolution, at least 1.
     seed : int, default=0
         Seed of the initial weights and the batch order.
+    pool : int, default=1
+        The digits are average-pooled ``pool x pool`` first, as
+        :func:`~backdoor_curves.datasets.mnist.load_mnist_multiclass` does (2: 14 x 14), so
+        that the model fits pooled experiments; a divisor of 28 up to 4.
 
     Returns
     -------
@@ -586,11 +593,34 @@ def clean_mnist_cnn(epochs: int = 3, width: int = 8, seed: int = 0):
     epochs = _check_int(epochs, "epochs", 1)
     width = _check_int(width, "width", 1)
     seed = check_seed(seed, "seed")
-    return _trained_mnist_cnn(epochs, width, seed)
+    pool = _check_int(pool, "pool", 1)
+    if pool not in _DEFAULT_POOLS:
+        raise ValueError(f"pool must be one of {list(_DEFAULT_POOLS)}, got {pool}")
+    return _trained_mnist_cnn(epochs, width, seed, pool)
 
 
-#: Image shape the default model (``model=None``) accepts: 28 x 28 grayscale digits.
-_DEFAULT_IMAGE_SHAPES = ((28, 28), (28, 28, 1))
+#: Poolings of the digits the default model (``model=None``) is trained for: 28 x 28, 14 x 14
+#: and 7 x 7 grayscale images.
+_DEFAULT_POOLS = (1, 2, 4)
+
+
+def _default_pool(shape: tuple) -> int | None:
+    """The pooling whose digits have this image shape (grayscale), or None."""
+    if len(shape) == 3 and shape[2] != 1:
+        return None
+    for pool in _DEFAULT_POOLS:
+        if tuple(shape[:2]) == (28 // pool, 28 // pool):
+            return pool
+    return None
+
+
+def _shape_error(shape) -> ValueError:
+    sides = ", ".join(f"{28 // p} x {28 // p}" for p in _DEFAULT_POOLS)
+    return ValueError(
+        f"images must be grayscale digits of {sides} pixels for the default model (model=None: "
+        f"a SmallCNN trained on the embedded MNIST digits), got images of shape {tuple(shape)}; "
+        "pass a clean model trained on such images as model="
+    )
 
 
 # ---------------------------------------------------------------------------- the trigger
@@ -738,22 +768,39 @@ class DeepBackdoorTrigger:
             f"batch_size={self.batch_size}, threads={self.threads})"
         )
 
-    def resolved_model(self) -> Any:
-        """The model the triggers invert: ``model``, or :func:`clean_mnist_cnn` when None.
+    def resolved_model(self, image_shape=(28, 28)) -> Any:
+        """The model the triggers of images of this shape invert.
+
+        Parameters
+        ----------
+        image_shape : tuple of int, default=(28, 28)
+            ``(H, W)`` or ``(H, W, C)``; with ``model=None`` it chooses the pooling of
+            :func:`clean_mnist_cnn` (28 x 28: none, 14 x 14: 2, 7 x 7: 4).
 
         Returns
         -------
         torch.nn.Module
-            The model (the default one is trained on first use and cached in the process).
+            ``model``, or the default one (trained on first use and cached in the process).
+
+        Raises
+        ------
+        ValueError
+            With ``model=None``, naming ``images`` when no default model fits the shape.
         """
-        return clean_mnist_cnn() if self.model is None else self.model
+        if self.model is not None:
+            return self.model
+        pool = _default_pool(tuple(image_shape))
+        if pool is None:
+            raise _shape_error(image_shape)
+        return clean_mnist_cnn(pool=pool)
 
     def check_image_shape(self, image_shape) -> None:
         """Check, without generating triggers, that images of this shape fit the model.
 
         Configuration checks call this (:func:`~backdoor_curves.attacks.triggers.
         check_trigger_fits`) before any data is loaded: with ``model=None`` the shape must be
-        28 x 28 grayscale (the default model is not trained for the check); with a model, one
+        28 x 28, 14 x 14 or 7 x 7 grayscale (the default model is not trained for the check);
+        with a model, one
         blank image takes one descent step through it.
 
         Parameters
@@ -768,12 +815,8 @@ class DeepBackdoorTrigger:
         """
         shape = tuple(int(s) for s in image_shape)
         if self.model is None:
-            if shape not in _DEFAULT_IMAGE_SHAPES:
-                raise ValueError(
-                    f"images must be 28 x 28 grayscale digits for the default model (model=None:"
-                    f" a SmallCNN trained on MNIST), got images of shape {shape}; pass a clean "
-                    "model trained on such images as model="
-                )
+            if _default_pool(shape) is None:
+                raise _shape_error(shape)
             return
         blank = np.zeros((1, *shape))
         _invert(self.model, blank, self.selector, self.layer, self.target_value, 1, self.lr, 1,
@@ -796,18 +839,14 @@ class DeepBackdoorTrigger:
         ------
         ValueError
             Naming ``images`` when they do not fit the model (with ``model=None``: unless they
-            are 28 x 28 grayscale); as :func:`invert_neurons` otherwise.
+            are grayscale digits of 28 x 28, 14 x 14 or 7 x 7 pixels); as
+            :func:`invert_neurons` otherwise.
         """
         arr = check_images(images)
-        if self.model is None and arr.shape[1:] not in _DEFAULT_IMAGE_SHAPES:
-            raise ValueError(
-                f"images must be 28 x 28 grayscale digits for the default model (model=None: a "
-                f"SmallCNN trained on MNIST), got images of shape {arr.shape[1:]}; pass a clean "
-                "model trained on such images as model="
-            )
+        model = self.resolved_model(arr.shape[1:])
         starts = initial_triggers(arr, self.random_state)
         return _invert(
-            self.resolved_model(),
+            model,
             starts,
             self.selector,
             self.layer,

@@ -411,8 +411,11 @@ def test_images_that_do_not_fit_the_model_are_refused(tiny_cnn):
         _trigger(tiny_cnn).apply(np.zeros((2, 8, 8, 3)), [0, 1], CLASSES)
     with pytest.raises(ValueError, match="images"):  # 1x1 cannot be max-pooled before conv2
         _trigger(tiny_cnn).apply(np.zeros((2, 1, 1)), [0, 1], CLASSES)
-    with pytest.raises(ValueError, match="images"):  # the default model takes 28x28 digits
-        DeepBackdoorTrigger().apply(np.zeros((2, 14, 14)), [0, 1], CLASSES)
+    with pytest.raises(ValueError, match="images"):  # default models: 28, 14 or 7 px digits
+        DeepBackdoorTrigger().apply(np.zeros((2, 12, 12)), [0, 1], CLASSES)
+    with pytest.raises(ValueError, match="images"):
+        DeepBackdoorTrigger().check_image_shape((28, 28, 3))
+    DeepBackdoorTrigger().check_image_shape((14, 14))  # no model is trained for the check
     with pytest.raises(ValueError, match="images"):
         _trigger(tiny_cnn).apply(np.full((2, 8, 8), 2.0), [0, 1], CLASSES)  # not in [0, 1]
     with pytest.raises(ValueError, match="source_labels"):
@@ -482,3 +485,24 @@ def test_default_model_neurons_rise_far_beyond_their_random_spread():
         a0 = selected(out0, "single", channel=channel)[:, 0]
         a1 = selected(hooked(model, "conv2", tau.astype(np.float32)), "single", channel=channel)
         assert np.all(a1[:, 0] - a0 > 3 * a0.std()), channel
+
+
+def test_default_model_for_pooled_digits():
+    # 14 x 14 digits (the nn experiments' pool = 2) get a default model trained on digits pooled
+    # the same way, as load_mnist_multiclass(pool=2) pools them
+    from backdoor_curves.datasets.mnist import load_mnist_multiclass
+
+    X, y, _, _ = load_mnist_multiclass(n_train=400, n_test=100, pool=2)
+    trig = DeepBackdoorTrigger(steps=5, lr=0.01, alpha=0.2)
+    model = trig.resolved_model(X.shape[1:])
+    assert model is clean_mnist_cnn(pool=2) and model is not clean_mnist_cnn()
+    with torch.no_grad():
+        pred = model(torch.from_numpy(X[:, None].astype(np.float32))).argmax(1).numpy()
+    assert np.mean(pred == y) > 0.8
+    starts = initial_triggers(X[:4], 0)
+    tau = trig.triggers(X[:4])
+    before = objective(model, "conv2", starts.astype(np.float32), "multiple", 5.0)
+    after = objective(model, "conv2", tau.astype(np.float32), "multiple", 5.0)
+    assert np.all(after < before)
+    with pytest.raises(ValueError, match="pool"):
+        clean_mnist_cnn(pool=7)
