@@ -61,9 +61,11 @@ from tqdm.auto import tqdm
 
 from ._io import Interrupted, atomic_write, output_dir, read_record, write_record
 from ._validation import check_n_jobs
+from .attacks.triggers import trigger_params
 from .nn.config import NNConfig, load_nn_config
 from .nn.curves import nn_backdoor_slope, nn_learning_curve
 from .nn.train import CHECKPOINT_FILE, train
+from .nn_comparison import attack_table, convex_attack_scores
 from .viz.nn_plots import (
     plot_fd_slopes,
     plot_isolation_precision,
@@ -212,6 +214,74 @@ def _tracked_run(config: NNConfig, spec, factory, data, table, unit_dir, progres
     return _cached(unit_dir / f"tracking{_CACHE_SUFFIX}", fingerprint, compute)
 
 
+def _dynamics_run(config: NNConfig, spec, factory, data, table, unit_dir, progress) -> dict:
+    """One training at beta = 1 with :class:`~backdoor_curves.dynamics.callback.
+    InformationDynamics`: the MI history and the stealthiness score."""
+    dynamics = config.dynamics
+    cfg = config.train_config(dynamics.epochs)
+    fingerprint = _digest(
+        {
+            "data": table,
+            "model": dataclasses.asdict(spec),
+            "train": cfg.describe(),
+            "dynamics": dataclasses.asdict(dynamics),
+        }
+    )
+
+    def compute():
+        from .dynamics.stealth import stealth_score
+
+        callback = dynamics.callback()
+        train(factory, data, 1.0, cfg, callbacks=[callback], progress=progress)
+        history = callback.history
+        score = stealth_score(history, phases=list(dynamics.phases))
+        # the noise floor: the same score with each clean class in the target's place (against
+        # the other clean classes); an attack's S is informative only well above it
+        clean = sorted(g for g in history["group"].unique() if g.startswith("class_"))
+        floor = [
+            2.0  # one target group: two terms; S has two target groups, four terms
+            * stealth_score(
+                history,
+                phases=list(dynamics.phases),
+                target_groups=[c],
+                clean_groups=[o for o in clean if o != c],
+            ).score
+            for c in clean
+        ] if len(clean) > 2 else []  # fmt: skip
+        return {
+            "dynamics": history,
+            "stealth": score.score,
+            "stealth_terms": score.terms,
+            "stealth_floor": float(np.mean(floor)) if floor else math.nan,
+        }
+
+    return _cached(unit_dir / f"dynamics{_CACHE_SUFFIX}", fingerprint, compute)
+
+
+def _convex_run(config: NNConfig, setting: dict, table: dict, checkpoints: Path) -> dict:
+    """The ``[convex]`` grid of one data setting's trigger (shared by every model)."""
+    trigger_keys = {k: v for k, v in table.items() if k == "trigger" or k in trigger_params()}
+    fingerprint = _digest(
+        {
+            "trigger": trigger_keys,
+            "convex": dataclasses.asdict(config.convex),
+            "fraction": table["fraction"],
+            "seed": table["random_state"],
+        }
+    )
+
+    def compute():
+        return convex_attack_scores(
+            config.convex,
+            trigger_keys,
+            fraction=table["fraction"],
+            random_state=table["random_state"],
+        )
+
+    path = checkpoints / "convex" / f"{_setting_slug(setting)}{_CACHE_SUFFIX}"
+    return _cached(path, fingerprint, compute)
+
+
 def _exact_run(config, spec, factory, data, table, root, epochs, seed, progress) -> dict:
     cfg = config.train_config(epochs, seed)
     fingerprint = _digest(
@@ -231,8 +301,13 @@ def _count_units(config: NNConfig) -> int:
     per_budget = 1
     if config.slope is not None:
         per_budget += 1 + (len(config.slope.seeds) if config.slope.exact else 0)
-    per_model = len(config.epochs) * per_budget + (config.tracking is not None)
-    return len(config.settings()) * len(config.models) * per_model
+    per_model = (
+        len(config.epochs) * per_budget
+        + (config.tracking is not None)
+        + (config.dynamics is not None)
+    )
+    per_setting = len(config.models) * per_model + (config.convex is not None)
+    return len(config.settings()) * per_setting
 
 
 def _at_beta(curve_rows: pd.DataFrame, slope_rows: pd.DataFrame | None, beta: float, what: str):
@@ -246,6 +321,21 @@ def _at_beta(curve_rows: pd.DataFrame, slope_rows: pd.DataFrame | None, beta: fl
         if len(hit):
             return float(hit[f"{what}_h"].mean())
     return math.nan
+
+
+def _comparison_columns(unit: dict) -> dict:
+    """The attack-table columns of a unit: IP, stealthiness, the convex scores."""
+    out = {}
+    if unit["tracked"] is not None:
+        history = unit["tracked"]["tracking"]
+        early = history[(history["epoch"] >= 1) & (history["epoch"] <= 5)]
+        out["isolation_precision"] = float(early["isolation_precision"].max())
+    if unit["dynamics"] is not None:
+        out["stealth"] = float(unit["dynamics"]["stealth"])
+        out["stealth_floor"] = float(unit["dynamics"]["stealth_floor"])
+    if unit["convex"] is not None:
+        out.update({k: v for k, v in unit["convex"].items() if k != "convex_table"})
+    return out
 
 
 def _summary_row(labels, epochs, curve, slope, exact_rows) -> dict:
@@ -333,9 +423,8 @@ def _run(config: NNConfig, out: Path, checkpoints: Path, n_jobs: int, progress: 
     """The body of :func:`run_nn_config`, once the configuration and ``out`` are checked."""
     start = time.perf_counter()
     inner = progress and n_jobs == 1
-    tables: dict[str, list[pd.DataFrame]] = {
-        name: [] for name in ("curves", "slopes", "exact", "tracking", "layers", "self_influence")
-    }
+    names = ("curves", "slopes", "exact", "tracking", "layers", "self_influence", "dynamics")
+    tables: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     summary, units = [], []
     with tqdm(total=_count_units(config), desc="backdoor-curves nn", disable=not progress) as bar:
 
@@ -346,11 +435,30 @@ def _run(config: NNConfig, out: Path, checkpoints: Path, n_jobs: int, progress: 
             table = config.data_table(setting)
             data = config.make_data(setting)
             info = _data_info(data)
+            convex = None
+            if config.convex is not None:
+                step("convex grid")
+                convex = _convex_run(config, setting, table, checkpoints)
+                bar.update()
             for spec in config.models:
                 labels = {"model": spec.name, **setting}
                 factory = spec.factory(data)
                 unit_dir = checkpoints / _slug(spec.name) / _setting_slug(setting)
-                unit = {"labels": labels, "info": info, "curves": [], "tracked": None}
+                unit = {
+                    "labels": labels,
+                    "info": info,
+                    "curves": [],
+                    "tracked": None,
+                    "dynamics": None,
+                    "convex": convex,
+                }
+                if config.dynamics is not None:
+                    step(f"{spec.name}: information dynamics")
+                    unit["dynamics"] = _dynamics_run(
+                        config, spec, factory, data, table, unit_dir, inner
+                    )
+                    tables["dynamics"].append(_labelled(unit["dynamics"]["dynamics"], labels))
+                    bar.update()
                 if config.tracking is not None:
                     step(f"{spec.name}: tracked training")
                     tracked = _tracked_run(config, spec, factory, data, table, unit_dir, inner)
@@ -421,7 +529,12 @@ def _run(config: NNConfig, out: Path, checkpoints: Path, n_jobs: int, progress: 
                                 exact_rows.append(row)
                                 bar.update()
                             tables["exact"].append(pd.DataFrame(exact_rows))
-                    summary.append(_summary_row(labels, epochs, curve, slope, exact_rows))
+                    summary.append(
+                        {
+                            **_summary_row(labels, epochs, curve, slope, exact_rows),
+                            **_comparison_columns(unit),
+                        }
+                    )
                     previous = root
                 units.append(unit)
     seconds = time.perf_counter() - start
@@ -429,6 +542,8 @@ def _run(config: NNConfig, out: Path, checkpoints: Path, n_jobs: int, progress: 
     paths: dict[str, Path] = {}
     frames = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items() if parts}
     frames["summary"] = pd.DataFrame(summary)
+    if config.attacks:
+        frames["attacks"] = attack_table(frames["summary"])
     for name, frame in frames.items():
         paths[f"{name}.csv"] = atomic_write(
             out / f"{name}.csv", lambda f, frame=frame: frame.to_csv(f, index=False)
@@ -484,6 +599,21 @@ def _figures(config: NNConfig, units: list, frames: dict) -> Iterator[tuple[str,
             if title:
                 fig.axes[0].set_title(f"Finite-difference slope vs h ({title})")
             yield f"slopes{suffix}.png", fig
+        if unit["dynamics"] is not None:
+            from .dynamics.plots import plot_information_plane, plot_mi_by_epoch
+
+            history = unit["dynamics"]["dynamics"]
+            fig = Figure(figsize=(15.0, 4.6), layout="constrained")
+            ax_plane, ax_xt, ax_ty = fig.subplots(1, 3)
+            plot_information_plane(history, ax=ax_plane)
+            plot_mi_by_epoch(history, "mi_xt", ax=ax_xt)
+            plot_mi_by_epoch(history, "mi_ty", ax=ax_ty)
+            fig.suptitle(
+                "Information dynamics at beta = 1"
+                + (f" ({title})" if title else "")
+                + f", stealthiness S = {unit['dynamics']['stealth']:.3f}"
+            )
+            yield f"information_plane{suffix}.png", fig
         tracked = unit["tracked"]
         if tracked is not None:
             history = tracked["tracking"]
@@ -553,6 +683,8 @@ def _report(config: NNConfig, units: list, frames: dict, figures: list, seconds:
             "beta = 0.",
             "",
         ]
+    if "attacks" in frames:
+        lines += _attack_lines(config, frames["attacks"])
     for unit in units:
         labels, info = unit["labels"], unit["info"]
         heading = ", ".join(f"{k} = {v}" for k, v in labels.items() if k != "model")
@@ -591,6 +723,8 @@ def _report(config: NNConfig, units: list, frames: dict, figures: list, seconds:
             )
         if unit["tracked"] is not None:
             lines += _tracking_lines(config, unit["tracked"])
+        if unit["dynamics"] is not None:
+            lines += _dynamics_lines(config, unit["dynamics"])
     lines += ["## Figures", ""]
     lines += [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
@@ -691,3 +825,65 @@ def _tracking_lines(config: NNConfig, tracked: dict) -> list:
         }
     )
     return lines + [markdown_table(sync, {c: _fmt() for c in sync.columns if c != "layer"}), ""]
+
+
+def _attack_lines(config: NNConfig, attacks: pd.DataFrame) -> list:
+    columns = [c for c in attacks.columns if attacks[c].notna().any()]
+    formats = {c: _fmt() for c in columns if c not in ("attack", "model", "epochs")}
+    lines = ["## Attack table (one row per attack and model, largest epoch budget)", ""]
+    lines += [markdown_table(attacks[columns], formats), ""]
+    notes = [
+        "`clean_accuracy` and `attack_success` (backdoor accuracy) of the network trained on "
+        "the poisoned set (beta = 1)",
+        "`slope_score` = -(2/pi) arctan(dL(V_t)/dbeta at beta = 0): higher means the backdoor "
+        "is learned faster (paper 001; the exact derivative when computed, else the finite "
+        "difference at the smallest h)",
+    ]
+    if "isolation_precision" in columns:
+        notes.append(
+            "`isolation_precision`: the largest IP over epochs 1-5 of the tracked training "
+            "(chance = eta; high means an early-fitting defense isolates the poison, paper 002)"
+        )
+    if "stealth" in columns:
+        notes.append(
+            "`stealth`: the dynamics-based score S of paper 000 in [0, 4] over the phase "
+            f"checkpoints {list(config.dynamics.phases)}: lower means the target class's "
+            "I(X;T) and I(T;Y) evolve like a clean class's; `stealth_floor` is the same score "
+            "of a clean class against the others (two terms, doubled to the same scale), "
+            "averaged over the clean classes: the estimator's noise floor"
+        )
+    if config.convex is not None:
+        convex = config.convex
+        notes.append(
+            f"`convex_*`: the same trigger on MNIST {convex.digits[0]} vs {convex.digits[1]} "
+            f"with the {convex.learner} learner over C in {list(convex.C)}: the exact slope "
+            f"score and the accuracies at C = {convex.at:g}, and the share of the grid in the "
+            f"robust region (backdoor accuracy <= {convex.max_backdoor_accuracy:g}, clean "
+            f"accuracy within {convex.clean_drop:g} of the grid's best)"
+        )
+    return lines + ["; ".join(notes) + ".", ""]
+
+
+def _dynamics_lines(config: NNConfig, dynamics: dict) -> list:
+    spec = config.dynamics
+    history = dynamics["dynamics"]
+    lines = [
+        f"### Information dynamics (one training at beta = 1, layer `{spec.layer}`, noise "
+        f"gamma = {spec.noise_std:g})",
+        "",
+    ]
+    view = history.pivot_table(index="group", columns="epoch", values=["mi_xt", "mi_ty"])
+    view.columns = [f"{m} e={e}" for m, e in view.columns]
+    view = view.reset_index()
+    lines += [markdown_table(view, {c: _fmt(2) for c in view.columns if c != "group"}), ""]
+    terms = dynamics["stealth_terms"]
+    detail = ", ".join(f"D({t.measure}, {t.group}) = {t.D:.3f}" for t in terms.itertuples())
+    lines += [
+        f"InfoNCE estimates in nats (critic: {spec.negatives} negatives, bound "
+        f"log(K+1) = {np.log(spec.negatives + 1):.2f}; {spec.critic_epochs} epochs; at most "
+        f"{spec.max_samples} rows per group). Stealthiness S = {dynamics['stealth']:.3f} "
+        f"over the checkpoints {list(spec.phases)}: {detail}. Noise floor (a clean class in "
+        f"the target's place): {dynamics['stealth_floor']:.3f}.",
+        "",
+    ]
+    return lines

@@ -72,7 +72,6 @@ import dataclasses
 import functools
 import inspect
 import itertools
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -89,6 +88,12 @@ from ..attacks.triggers import TRIGGERS, check_trigger_fits, make_trigger
 from ..attacks.triggers import trigger_params as trigger_config_params
 from ..data import MODES, ImageBackdoorData
 from ..measures.results import default_betas
+from ._toml import int_list as _int_list
+from ._toml import is_int as _is_int
+from ._toml import is_number as _is_number
+from ._toml import table as _table
+from ._toml import typed as _typed
+from .sections import AttackSpec, ConvexSpec, DynamicsSpec, parse_convex, parse_dynamics
 from .train import OPTIMIZERS, TrainConfig
 
 __all__ = [
@@ -104,7 +109,10 @@ __all__ = [
 
 #: The data sets an nn configuration can name (all ten classes of each).
 DATASETS = ("mnist", "imagenette")
-_SECTIONS = ("study", "data", "grid", "model", "train", "curve", "slope", "tracking")
+_SECTIONS = (
+    "study", "data", "grid", "attack", "model", "train", "curve", "slope", "tracking",
+    "dynamics", "convex",
+)  # fmt: skip
 #: ``[data]`` keys by data set, with their types (float accepts ints; "path" a string).
 _DATA_TYPES: dict[str, type | str] = {
     "dataset": str,
@@ -301,6 +309,13 @@ class NNConfig:
         ``[slope]``, or None for no slopes.
     tracking : TrackingSpec or None
         ``[tracking]``, or None for no tracked training.
+    attacks : tuple of AttackSpec
+        ``[[attack]]`` tables (empty: the ``[data]`` trigger); each data setting of the grid is
+        run with each attack.
+    dynamics : DynamicsSpec or None
+        ``[dynamics]``, or None for no information dynamics.
+    convex : ConvexSpec or None
+        ``[convex]``, or None for no convex grid per attack.
     title : str
         ``[study] title``.
     source : str
@@ -315,6 +330,9 @@ class NNConfig:
     grid: dict = field(default_factory=dict)
     slope: SlopeSpec | None = None
     tracking: TrackingSpec | None = None
+    attacks: tuple = ()
+    dynamics: DynamicsSpec | None = None
+    convex: ConvexSpec | None = None
     title: str = "Neural-network study"
     source: str = field(default="", compare=False)
 
@@ -325,13 +343,39 @@ class NNConfig:
         -------
         list of dict
             The Cartesian product of the ``[grid]`` values, in order (the last key fastest);
-            ``[{}]`` without a grid.
+            ``[{}]`` without a grid. With ``[[attack]]`` tables, each point once per attack
+            (attacks fastest), its name under ``"attack"``.
         """
         keys = list(self.grid)
-        return [
+        points = [
             dict(zip(keys, values, strict=True))
             for values in itertools.product(*(self.grid[k] for k in keys))
         ]
+        if not self.attacks:
+            return points
+        return [{**point, "attack": attack.name} for point in points for attack in self.attacks]
+
+    def attack(self, name: str) -> AttackSpec:
+        """The ``[[attack]]`` table of that name.
+
+        Parameters
+        ----------
+        name : str
+            An attack's name.
+
+        Returns
+        -------
+        AttackSpec
+
+        Raises
+        ------
+        KeyError
+            If there is no such attack.
+        """
+        for attack in self.attacks:
+            if attack.name == name:
+                return attack
+        raise KeyError(f"no attack named {name!r}; attacks: {[a.name for a in self.attacks]}")
 
     def data_table(self, setting: Mapping | None = None) -> dict:
         """The ``[data]`` table with a setting's swept values applied.
@@ -344,9 +388,15 @@ class NNConfig:
         Returns
         -------
         dict
-            Keyword arguments of :func:`make_nn_data`.
+            Keyword arguments of :func:`make_nn_data` (an ``"attack"`` in the setting is
+            replaced by its trigger and parameters).
         """
-        return {**self.data, **dict(setting or {})}
+        setting = dict(setting or {})
+        name = setting.pop("attack", None)
+        out = {**self.data, **setting}
+        if name is not None:
+            out.update(self.attack(name).data_keys())
+        return out
 
     def make_data(self, setting: Mapping | None = None) -> ImageBackdoorData:
         """Load and poison the data of one setting.
@@ -589,47 +639,6 @@ def load_nn_config(path) -> NNConfig:
     return load_toml(path, parse_nn_config)
 
 
-def _table(raw, key: str) -> dict:
-    if not isinstance(raw, Mapping):
-        raise _fail(key, f"must be a table, got {raw!r}")
-    return dict(raw)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _typed(value, expected, key: str):
-    if expected is float:
-        ok = _is_number(value)
-    elif expected is int:
-        ok = _is_int(value)
-    elif expected is bool:
-        ok = isinstance(value, bool)
-    else:  # str or "path"
-        ok = isinstance(value, str) and bool(value)
-    if not ok:
-        names = {float: "a finite number", int: "an int", bool: "true or false", str: "a string"}
-        raise _fail(key, f"must be {names.get(expected, 'a path (string)')}, got {value!r}")
-    return float(value) if expected is float else value
-
-
-def _int_list(value, key: str, minimum: int) -> tuple:
-    values = value if isinstance(value, list) else [value]
-    if not values:
-        raise _fail(key, "must not be empty")
-    for v in values:
-        if not _is_int(v) or v < minimum:
-            raise _fail(key, f"must be an int >= {minimum} or a list of them, got {value!r}")
-    if len(set(values)) != len(values):
-        raise _fail(key, f"must not repeat a value, got {value!r}")
-    return tuple(values)
-
-
 def _check_data_table(data: dict, where: str = "data") -> dict:
     dataset = data.get("dataset", "mnist")
     if dataset not in DATASETS:
@@ -724,6 +733,43 @@ def _grid(raw, data: dict) -> dict:
         swept = dict(point)
         _check_data_values({**data, **swept}, swept=swept)
     return grid
+
+
+def _attacks(raw: Mapping, data: dict, grid: dict) -> tuple:
+    """The ``[[attack]]`` tables, each checked with every grid point (the trigger must fit)."""
+    entries = raw["attack"] if isinstance(raw["attack"], list) else [raw["attack"]]
+    if not entries:
+        raise _fail("attack", "must hold at least one [[attack]] table")
+    trigger_keys = {"trigger", *trigger_config_params()}
+    for where, given in (("data", raw.get("data", {})), ("grid", raw.get("grid", {}))):
+        clash = sorted(k for k in given if k in trigger_keys)
+        if clash:
+            raise _fail(
+                f"{where}.{clash[0]}",
+                "the trigger is set per attack in the [[attack]] tables, not in [data] or [grid]",
+            )
+    specs = []
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    for i, entry in enumerate(entries):
+        where = f"attack[{i}]" if isinstance(raw["attack"], list) else "attack"
+        entry = _table(entry, where)
+        if "trigger" not in entry:
+            raise _fail(f"{where}.trigger", f"missing: one of {sorted(TRIGGERS)}")
+        name = entry.pop("name", entry["trigger"])
+        if not isinstance(name, str) or not name:
+            raise _fail(f"{where}.name", f"must be a non-empty string, got {name!r}")
+        for key, value in entry.items():
+            if key not in trigger_keys:
+                raise _fail(f"{where}.{key}", f"unknown key; allowed: name, {sorted(trigger_keys)}")
+            entry[key] = _typed(value, _DATA_TYPES[key], f"{where}.{key}")
+        for point in points:
+            _check_data_values({**data, **point, **entry}, where, swept=point)
+        specs.append(AttackSpec(name, entry.pop("trigger"), entry))
+    names = [s.name for s in specs]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise _fail(f"attack[{i}].name", f"duplicate attack name {name!r}; set distinct names")
+    return tuple(specs)
 
 
 def _models(raw) -> tuple:
@@ -896,6 +942,14 @@ def parse_nn_config(raw: Mapping, *, source: str = "") -> NNConfig:
     betas = _betas(raw.get("curve", {}))
     slope = _slope(raw["slope"], train) if "slope" in raw else None
     tracking = _tracking(raw["tracking"], epochs) if "tracking" in raw else None
+    attacks = _attacks(raw, data, grid) if "attack" in raw else ()
+    dynamics = parse_dynamics(raw["dynamics"]) if "dynamics" in raw else None
+    convex = parse_convex(raw["convex"]) if "convex" in raw else None
+    if (dynamics is not None or convex is not None) and data["mode"] != "all-to-one":
+        raise _fail(
+            "dynamics" if dynamics is not None else "convex",
+            "needs data.mode = 'all-to-one' (a target class to compare with the clean classes)",
+        )
     return NNConfig(
         data=data,
         models=models,
@@ -905,6 +959,9 @@ def parse_nn_config(raw: Mapping, *, source: str = "") -> NNConfig:
         grid=grid,
         slope=slope,
         tracking=tracking,
+        attacks=attacks,
+        dynamics=dynamics,
+        convex=convex,
         title=title,
         source=source,
     )
