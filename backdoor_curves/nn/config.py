@@ -6,7 +6,7 @@ A configuration names the data, the attack, the model(s), the training, and what
     title = "MNIST digits, BadNets all-to-one"
 
     [data]
-    dataset = "mnist"            # the embedded digits, all ten classes; or "imagenette"
+    dataset = "mnist"            # the embedded digits, all ten classes; "imagenette", "cifar10"
     n_train = 4000               # training images (default: every image not in the test set)
     n_test = 1000                # test images (mnist default 1000; imagenette default: all)
     pool = 2                     # mnist only: average-pool 2x2 (28x28 -> 14x14)
@@ -47,6 +47,11 @@ A configuration names the data, the attack, the model(s), the training, and what
     layers = ["conv1", "conv2", "fc"]
     loss_samples = 4000          # rank all samples' losses when n_train <= this (default 2 budget)
     random_state = 0             # seed of the budget subset
+
+``dataset = "cifar10"`` reads all ten CIFAR-10 classes (32 x 32 RGB) from
+``root``/``cifar-10-batches-py/`` through :func:`backdoor_curves.datasets.images.load_cifar10`
+(five pairs of classes; ``n_train`` and ``n_test`` split evenly over them; ``download`` as for
+Imagenette).
 
 ``dataset = "imagenette"`` reads all ten classes of ``imagenette2-320`` from ``root`` (the folder
 that holds ``imagenette2-320/``; relative paths are relative to the current directory), each
@@ -108,7 +113,7 @@ __all__ = [
 ]
 
 #: The data sets an nn configuration can name (all ten classes of each).
-DATASETS = ("mnist", "imagenette")
+DATASETS = ("mnist", "imagenette", "cifar10")
 _SECTIONS = (
     "study", "data", "grid", "attack", "model", "train", "curve", "slope", "tracking",
     "dynamics", "convex",
@@ -134,6 +139,7 @@ _DATA_TYPES: dict[str, type | str] = {
 _DATASET_KEYS = {
     "mnist": set(_DATA_TYPES) - {"root", "download"},
     "imagenette": set(_DATA_TYPES) - {"pool"},
+    "cifar10": set(_DATA_TYPES) - {"pool"},
 }
 _TRAIN_TYPES: dict[str, type] = {
     "batch_size": int,
@@ -456,13 +462,14 @@ class NNConfig:
             When torch / torchvision (needed for these) is not installed.
         """
         problems = []
-        if self.data["dataset"] == "imagenette":
-            from ..datasets.images import load_imagenette
+        if self.data["dataset"] in ("imagenette", "cifar10"):
+            from ..datasets.images import load_cifar10, load_imagenette
 
+            load = load_imagenette if self.data["dataset"] == "imagenette" else load_cifar10
             root = Path(self.data["root"]).expanduser().absolute()
             for split in ("train", "test"):
                 try:
-                    load_imagenette(
+                    load(
                         root,
                         classes=(0, 1),
                         split=split,
@@ -513,10 +520,11 @@ def make_nn_data(
 
     Parameters
     ----------
-    dataset : {"mnist", "imagenette"}, default="mnist"
+    dataset : {"mnist", "imagenette", "cifar10"}, default="mnist"
         ``"mnist"``: the 5,000 embedded digits
         (:func:`~backdoor_curves.datasets.mnist.load_mnist_multiclass`, no download);
-        ``"imagenette"``: ``imagenette2-320`` under ``root``, all ten classes, 224 x 224 RGB.
+        ``"imagenette"``: ``imagenette2-320`` under ``root``, all ten classes, 224 x 224 RGB;
+        ``"cifar10"``: ``cifar-10-batches-py`` under ``root``, all ten classes, 32 x 32 RGB.
     n_train : int, optional
         Training images (None: all; imagenette: split evenly over five pairs of classes).
     n_test : int, optional
@@ -526,7 +534,8 @@ def make_nn_data(
     pool : int, default=1
         mnist: side of the average pooling (2: 14 x 14 images).
     root : str or path-like, optional
-        imagenette: the folder holding ``imagenette2-320/`` (required).
+        imagenette / cifar10: the folder holding ``imagenette2-320/`` /
+        ``cifar-10-batches-py/`` (required).
     download : bool, default=False
         imagenette: let torchvision download the files when missing.
     mode : {"all-to-one", "all-to-all"}, default="all-to-one"
@@ -574,6 +583,12 @@ def make_nn_data(
         root = Path(root).expanduser().absolute()
         X_train, y_train = _imagenette_ten(root, "train", n_train, split_seed, download)
         X_test, y_test = _imagenette_ten(root, "test", n_test, split_seed, download)
+    elif dataset == "cifar10":
+        if root is None:
+            raise ValueError("root must name the folder holding cifar-10-batches-py/ (data.root)")
+        root = Path(root).expanduser().absolute()
+        X_train, y_train = _ten_classes("cifar10", root, "train", n_train, split_seed, download)
+        X_test, y_test = _ten_classes("cifar10", root, "test", n_test, split_seed, download)
     else:
         raise ValueError(f"dataset must be one of {list(DATASETS)}, got {dataset!r}")
     return poison_multiclass(
@@ -593,15 +608,20 @@ def make_nn_data(
 
 def _imagenette_ten(root, split, n, seed, download):
     """All ten Imagenette classes, as five pairs of :func:`load_imagenette` (n split evenly)."""
-    from ..datasets.images import CLASS_NAMES, load_imagenette
+    return _ten_classes("imagenette", root, split, n, seed, download)
 
-    names = list(CLASS_NAMES["imagenette"])
+
+def _ten_classes(dataset, root, split, n, seed, download):
+    """All ten classes of Imagenette or CIFAR-10, as five pairs of the two-class loaders of
+    :mod:`backdoor_curves.datasets.images` (n split evenly over the pairs)."""
+    from ..datasets.images import CLASS_NAMES, load_cifar10, load_imagenette
+
+    load = load_imagenette if dataset == "imagenette" else load_cifar10
+    names = list(CLASS_NAMES[dataset])
     images, labels = [], []
     for i, pair in enumerate(zip(names[0::2], names[1::2], strict=True)):
         n_pair = None if n is None else n // 5 + (1 if i < n % 5 else 0)
-        X, y = load_imagenette(
-            root, pair, split=split, n=n_pair, random_state=seed, download=download
-        )
+        X, y = load(root, pair, split=split, n=n_pair, random_state=seed, download=download)
         images.append(X)
         labels.append(np.array([names.index(v) for v in y], dtype=np.int64))
     return np.concatenate(images), np.concatenate(labels)
@@ -677,11 +697,17 @@ def _check_data_values(data: dict, where: str = "data", swept: Mapping | None = 
         pool = data.get("pool", 1)
         if pool < 1 or 28 % pool:
             raise _fail(key("pool"), f"must divide 28 (1, 2, 4, 7, 14 or 28), got {pool}")
-    elif "root" not in data:
+    elif "root" not in data and data["dataset"] == "imagenette":
         raise _fail(
             f"{where}.root",
             "missing: the folder that holds imagenette2-320/{train,val}/<wnid>/*.JPEG "
             "(download https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz)",
+        )
+    elif "root" not in data:
+        raise _fail(
+            f"{where}.root",
+            "missing: the folder that holds cifar-10-batches-py/ (download "
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and extract it there)",
         )
     _check_trigger(data, key)
 
@@ -709,6 +735,8 @@ def _check_trigger(data: dict, key) -> None:
         raise _fail(named(exc), str(exc)) from None
     if data["dataset"] == "imagenette":
         shape, where = (_IMAGENETTE_SIDE, _IMAGENETTE_SIDE, 3), ""
+    elif data["dataset"] == "cifar10":
+        shape, where = (32, 32, 3), ""
     else:
         side = 28 // data.get("pool", 1)
         shape, where = (side, side), f" (pool={data.get('pool', 1)})"

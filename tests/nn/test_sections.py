@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -95,3 +96,48 @@ def test_dynamics_and_convex_defaults():
     assert cfg.convex.at in cfg.convex.C
     ridge = ConvexSpec(learner="ridge").make_learner(0.5)
     assert ridge.get_params()["alpha"] == 0.5
+
+
+# ------------------------------------------------------------------------- shipped configs
+EXPERIMENTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "experiments" / "nn"
+
+
+def test_the_attack_experiments_parse():
+    from backdoor_curves.nn.config import load_nn_config
+
+    cpu = load_nn_config(EXPERIMENTS / "mnist_attacks_cpu.toml")
+    assert [a.trigger for a in cpu.attacks] == ["badnets", "blend", "wanet", "dba"]
+    assert cpu.dynamics is not None and cpu.convex is not None and cpu.slope.exact
+    gpu = load_nn_config(EXPERIMENTS / "cifar10_resnet18_dynamics.toml")
+    assert gpu.data["dataset"] == "cifar10" and gpu.dynamics.phases == (5, 40, 100)
+    assert gpu.dynamics.layer == "layer4" and gpu.train.device == "cuda"
+
+
+def test_cifar10_ten_classes_from_the_batches(tmp_path, monkeypatch):
+    tv = pytest.importorskip("torchvision")
+    from extractor_helpers import cifar_like, write_cifar
+
+    from backdoor_curves.nn.config import make_nn_data
+
+    write_cifar(tmp_path, per_batch=40)
+    monkeypatch.setattr(tv.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tv.datasets.cifar, "check_integrity", lambda *a, **k: True)
+    data = make_nn_data(dataset="cifar10", root=str(tmp_path), fraction=0.1,
+                        trigger="blend", alpha=0.2)  # fmt: skip
+    assert data.X_train.shape[1:] == (32, 32, 3) and data.n_classes == 10
+    _, y_test = cifar_like(40, offset=200)  # the test batch: every image of the ten classes
+    np.testing.assert_array_equal(np.bincount(data.y_test, minlength=10),
+                                  np.bincount(y_test, minlength=10))  # fmt: skip
+    assert data.n_train == 200  # the five training batches
+    assert data.n_poison == round(0.1 * data.n_train)
+
+
+def test_cifar10_config_fails_fast_naming_the_folder(tmp_path, monkeypatch):
+    from backdoor_curves.nn.config import load_nn_config
+
+    monkeypatch.chdir(tmp_path)
+    config = load_nn_config(EXPERIMENTS / "cifar10_resnet18_dynamics.toml")
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        config.check_available()
+    with pytest.raises(ValueError, match=re.escape("'data.root'")):
+        parse_nn_config({"data": {"dataset": "cifar10"}, "model": {"kind": "small_cnn"}})
