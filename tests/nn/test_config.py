@@ -145,7 +145,7 @@ def test_model_kinds_registry():
         ("extra", {}, "extra"),
         ("study.subtitle", "x", "study.subtitle"),
         ("study.title", 3, "study.title"),
-        ("data.dataset", "cifar10", "data.dataset"),
+        ("data.dataset", "svhn", "data.dataset"),
         ("data.colour", 1, "data.colour"),
         ("data.fraction", "0.1", "data.fraction"),
         ("data.fraction", 1.5, "data.fraction"),
