@@ -10,10 +10,13 @@ One row per attack and model (at the largest epoch budget), from the summary of
   the target;
 - ``isolation_precision``: the largest IP(e) over epochs 1-5 of the tracked training (paper
   002: the share of poisoned samples among the floor(eta n) lowest-loss samples; chance = eta;
-  high means the early-fitting defense isolates the poison);
-- ``slope_score``: -(2/pi) arctan of the exact derivative dL(V_t)/dbeta at beta = 0 of the
-  training run (or of the finite difference at the smallest h without ``exact``); in (-1, 1),
-  lower means the backdoor is learned faster (paper 001);
+  high means the early-fitting defense isolates the poison); ``ip_epoch_1`` ...
+  ``ip_epoch_3``: IP after each of the first three epochs;
+- ``slope_derivative``: the exact derivative dL(V_t)/dbeta at beta = 0 of the training run (or
+  the finite difference at the smallest h without ``exact``), nats of mean backdoor loss per
+  unit of beta (negative: the backdoor is being learned); ``slope_score`` = -(2/pi) arctan of
+  it, in (-1, 1), higher means the backdoor is learned faster (paper 001; it saturates near 1
+  once |derivative| >> 1: compare the derivatives then);
 - ``stealth``: the dynamics-based stealthiness score S of paper 000
   (:func:`~backdoor_curves.dynamics.stealth.stealth_score`), in [0, 4], lower means the target
   class's mutual-information trajectory evolves like a clean class's; ``stealth_floor``: the
@@ -46,6 +49,10 @@ ATTACK_COLUMNS = (
     "clean_accuracy",
     "attack_success",
     "isolation_precision",
+    "ip_epoch_1",
+    "ip_epoch_2",
+    "ip_epoch_3",
+    "slope_derivative",
     "slope_score",
     "stealth",
     "stealth_floor",
@@ -150,15 +157,19 @@ def attack_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, row in last.iterrows():
         if "exact_score" in row and not _missing(row["exact_score"]):
-            slope = float(row["exact_score"])
+            slope, derivative = float(row["exact_score"]), float(row["exact_derivative"])
+        elif fd:  # the smallest step: score_h=... beside derivative_h=...
+            slope = float(row[fd[0]])
+            derivative = float(row["derivative" + fd[0][len("score") :]])
         else:
-            slope = float(row[fd[0]]) if fd else math.nan
+            slope = derivative = math.nan
         out = {
             "attack": row["attack"],
             "model": row["model"],
             "epochs": int(row["epochs"]),
             "clean_accuracy": row.get("clean_accuracy_1", math.nan),
             "attack_success": row.get("backdoor_accuracy_1", math.nan),
+            "slope_derivative": derivative,
             "slope_score": slope,
         }
         for column in ATTACK_COLUMNS:

@@ -330,6 +330,9 @@ def _comparison_columns(unit: dict) -> dict:
         history = unit["tracked"]["tracking"]
         early = history[(history["epoch"] >= 1) & (history["epoch"] <= 5)]
         out["isolation_precision"] = float(early["isolation_precision"].max())
+        for epoch in (1, 2, 3):
+            at = history.loc[history["epoch"] == epoch, "isolation_precision"]
+            out[f"ip_epoch_{epoch}"] = float(at.iloc[0]) if len(at) else math.nan
     if unit["dynamics"] is not None:
         out["stealth"] = float(unit["dynamics"]["stealth"])
         out["stealth_floor"] = float(unit["dynamics"]["stealth_floor"])

@@ -50,6 +50,9 @@ def test_attack_table_prefers_the_exact_score_at_the_largest_budget():
             "score_h=0.1": [0.2, 0.3, 0.4, 0.5],
             "score_h=0.01": [0.6, 0.7, 0.8, 0.9],
             "exact_score": [0.11, 0.12, math.nan, math.nan],
+            "exact_derivative": [-0.2, -0.25, math.nan, math.nan],
+            "derivative_h=0.01": [-5.0, -6.0, -7.0, -8.0],
+            "derivative_h=0.1": [-1.0, -2.0, -3.0, -4.0],
             "stealth": [1.0, 1.5, 2.0, 2.5],
         }
     )
@@ -57,6 +60,7 @@ def test_attack_table_prefers_the_exact_score_at_the_largest_budget():
     assert list(table.columns) == ["attack", "model", "epochs", *ATTACK_COLUMNS]
     assert table["attack"].tolist() == ["a", "b"] and table["epochs"].tolist() == [3, 3]
     assert table["slope_score"].tolist() == [0.12, 0.9]  # exact, else the smallest h
+    assert table["slope_derivative"].tolist() == [-0.25, -8.0]
     assert table["clean_accuracy"].tolist() == [0.9, 0.8]
     assert table["attack_success"].tolist() == [0.95, 0.3]
     assert table["stealth"].tolist() == [1.5, 2.5]
@@ -140,12 +144,15 @@ def test_attack_run_writes_the_table_and_the_information_plane(attack_run):
     for _, row in table.iterrows():
         s = summary[summary["attack"] == row["attack"]].iloc[-1]
         assert row["slope_score"] == pytest.approx(s["exact_score"])
+        assert row["slope_derivative"] == pytest.approx(s["exact_derivative"])
         assert row["attack_success"] == pytest.approx(s["backdoor_accuracy_1"])
         assert 0 <= row["isolation_precision"] <= 1
         assert 0 <= row["stealth"] <= 4 and 0 <= row["stealth_floor"] <= 4
     tracking = pd.read_csv(out / "tracking.csv")
     first = tracking[(tracking["attack"] == "badnets") & tracking["epoch"].between(1, 5)]
     assert table["isolation_precision"].iloc[0] == first["isolation_precision"].max()
+    epoch_1 = first[first["epoch"] == 1]["isolation_precision"].iloc[0]
+    assert table["ip_epoch_1"].iloc[0] == epoch_1 and np.isnan(table["ip_epoch_3"].iloc[0])
     dynamics = pd.read_csv(out / "dynamics.csv")
     assert set(dynamics["group"]) == {"target_all", "target_poisoned", "target_clean",
                                       "class_1", "class_2", "class_3"}  # fmt: skip
