@@ -22,8 +22,10 @@ def resnet():
     return make_extractor("resnet18", weights=None, resize=None).fit()
 
 
-@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
-@pytest.mark.parametrize("shape", [(3, 40, 40), (3, 40, 40, 3), (3, 3, 40, 40)])
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("alexnet", (3, 40, 40, 3)), ("resnet18", (3, 40, 40)), ("resnet18", (3, 3, 40, 40))],
+)
 def test_feature_map_gives_the_features_of_transform(name, shape):
     extractor = make_extractor(name, weights=None, resize=64).fit()
     images = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
