@@ -31,10 +31,12 @@ One row per attack and model (at the largest epoch budget), from the summary of
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from ._validation import check_fraction, check_seed
 from .attacks.poisoning import poison
 from .datasets.mnist import load_mnist_pair
 from .learners import learner_kind
@@ -92,7 +94,31 @@ def convex_attack_scores(
         clean accuracy >= the grid's best - ``spec.clean_drop``), ``convex_clean_accuracy`` and
         ``convex_attack_success`` at ``spec.at``, and ``convex_table`` (a DataFrame of the
         grid's rows: regularization, accuracies, score, error).
+
+    Raises
+    ------
+    TypeError
+        Naming ``spec`` if it is not a ConvexSpec, ``data_keys`` if it is not a mapping, or a
+        trigger parameter of the wrong type.
+    ValueError
+        Naming ``data_keys`` without ``trigger``, ``fraction`` outside (0, 1) (when
+        ``spec.fraction`` is None), ``random_state`` if it is not a seed, or the trigger's
+        name or parameter that :func:`~backdoor_curves.attacks.poisoning.poison` refuses.
     """
+    if not isinstance(spec, ConvexSpec):
+        raise TypeError(
+            f"spec must be a ConvexSpec (the [convex] table), got {type(spec).__name__}"
+        )
+    if not isinstance(data_keys, Mapping):
+        raise TypeError(
+            f"data_keys must be a dict of 'trigger' and its parameters, got "
+            f"{type(data_keys).__name__}"
+        )
+    if "trigger" not in data_keys:
+        raise ValueError(f"data_keys must hold 'trigger', got keys {sorted(data_keys)}")
+    if spec.fraction is None:
+        check_fraction(fraction, "fraction")
+    check_seed(random_state, "random_state")
     keys = dict(data_keys)
     trigger = keys.pop("trigger")
     X_train, y_train, X_test, y_test = load_mnist_pair(spec.digits)
@@ -144,11 +170,21 @@ def attack_table(summary: pd.DataFrame) -> pd.DataFrame:
 
     Raises
     ------
+    TypeError
+        If ``summary`` is not a DataFrame.
     ValueError
-        If ``summary`` has no ``attack`` column (the configuration had no ``[[attack]]``).
+        If ``summary`` has no ``attack`` column (the configuration had no ``[[attack]]``), no
+        ``model`` or ``epochs`` column, or no row.
     """
+    if not isinstance(summary, pd.DataFrame):
+        raise TypeError(f"summary must be a pandas DataFrame, got {type(summary).__name__}")
     if "attack" not in summary.columns:
         raise ValueError("summary has no 'attack' column: give [[attack]] tables")
+    missing = [c for c in ("model", "epochs") if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary lacks the column(s) {missing}")
+    if len(summary) == 0:
+        raise ValueError("summary has no row")
     last = summary[summary["epochs"] == summary["epochs"].max()]
     fd = sorted(
         (c for c in summary.columns if c.startswith("score_h=")),

@@ -78,9 +78,23 @@ class ImageFeatureMap(torch.nn.Module):
 
         Raises
         ------
+        TypeError
+            If ``x`` is not a torch tensor of real floating-point numbers.
         ValueError
-            If ``x`` has no channel axis of size 1 or 3, or not 3 or 4 dimensions.
+            If ``x`` has no channel axis of size 1 or 3, not 3 or 4 dimensions, an empty image
+            axis, or NaN / infinity.
         """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"x must be a torch.Tensor of images (e.g. torch.as_tensor(images)), got "
+                f"{type(x).__name__}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(
+                f"x must hold real floating-point pixel intensities in [0, 1], got dtype {x.dtype}"
+            )
+        if x.ndim in (3, 4) and 0 in x.shape[1:]:
+            raise ValueError(f"x has an empty image axis: shape {tuple(x.shape)}")
         if x.ndim == 3:
             x = x.unsqueeze(1)
         elif x.ndim == 4 and x.shape[-1] in (1, 3):
@@ -90,6 +104,8 @@ class ImageFeatureMap(torch.nn.Module):
                 "x must be images of shape (n, H, W), (n, H, W, C) or (n, C, H, W) with C in "
                 f"{{1, 3}}, got a tensor of shape {tuple(x.shape)}"
             )
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or infinity")
         return x
 
     def forward(self, x):

@@ -274,6 +274,8 @@ def _check_model(model) -> None:
 def _resolve_layer(model, layer):
     if layer is None:
         layer = default_layer(model)
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a module name (str) or None, got {layer!r}")
     modules = dict(model.named_modules())
     if not isinstance(layer, str) or layer not in modules:
         names = [name for name in modules if name][:20]

@@ -98,6 +98,20 @@ def _options(options, defaults: dict, name: str) -> dict:
     return {**defaults, **options}
 
 
+def _layer_names(names):
+    """``noise_layers`` as None, a name, or a non-empty list of names (checked, not resolved)."""
+    if names is None or isinstance(names, str):
+        return names
+    if not isinstance(names, Sequence):
+        raise TypeError(f"noise_layers must be a module name or a list of them, got {names!r}")
+    if not names:
+        raise ValueError("noise_layers must not be empty (None: the tracked layer)")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"noise_layers must hold module names (strings), got {name!r}")
+    return list(names)
+
+
 def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
@@ -180,7 +194,7 @@ class InformationDynamics:
             raise ValueError(f"checkpoints must be a non-empty list of epochs, got {checkpoints!r}")
         self.checkpoints = tuple(sorted({_check_int(e, "checkpoints", 0) for e in checkpoints}))
         self.noise_std = check_positive(noise_std, "noise_std", allow_zero=True)
-        self.noise_layers = noise_layers
+        self.noise_layers = _layer_names(noise_layers)
         self.max_samples = _check_int(max_samples, "max_samples", 2)
         if not isinstance(equal_size, bool):
             raise TypeError(f"equal_size must be a bool, got {type(equal_size).__name__}")
@@ -254,9 +268,9 @@ class InformationDynamics:
     # internals -------------------------------------------------------------------------------
 
     def _setup(self, state) -> None:
-        resolve_modules(state.model, [self.layer])
+        resolve_modules(state.model, [self.layer], name="layer")
         if self.noise_layers is not None:
-            resolve_modules(state.model, self.noise_layers)
+            resolve_modules(state.model, self.noise_layers, name="noise_layers")
         data = state.data
         target = getattr(data, "target", None)
         if target is None:

@@ -117,8 +117,13 @@ def standardize_columns(x: np.ndarray) -> np.ndarray:
         (x - mean) / std per column, with std the population standard deviation; a column whose
         std is 0 becomes 0. An invertible map of each non-constant column, so mutual
         information is unchanged.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``x`` when it is not a finite 2-D array of real numbers with a row.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = check_matrix(x, "x")
     centered = x - x.mean(axis=0)
     std = centered.std(axis=0)
     return np.divide(centered, std, out=np.zeros_like(centered), where=std > 0)

@@ -107,7 +107,7 @@ class GaussianNoise:
         return GaussianNoise(self.std, generator)
 
 
-def resolve_modules(model, names) -> dict:
+def resolve_modules(model, names, *, name: str = "layers") -> dict:
     """Module name -> module for named submodules of ``model``.
 
     Parameters
@@ -116,6 +116,8 @@ def resolve_modules(model, names) -> dict:
         The model.
     names : str or sequence of str
         Names as in ``model.named_modules()`` (e.g. ``"conv2"``, ``"layer4.1"``).
+    name : str, default="layers"
+        The caller's argument name, used in the error messages.
 
     Returns
     -------
@@ -125,23 +127,28 @@ def resolve_modules(model, names) -> dict:
     Raises
     ------
     TypeError
-        If ``names`` holds something else than strings.
+        Naming ``model`` if it is not a ``torch.nn.Module``, ``name`` if ``names`` is not a
+        string or a sequence of strings.
     ValueError
-        If it is empty or names a module the model does not have.
+        Naming ``name`` if ``names`` is empty or names a module the model does not have.
     """
+    if not callable(getattr(model, "named_modules", None)):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     modules = dict(model.named_modules())
     if isinstance(names, str):
         names = [names]
-    if not isinstance(names, Sequence) or not names:
-        raise ValueError(f"layers must be a non-empty sequence of module names, got {names!r}")
+    if not isinstance(names, Sequence):
+        raise TypeError(f"{name} must be a module name or a list of them, got {names!r}")
+    if not names:
+        raise ValueError(f"{name} must be a non-empty sequence of module names, got {names!r}")
     out = {}
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"layers must hold module names (strings), got {name!r}")
-        if not name or name not in modules:
+    for module in names:
+        if not isinstance(module, str):
+            raise TypeError(f"{name} must hold module names (strings), got {module!r}")
+        if not module or module not in modules:
             known = [n for n in modules if n]
-            raise ValueError(f"layers: unknown layer {name!r}; the model's modules are {known}")
-        out[name] = modules[name]
+            raise ValueError(f"{name}: unknown layer {module!r}; the model's modules are {known}")
+        out[module] = modules[module]
     return out
 
 
@@ -267,6 +274,26 @@ def pool_representation(output) -> Any:
     return output.flatten(1)
 
 
+def _check_inputs(torch, X):
+    """``X`` as a tensor of real numbers of shape (n, C, H, W), n >= 1, finite."""
+    if X is None:
+        raise TypeError("X must be images of shape (n, C, H, W), got None")
+    if not isinstance(X, torch.Tensor):
+        arr = np.asarray(X)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"X must hold real numbers, got dtype {arr.dtype}")
+        X = torch.as_tensor(np.ascontiguousarray(arr))
+    if X.is_complex() or X.dtype == torch.bool:
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.ndim != 4 or len(X) == 0:
+        raise ValueError(
+            f"X must be images of shape (n, C, H, W) with n >= 1, got shape {tuple(X.shape)}"
+        )
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        raise ValueError("X contains NaN or infinity")
+    return X
+
+
 def layer_representation(
     model,
     X,
@@ -317,14 +344,15 @@ def layer_representation(
     torch = require_torch()
     if not isinstance(layer, str):
         raise TypeError(f"layer must be a module name (str), got {type(layer).__name__}")
-    resolve_modules(model, [layer])
+    resolve_modules(model, [layer], name="layer")
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
         raise TypeError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size}")
     noise_std = check_positive(noise_std, "noise_std", allow_zero=True)
     noise_layers = [layer] if noise_layers is None else noise_layers
-    resolve_modules(model, noise_layers)
+    resolve_modules(model, noise_layers, name="noise_layers")
+    X = _check_inputs(torch, X)
     with torch.no_grad():
         twin = copy.deepcopy(model)
     for p in twin.parameters():
@@ -333,8 +361,7 @@ def layer_representation(
     twin.eval()
     remove_noise_hooks(twin)
     device = _device_of(twin)
-    Xt = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(X))
-    Xt = Xt.to(dtype=next(twin.parameters()).dtype)
+    Xt = X.to(dtype=next(twin.parameters()).dtype)
     captured = []
     handles = add_noise_hooks(twin, noise_layers, noise_std, seed=seed) if noise_std > 0 else []
     modules = resolve_modules(twin, [layer])
@@ -348,7 +375,14 @@ def layer_representation(
         with torch.no_grad():
             for start in range(0, len(Xt), batch_size):
                 captured.clear()
-                out = twin(Xt[start : start + batch_size].to(device))
+                try:
+                    out = twin(Xt[start : start + batch_size].to(device))
+                except RuntimeError as exc:  # a shape the model does not take
+                    if isinstance(exc, torch.OutOfMemoryError) or start > 0:
+                        raise
+                    raise ValueError(
+                        f"X of shape {tuple(Xt.shape)} does not fit the model: {exc}"
+                    ) from exc
                 reps.append(captured[-1].double().cpu())
                 outs.append(out.double().cpu())
     finally:

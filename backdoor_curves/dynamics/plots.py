@@ -114,10 +114,12 @@ def plot_information_plane(
     Raises
     ------
     TypeError
-        If ``history`` is not a DataFrame or ``ax`` not an Axes.
+        If ``history`` is not a DataFrame, ``ax`` not an Axes or ``annotate`` not a bool.
     ValueError
         If a column or a group is missing, or the history is empty.
     """
+    if not isinstance(annotate, bool):
+        raise TypeError(f"annotate must be a bool, got {type(annotate).__name__}")
     history = _check_history(history, ("mi_xt", "mi_ty"))
     chosen = _groups(history, groups)
     fig, ax = _new_axes(ax, (6.0, 4.5))

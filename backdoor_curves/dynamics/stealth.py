@@ -21,6 +21,7 @@ rescaling a v + b (a > 0) of one measure at one checkpoint.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,9 +56,23 @@ class StealthScore:
 def _names(value, name: str) -> list:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, Sequence) or not value:
+    if not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a name or a list of names, got {value!r}")
+    if not value:
         raise ValueError(f"{name} must be a non-empty list, got {value!r}")
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must hold names (strings), got {item!r}")
     return list(value)
+
+
+def _epochs(phases) -> list:
+    if isinstance(phases, str) or not isinstance(phases, Sequence | np.ndarray):
+        raise TypeError(f"phases must be a list of epochs (ints), got {phases!r}")
+    for e in phases:
+        if isinstance(e, bool | np.bool_) or not isinstance(e, numbers.Integral):
+            raise TypeError(f"phases must hold epochs (ints), got {e!r}")
+    return sorted({int(e) for e in phases})
 
 
 def stealth_score(
@@ -91,7 +106,9 @@ def stealth_score(
     Raises
     ------
     TypeError
-        If ``history`` is not a DataFrame.
+        If ``history`` is not a DataFrame or a measure column holds no numbers; naming
+        ``phases``, ``target_groups``, ``clean_groups`` or ``measures`` if they are not lists of
+        ints (names).
     ValueError
         If a column is missing, a phase epoch or a group has no row, a (epoch, group) pair is
         repeated, a value is not finite, or there is no clean group.
@@ -102,7 +119,16 @@ def stealth_score(
     target_groups = _names(target_groups, "target_groups")
     missing = [c for c in ("epoch", "group", *measures) if c not in history.columns]
     if missing:
-        raise ValueError(f"history lacks the column(s) {missing}")
+        raise ValueError(
+            f"history lacks the column(s) {missing} (epoch, group and measures {measures})"
+        )
+    for measure in measures:
+        if not pd.api.types.is_numeric_dtype(history[measure]) or pd.api.types.is_bool_dtype(
+            history[measure]
+        ):
+            raise TypeError(
+                f"history: column {measure!r} must hold numbers, got dtype {history[measure].dtype}"
+            )
     if history.duplicated(["epoch", "group"]).any():
         raise ValueError("history repeats an (epoch, group) pair")
     groups = set(history["group"])
@@ -112,7 +138,7 @@ def stealth_score(
             raise ValueError("history has no clean-class group (named 'class_<c>')")
     clean_groups = _names(clean_groups, "clean_groups")
     epochs = sorted(set(history["epoch"]))
-    phases = epochs if phases is None else sorted({int(e) for e in phases})
+    phases = epochs if phases is None else _epochs(phases)
     if not phases:
         raise ValueError("phases is empty")
     for e in phases:
@@ -126,7 +152,10 @@ def stealth_score(
                 keys = [(e, g) for g in [group, *clean_groups]]
                 absent = [g for (_, g) in keys if (e, g) not in table.index]
                 if absent:
-                    raise ValueError(f"history has no row for epoch {e} and group(s) {absent}")
+                    which = "target_groups" if group in absent else "clean_groups"
+                    raise ValueError(
+                        f"{which}: history has no row for epoch {e} and group(s) {absent}"
+                    )
                 values = table.loc[keys, measure].to_numpy(dtype=np.float64)
                 if not np.all(np.isfinite(values)):
                     raise ValueError(f"history: {measure} is not finite at epoch {e}")

@@ -973,6 +973,11 @@ def parse_nn_config(raw: Mapping, *, source: str = "") -> NNConfig:
     attacks = _attacks(raw, data, grid) if "attack" in raw else ()
     dynamics = parse_dynamics(raw["dynamics"]) if "dynamics" in raw else None
     convex = parse_convex(raw["convex"]) if "convex" in raw else None
+    if dynamics is not None and dynamics.classes and data["target"] in dynamics.classes:
+        raise _fail(
+            "dynamics.classes",
+            f"must be clean classes, not the target class {data['target']} (data.target)",
+        )
     if (dynamics is not None or convex is not None) and data["mode"] != "all-to-one":
         raise _fail(
             "dynamics" if dynamics is not None else "convex",
