@@ -3,6 +3,10 @@
 For every data setting of the configuration (:class:`~backdoor_curves.nn.config.NNConfig`; the
 data are built once per setting) and every model:
 
+0. with ``[convex]``: the data setting's trigger on a two-class MNIST problem with a convex
+   learner (:func:`~backdoor_curves.nn_comparison.convex_attack_scores`); with ``[dynamics]``:
+   one training at beta = 1 with :class:`~backdoor_curves.dynamics.callback.InformationDynamics`
+   and the stealthiness score;
 1. with ``[tracking]``: one training at beta = 1 with a
    :class:`~backdoor_curves.nn.tracking.Tracker` (isolation precision, AUROC and early-fitting
    gap per epoch, Delta predicted beside the measured one-step change, synchronization by layer,
@@ -26,7 +30,12 @@ Outputs in ``DIR`` (each written atomically):
   ``self_influence.csv`` (per sample of the budget);
 - ``summary.csv``: one row per (model, setting, epochs): accuracies at beta = 0 and 1, the mean
   derivative and score per h, the exact derivative (paper 001's Table 1 layout);
-- PNG figures and ``report.md`` with the numbers and the figures;
+- ``dynamics.csv``: with ``[dynamics]``, one row per (model, setting, checkpoint, group): I(X;T)
+  and I(T;Y_hat) in nats (``mi_xt``, ``mi_ty``), the group's sample size, seconds;
+- ``attacks.csv``: with ``[[attack]]``, the attack table of
+  :func:`~backdoor_curves.nn_comparison.attack_table` (one row per attack and model);
+- PNG figures (with ``[dynamics]``: ``information_plane*.png``, the information plane and the MI
+  by epoch) and ``report.md`` with the numbers and the figures;
 - ``checkpoints/``: every training's per-epoch checkpoint, and the finished exact derivatives and
   tracked runs. A re-run with the same ``--out`` resumes: finished trainings are read back,
   interrupted ones continue from their last epoch, a longer epoch budget starts from the
@@ -649,8 +658,16 @@ def _report(config: NNConfig, units: list, frames: dict, figures: list, seconds:
     attack = (
         f"{data['mode']}"
         + (f" to class {data['target']}" if data["mode"] == "all-to-one" else "")
-        + f", {data['trigger']} trigger"
-        + "".join(f", {k} = {data[k]}" for k in ("size", "intensity") if k in data)
+        + (
+            ", attacks "
+            + "; ".join(
+                f"{a.name} ({a.trigger}{''.join(f', {k} = {v}' for k, v in a.params.items())})"
+                for a in config.attacks
+            )
+            if config.attacks
+            else f", {data['trigger']} trigger"
+            + "".join(f", {k} = {data[k]}" for k in trigger_params(data["trigger"]) if k in data)
+        )
         + f", fraction {data['fraction']:g}, poisoning seed {data['random_state']}"
     )
     training = ", ".join(f"{k} = {v}" for k, v in config.train.describe().items() if k != "epochs")
