@@ -65,12 +65,17 @@ html_extra_path: list[str] = []
 
 # -- docstrings written for the terminal, rendered as reST -------------------------------------
 # The project's docstrings state their formulas in plain text: indented formula blocks, |B| for
-# the size of a set, (n, *shape). Without help reST reads the blocks as block quotes (whose
-# ragged indentation is an error), |B| as a substitution and *shape as unfinished emphasis.
+# the size of a set, (n, *shape), S_+ for a subscript. Without help reST reads the blocks as
+# block quotes (whose ragged indentation is an error), |B| as a substitution, *shape as
+# unfinished emphasis and S_ as a hyperlink reference to a target "s" that does not exist.
 # Before numpydoc parses a docstring, this hook turns an indented block that follows a paragraph
-# into a literal block (shown verbatim, in monospace) and escapes stray "|" and "*" in prose.
+# into a literal block (shown verbatim, in monospace) and escapes stray "|", "*" and reference
+# underscores in prose.
 _INLINE_LITERAL = re.compile(r"(``.+?``|`[^`]+`)")
 _STAR = re.compile(r"(?<![\\*\w])\*(?=[\w(])")
+# a word ending in "_" (not followed by a word character): a reference name to reST
+_REFERENCE = re.compile(r"(?<=[A-Za-z0-9])_(?![\w`])")
+_FIELD = re.compile(r"^\s*\w+ : ")
 
 
 def _indent(line: str) -> int:
@@ -79,16 +84,20 @@ def _indent(line: str) -> int:
 
 def _escape_prose(line: str) -> str:
     parts = _INLINE_LITERAL.split(line)
+    # doctest lines are shown verbatim; "name_ : type" is a numpydoc field, not prose
+    verbatim = line.lstrip().startswith((">>>", "...")) or _FIELD.match(line)
     for i in range(0, len(parts), 2):  # the parts outside inline literals
         text = parts[i].replace("|", "\\|")
         if text.count("*") % 2:  # an unpaired star: not emphasis
             text = _STAR.sub(r"\\*", text)
+        if not verbatim:
+            text = _REFERENCE.sub(r"\\_", text)
         parts[i] = text
     return "".join(parts)
 
 
 def literal_formula_blocks(lines: list[str]) -> list[str]:
-    """Make indented blocks after a paragraph literal blocks; escape "|" and "*" in prose."""
+    """Make indented blocks after a paragraph literal blocks; escape "|", "*", "word_" in prose."""
     out: list[str] = []
     literal_indent = None  # indentation of the literal block being copied, if any
     previous = None  # the last non-blank line outside literal blocks
