@@ -23,6 +23,16 @@ Per budget:
 Time: every member once after one warm-up training and derivative (no repeats), divided by
 the time of one training run at the same budget (``train`` + ``evaluate``), torch on
 ``--threads`` threads. Output: ``--out`` (JSON) and the same path with ``.md``.
+
+Other models and data (issue #17 item 3): ``--model resnet18`` (torchvision's ResNet18, a new
+10-class head, ImageNet input normalisation; ``--weights none|imagenet|<state dict>``, read
+offline), ``--dataset cifar10 --root DIR`` (all ten CIFAR-10 classes from
+``DIR/cifar-10-batches-py``, never downloaded; the same BadNets attack), ``--device cuda``,
+``--batch-size`` and ``--lr`` of SGD. The defaults are the SmallCNN problem above. Peers that
+cannot handle a model are left out by default with the reason recorded (``NOT_RUN_BY_MODEL``);
+for the ResNet the peers' per-sample gradients run in batches of ``--peer-batch-size`` and
+kronfluence sums the query gradients over V_t (``aggregate_query_gradients``: one
+preconditioned query gradient instead of one per backdoor test image).
 """
 
 from __future__ import annotations
@@ -85,20 +95,81 @@ NOT_RUN = {
         "explicit IHVPs over batches, so smaller batches would not give H_c^-1"
     ),
 }
+MODELS = ("small_cnn", "resnet18")
+DATASETS = ("mnist", "cifar10")
+#: Further peers left out by default for a model (on top of ``NOT_RUN``), and why.
+NOT_RUN_BY_MODEL = {
+    "small_cnn": {},
+    "resnet18": {
+        "reference_if_ggn": (
+            "a dense P x P curvature matrix with P = 11.2 million parameters (1e15 bytes in "
+            "float64) and its eigh: only for SmallCNN-sized models"
+        ),
+        "reference_if_hessian": (
+            "a dense P x P Hessian with P = 11.2 million parameters (1e15 bytes in float64): "
+            "only for SmallCNN-sized models"
+        ),
+        "dattri_cg": (
+            "dattri sums the IHVPs over its loader's batches, so H_c must be one batch: all n_c "
+            "clean rows through ResNet18's double backward at once (several GB per thousand "
+            "32x32 images); runs with --peers dattri_cg for a few hundred rows"
+        ),
+    },
+}
+
+
+def not_run(model: str) -> dict:
+    """Peers left out of the default run for ``model``, with the reasons."""
+    prefix = "" if model == "small_cnn" else "measured on SmallCNN: "
+    return {**{k: prefix + v for k, v in NOT_RUN.items()}, **NOT_RUN_BY_MODEL[model]}
+
+
+def default_peers(model: str) -> list:
+    return [name for name in PEERS if name not in not_run(model)]
 
 
 # ------------------------------------------------------------------------------ data and runs
 
 
-def load_data(n_train: int, n_test: int):
-    from backdoor_curves.attacks.multiclass import poison_multiclass
-    from backdoor_curves.datasets.mnist import load_mnist_multiclass
+def load_data(n_train: int, n_test: int, dataset: str = "mnist", root=None):
+    """BadNets all-to-one (target 0, 3x3 patch, source classes only) on 10 %, split seed 0.
 
-    X, y, Xt, yt = load_mnist_multiclass(n_train=n_train, n_test=n_test, random_state=0, pool=2)
-    return poison_multiclass(
-        X, y, Xt, yt, mode="all-to-one", target=0, fraction=0.1, trigger="badnets", size=3,
-        exclude_target=True, random_state=0,
-    )  # fmt: skip
+    mnist: the embedded digits 2x2-pooled to 14x14; cifar10: all ten classes of
+    ``root``/cifar-10-batches-py (32x32 RGB; a missing folder raises at once, naming it).
+    """
+    from backdoor_curves.nn.config import make_nn_data
+
+    extra = {"pool": 2} if dataset == "mnist" else {"root": root}
+    return make_nn_data(dataset=dataset, n_train=n_train, n_test=n_test, split_seed=0,
+                        mode="all-to-one", target=0, fraction=0.1, trigger="badnets", size=3,
+                        exclude_target=True, random_state=0, **extra)  # fmt: skip
+
+
+def describe_data(dataset: str, data) -> str:
+    side = "x".join(str(v) for v in data.image_shape[:2])
+    if dataset == "mnist":
+        return f"the embedded ten-class digits ({side})"
+    return f"CIFAR-10, all ten classes ({side} RGB)"
+
+
+def make_factory(args, data):
+    """A picklable factory of the model ``args.model`` for ``data``, and its description."""
+    from backdoor_curves.nn.models import MODEL_KINDS
+
+    in_channels = 1 if data.X_train.ndim == 3 else int(data.X_train.shape[-1])
+    if args.model == "small_cnn":
+        params = {"width": args.width}
+    else:
+        weights = None if args.weights.lower() in ("none", "random") else args.weights
+        params = {"weights": weights}
+    factory = functools.partial(MODEL_KINDS[args.model], n_classes=data.n_classes,
+                                in_channels=in_channels, **params)  # fmt: skip
+    n_params = sum(q.numel() for q in factory().parameters())
+    if args.model == "small_cnn":
+        return factory, f"SmallCNN(width={args.width}), {n_params} parameters"
+    what = "random" if weights is None else str(args.weights)
+    return factory, (f"ResNet18 (torchvision, {what} weights, new 10-class fc, ImageNet input "
+                     f"normalisation), {n_params} parameters")  # fmt: skip
 
 
 def tensors(data):
@@ -152,19 +223,26 @@ def kronfluence_peer(model, data, ctx, *, shipped: bool) -> dict:
     task = Classification()
     model = prepare_model(model, task)
     damping = 1e-8 if shipped else cv.mapped_damping(ctx["wd"], data.n_train, len(clean))
+    batch, aggregate = ctx["peer_batch"], ctx["aggregate_queries"]
+    query_batch = batch if aggregate else len(query_set)
     with tempfile.TemporaryDirectory() as tmp:
-        analyzer = Analyzer("nn_peers", model=model, task=task, cpu=True, output_dir=tmp,
-                            disable_tqdm=True, log_level=logging.WARNING)  # fmt: skip
+        analyzer = Analyzer("nn_peers", model=model, task=task, cpu=ctx["device"] == "cpu",
+                            output_dir=tmp, disable_tqdm=True,
+                            log_level=logging.WARNING)  # fmt: skip
         analyzer.fit_all_factors(
-            "ekfac", dataset=fit_set, per_device_batch_size=256,
+            "ekfac", dataset=fit_set, per_device_batch_size=batch,
             factor_args=FactorArguments(strategy="ekfac"), overwrite_output_dir=True,
         )  # fmt: skip
         analyzer.compute_pairwise_scores(
             "scores", factors_name="ekfac", query_dataset=query_set, train_dataset=train_set,
-            per_device_query_batch_size=len(query_set), per_device_train_batch_size=256,
-            score_args=ScoreArguments(damping_factor=damping), overwrite_output_dir=True,
+            per_device_query_batch_size=query_batch, per_device_train_batch_size=batch,
+            score_args=ScoreArguments(damping_factor=damping,
+                                      aggregate_query_gradients=aggregate),
+            overwrite_output_dir=True,
         )  # fmt: skip
-        scores = analyzer.load_pairwise_scores("scores")["all_modules"].double().numpy()
+        scores = analyzer.load_pairwise_scores("scores")["all_modules"].double().cpu().numpy()
+    if aggregate:  # one row: the sum over V_t of the scores
+        scores = scores.reshape(-1) / len(query_set)
     n_fit = len(fit_rows)
     per_row = cv.from_mean_hessian_scores(scores, n_fit)
     if shipped:
@@ -176,6 +254,8 @@ def kronfluence_peer(model, data, ctx, *, shipped: bool) -> dict:
         convention = (f"factors on the n_c clean rows, damping lambda_wd n/n_c = {damping:.3g}, "
                       "-(1/n_c) mean_t score (score = +g_t^T (F_c + lambda)^-1 g_j, true "
                       "Fisher, all Conv2d/Linear)")  # fmt: skip
+    if aggregate:
+        convention += "; query gradients summed over V_t (aggregate_query_gradients) / |V_t|"
     return {"per_row": per_row, "convention": convention, "damping": damping}
 
 
@@ -184,24 +264,36 @@ def trak_peer(model, data, ctx) -> dict:
     from trak import TRAKer
 
     X, y, Xb, yb = ctx["tensors"]
+    dev, step = ctx["device"], ctx["peer_batch"]
     lam = data.n_train * ctx["wd"]
     n_params = sum(p.numel() for p in model.parameters())
     proj_dim = min(ctx["trak_proj_dim"], n_params)
+    projector = None
+    if proj_dim <= 100:
+        # traker 0.3.2's BasicProjector with one block (proj_dim <= its block size 100) frees
+        # its matrix in finalize_features and never regenerates it (AttributeError when
+        # scoring); two blocks regenerate theirs on every call
+        from trak.projectors import BasicProjector, ProjectionType
+
+        kind = ProjectionType.normal if dev == "cpu" else ProjectionType.rademacher
+        projector = BasicProjector(grad_dim=n_params, proj_dim=proj_dim, seed=0, proj_type=kind,
+                                   block_size=(proj_dim + 1) // 2, dtype=torch.float32,
+                                   device=dev)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traker = TRAKer(model=model, task="image_classification", train_set_size=data.n_train,
-                        save_dir=tmp, device="cpu", proj_dim=proj_dim,
+                        save_dir=tmp, device=dev, proj_dim=proj_dim, projector=projector,
                         use_half_precision=False, lambda_reg=lam,
                         logging_level=logging.WARNING)  # fmt: skip
         traker.load_checkpoint(model.state_dict(), model_id=0)
-        for start in range(0, data.n_train, 256):
-            batch = (X[start : start + 256], y[start : start + 256])
+        for start in range(0, data.n_train, step):
+            batch = (X[start : start + step].to(dev), y[start : start + step].to(dev))
             traker.featurize(batch=batch, num_samples=len(batch[0]))
         traker.finalize_features()
         traker.start_scoring_checkpoint(exp_name="vt", checkpoint=model.state_dict(),
                                         model_id=0, num_targets=len(yb))  # fmt: skip
-        for start in range(0, len(yb), 256):
-            batch = (Xb[start : start + 256], yb[start : start + 256])
+        for start in range(0, len(yb), step):
+            batch = (Xb[start : start + step].to(dev), yb[start : start + step].to(dev))
             traker.score(batch=batch, num_samples=len(batch[0]))
         scores = np.asarray(traker.finalize_scores(exp_name="vt"), dtype=np.float64)
         # undo TRAK's xtx_inv /= mean|xtx_inv| from its own stored projected gradients
@@ -210,8 +302,11 @@ def trak_peer(model, data, ctx) -> dict:
         )
         xtx = grads.T @ grads + lam * torch.eye(grads.shape[1])
         scale = float(torch.linalg.inv(xtx).abs().mean())
+    chunk = ctx["eval_batch"] or len(yb)  # None: V_t in one forward pass
     with torch.no_grad():
-        p_test = torch.softmax(model(Xb), -1)[torch.arange(len(yb)), yb].double().numpy()
+        probs = [torch.softmax(model(Xb[i : i + chunk].to(dev)), -1).cpu()
+                 for i in range(0, len(yb), chunk)]  # fmt: skip
+        p_test = torch.cat(probs)[torch.arange(len(yb)), yb].double().numpy()
     poison = ctx["poison_rows"]
     per_row = cv.from_trak_scores(scores[poison], p_test, scale)
     per_row_unscaled = cv.from_trak_scores(scores[poison], p_test, 1.0)
@@ -223,7 +318,9 @@ def trak_peer(model, data, ctx) -> dict:
         "convention": (f"one checkpoint, proj_dim {proj_dim} (of {n_params}), X^T X over all n "
                        f"rows (no per-sample weights: poisoned rows included), lambda_reg = "
                        f"n lambda_wd = {lam:.3g}; dL/dw_j = -mean_t (1 - p_t) tau_jt c, "
-                       f"c = mean|(X^T X + lambda)^-1| = {scale:.3g} undone"),
+                       f"c = mean|(X^T X + lambda)^-1| = {scale:.3g} undone"
+                       + ("" if projector is None else
+                          f"; BasicProjector in blocks of {projector.block_size}")),
     }  # fmt: skip
 
 
@@ -241,6 +338,7 @@ def dattri_peer(model, data, ctx, method: str) -> dict:
     X, y, Xb, yb = ctx["tensors"]
     clean, poison = ctx["clean_rows"], ctx["poison_rows"]
     lam = cv.mapped_damping(ctx["wd"], data.n_train, len(clean))
+    dev = ctx["device"]
 
     def loss_func(params, batch):  # mean CE: per-sample for one row, H_c over the clean batch
         x, t = batch
@@ -261,27 +359,27 @@ def dattri_peer(model, data, ctx, method: str) -> dict:
     test = dl(ds(Xb[None], yb[None]), batch_size=1)
     layer = None
     if method == "cg":
-        att = IFAttributorCG(task=task, device="cpu", regularization=lam, max_iter=ctx["cg_iter"])
+        att = IFAttributorCG(task=task, device=dev, regularization=lam, max_iter=ctx["cg_iter"])
         what = f"CG ({ctx['cg_iter']} iterations max, tol 1e-7)"
     elif method == "lissa":
-        att = IFAttributorLiSSA(task=task, device="cpu", damping=lam, scaling=ctx["lissa_scaling"],
+        att = IFAttributorLiSSA(task=task, device=dev, damping=lam, scaling=ctx["lissa_scaling"],
                                 recursion_depth=ctx["lissa_depth"], num_repeat=1)  # fmt: skip
         what = (f"LiSSA (depth {ctx['lissa_depth']}, batches of 64, scaling "
                 f"{ctx['lissa_scaling']:g})")  # fmt: skip
     elif method == "arnoldi":
-        att = IFAttributorArnoldi(task=task, device="cpu", regularization=lam, proj_dim=100,
+        att = IFAttributorArnoldi(task=task, device=dev, regularization=lam, proj_dim=100,
                                   max_iter=100)  # fmt: skip
         what = "Arnoldi (top 100 eigenpairs, 100 iterations)"
     elif method == "explicit_fc":
         layer = ["fc.weight", "fc.bias"]
-        att = IFAttributorExplicit(task=task, layer_name=layer, device="cpu", regularization=lam)
+        att = IFAttributorExplicit(task=task, layer_name=layer, device=dev, regularization=lam)
         what = "explicit Hessian of the fc layer only (fc.weight, fc.bias)"
     else:
         raise ValueError(method)
     att.cache(full)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = att.attribute(train, test).detach().double().numpy()  # (n_poison, 1)
+        scores = att.attribute(train, test).detach().double().cpu().numpy()  # (n_poison, 1)
     per_row = cv.from_mean_hessian_scores(scores[:, 0], len(clean))
     return {
         "per_row": per_row,
@@ -385,6 +483,8 @@ def run_peer(name, model_factory, trained_state, data, ctx) -> dict:
 
     model = model_factory()
     model.load_state_dict(trained_state)
+    # the dense references run on the CPU (float64 eigh); the libraries on --device
+    model.to("cpu" if name.startswith("reference_if") else ctx["device"])
     model.eval()
     torch.manual_seed(0)
     if name.startswith("reference_if"):
@@ -419,8 +519,9 @@ def run_budget(epochs: int, data, factory, args) -> dict:
     from backdoor_curves.nn.exact import point_derivatives, training_derivative
     from backdoor_curves.nn.train import TrainConfig, evaluate, train
 
-    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=0.02, momentum=0.9, weight_decay=5e-4,
-                      optimizer="sgd", seed=0, threads=args.threads)  # fmt: skip
+    cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, momentum=0.9,
+                      weight_decay=5e-4, optimizer="sgd", seed=0, device=args.device,
+                      threads=args.threads)  # fmt: skip
     res = {"epochs": epochs, "config": cfg.describe()}
     (base, scores0), t_run = timed(
         lambda: (r := train(factory, data, 0.0, cfg), evaluate(r.model, data))
@@ -456,6 +557,10 @@ def run_budget(epochs: int, data, factory, args) -> dict:
         "cg_iter": args.cg_iter,
         "lissa_depth": args.lissa_depth,
         "lissa_scaling": args.lissa_scaling,
+        "device": args.device,
+        "peer_batch": args.peer_batch_size,
+        "aggregate_queries": args.model != "small_cnn",
+        "eval_batch": None if args.model == "small_cnn" else args.peer_batch_size,
     }
     state = {k: v.detach().clone() for k, v in base.model.state_dict().items()}
     where = {int(r): k for k, r in enumerate(poison)}
@@ -497,13 +602,27 @@ def versions() -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--model", choices=MODELS, default="small_cnn")
+    p.add_argument("--weights", default="none",
+                   help="resnet18: none (random), imagenet (torchvision's cache, never "
+                        "downloaded) or a state-dict path")  # fmt: skip
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--root", type=Path, default=None,
+                   help="cifar10: the folder holding cifar-10-batches-py/")  # fmt: skip
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--batch-size", type=int, default=32, help="SGD batch")
+    p.add_argument("--lr", type=float, default=0.02, help="SGD learning rate")
+    p.add_argument("--peer-batch-size", type=int, default=256,
+                   help="batch of the peers' per-sample gradients and factors")  # fmt: skip
+    p.add_argument("--note", default="", help="free text added to the table's header")
     p.add_argument("--epochs", type=int, nargs="+", default=[1, 5, 20])
     p.add_argument("--n-train", type=int, default=2000)
     p.add_argument("--n-test", type=int, default=500)
     p.add_argument("--width", type=int, default=8)
     p.add_argument("--points", type=int, default=32, help="poisoned rows of the per-point view")
     p.add_argument("--h", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1, 1.0])
-    p.add_argument("--peers", nargs="+", default=list(PEERS), choices=(*PEERS, *NOT_RUN))
+    p.add_argument("--peers", nargs="+", default=None, choices=(*PEERS, *NOT_RUN),
+                   help="default: PEERS less the model's NOT_RUN_BY_MODEL")  # fmt: skip
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--trak-proj-dim", type=int, default=2048)
     p.add_argument("--cg-iter", type=int, default=100)
@@ -511,16 +630,21 @@ def main(argv=None) -> int:
     p.add_argument("--lissa-scaling", type=float, default=50.0)
     p.add_argument("--out", type=Path, default=BENCH / "results" / "nn_peers.json")
     args = p.parse_args(argv)
+    if args.peers is None:
+        args.peers = default_peers(args.model)
+    if args.dataset == "cifar10" and args.root is None:
+        p.error("--dataset cifar10 needs --root (the folder holding cifar-10-batches-py/)")
+    if args.model == "small_cnn" and args.weights.lower() not in ("none", "random"):
+        p.error("--weights is for --model resnet18")
 
     import torch
 
-    from backdoor_curves.nn.models import SmallCNN
-
     torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: torch sees no CUDA device")
     start = time.perf_counter()
-    data = load_data(args.n_train, args.n_test)
-    factory = functools.partial(SmallCNN, n_classes=10, in_channels=1, width=args.width)
-    n_params = sum(q.numel() for q in factory().parameters())
+    data = load_data(args.n_train, args.n_test, args.dataset, args.root)
+    factory, model_text = make_factory(args, data)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git": bench_core._git_commit(),
@@ -535,14 +659,19 @@ def main(argv=None) -> int:
             "n_test_bd": len(data.y_test_bd),
             "image_shape": list(data.image_shape),
         },  # fmt: skip
-        "model": f"SmallCNN(width={args.width}), {n_params} parameters",
-        "not_run": {k: v for k, v in NOT_RUN.items() if k not in args.peers},
+        "model": model_text,
+        "data_description": describe_data(args.dataset, data),
+        "device": args.device,
+        "train": {"batch_size": args.batch_size, "lr": args.lr},
+        "note": args.note,
+        "not_run": {k: v for k, v in not_run(args.model).items() if k not in args.peers},
     }
     # warm-up (torch's first-call costs), so that no budget's denominator includes them
     from backdoor_curves.nn.exact import training_derivative
     from backdoor_curves.nn.train import TrainConfig, train
 
-    warm = TrainConfig(epochs=1, batch_size=32, lr=0.02, threads=args.threads)
+    warm = TrainConfig(epochs=1, batch_size=args.batch_size, lr=args.lr, device=args.device,
+                       threads=args.threads)  # fmt: skip
     train(factory, data, 0.0, warm)
     training_derivative(factory, data, warm)
     runs = []

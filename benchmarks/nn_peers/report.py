@@ -33,19 +33,30 @@ def _version(name: str, versions: dict) -> str:
 def markdown(res: dict) -> str:
     m = res["meta"]
     d = m["data"]
+    # runs written before --model/--dataset/--device existed: the SmallCNN defaults on the CPU
+    data_text = m.get("data_description", "the embedded ten-class digits (14x14)")
+    train = m.get("train", {"batch_size": 32, "lr": 0.02})
+    device = m.get("device", "cpu")
     lines = [
         "# Deep-model peers: influence approximations vs the exact slope of the training run",
         "",
-        f"{m['model']} on the embedded ten-class digits (14x14), BadNets all-to-one (target 0) "
+        f"Model: {m['model']}. Data: {data_text}. Device: {device}.",
+        "",
+    ]
+    if m.get("note"):
+        lines += [f"Note: {m['note']}", ""]
+    lines += [
+        "BadNets all-to-one (target 0, 3x3 patch) "
         f"on 10 %: {d['n_train']} training rows ({d['n_poison']} poisoned, weight 0 at beta = 0), "
-        f"{d['n_test_bd']} backdoor test images V_t. SGD batch 32, lr 0.02, momentum 0.9, weight "
+        f"{d['n_test_bd']} backdoor test images V_t. SGD batch {train['batch_size']}, lr "
+        f"{train['lr']:g}, momentum 0.9, weight "
         "decay 5e-4, seed 0. Quantity: dL(V_t)/dbeta at beta = 0 (mean cross-entropy on V_t, "
         "nats per unit of beta); *exact* = `training_derivative` (forward mode through every SGD "
         "step). Peers: sum over the poisoned rows of their mapped dL/dw_j. rho = Spearman rank "
         "correlation of the per-point values with the exact `point_derivatives` on "
         f"{m['args']['points']} poisoned rows. Cost = wall time / one training run (`train` + "
         "`evaluate`) at the same budget, one timing each, torch on "
-        f"{m['args']['threads']} thread(s).",
+        f"{m['args']['threads']} thread(s), device {device}.",
         "",
         f"Run: {m['date']}, commit {str(m['git'].get('commit'))[:10]}, nproc {m['nproc']}, "
         f"load {m['loadavg'][0]:.1f}, wall {m.get('wall_seconds', 0):.0f} s; "
