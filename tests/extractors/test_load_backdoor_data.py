@@ -29,7 +29,7 @@ def test_data_keys_match_the_signature():
 
     params = inspect.signature(load_backdoor_data).parameters
     named = tuple(p for p in params if p != "trigger_params")
-    assert DATA_KEYS == (*named, *trigger_params()) and load_backdoor_data.data_keys == DATA_KEYS
+    assert (*named, *trigger_params()) == DATA_KEYS and load_backdoor_data.data_keys == DATA_KEYS
 
 
 @pytest.mark.parametrize("trigger", ["badnets", "invisible"])
