@@ -36,3 +36,19 @@ def tiny() -> BackdoorData:
         X_train[:120], y_train[:120], X_test[:60], y_test[:60],
         trigger="badnets", fraction=0.1, random_state=0, size=3,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def nn_digits():
+    """300 training / 100 test digits (ten classes, 14x14), BadNets all-to-one on 10 %: the data
+    of the neural-network and dynamics tests (numpy only)."""
+    from backdoor_curves.attacks.multiclass import poison_multiclass
+    from backdoor_curves.datasets.mnist import load_mnist_multiclass
+
+    X_train, y_train, X_test, y_test = load_mnist_multiclass(
+        n_train=300, n_test=100, random_state=0, pool=2
+    )
+    return poison_multiclass(
+        X_train, y_train, X_test, y_test, mode="all-to-one", target=0, fraction=0.1,
+        random_state=0,
+    )  # fmt: skip

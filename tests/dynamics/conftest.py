@@ -12,21 +12,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from backdoor_curves.attacks.multiclass import poison_multiclass  # noqa: E402
-from backdoor_curves.datasets.mnist import load_mnist_multiclass  # noqa: E402
 from backdoor_curves.nn.models import SmallCNN  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def digits():
+def digits(nn_digits):
     """300 training / 100 test digits (ten classes, 14x14), BadNets all-to-one on 10 %."""
-    X_train, y_train, X_test, y_test = load_mnist_multiclass(
-        n_train=300, n_test=100, random_state=0, pool=2
-    )
-    return poison_multiclass(
-        X_train, y_train, X_test, y_test, mode="all-to-one", target=0, fraction=0.1,
-        random_state=0,
-    )  # fmt: skip
+    return nn_digits
 
 
 @pytest.fixture(scope="session")
