@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib import cbook
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
+
+from ..viz.plots import line_style, new_axes
 
 __all__ = ["plot_information_plane", "plot_mi_by_epoch"]
 
@@ -29,18 +27,6 @@ _TARGET_STYLE = {
 }
 _CLEAN_COLORS = ["tab:blue", "tab:cyan", "tab:gray", "tab:olive", "tab:green", "tab:brown"]
 _LABELS = {"mi_xt": "I(X;T)  [nats]", "mi_ty": "I(T;Y)  [nats]"}
-
-
-def _new_axes(ax, figsize) -> tuple[Figure, Axes]:
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        return fig, ax
-    if not isinstance(ax, Axes):
-        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
-    fig = ax.figure
-    while not isinstance(fig, Figure):  # axes of a SubFigure: climb to the root Figure
-        fig = fig.figure
-    return fig, ax
 
 
 def _check_history(history, columns) -> pd.DataFrame:
@@ -77,10 +63,6 @@ def _style(groups: list) -> dict:
             out[g] = {"color": _CLEAN_COLORS[k % len(_CLEAN_COLORS)], "marker": "."}
             k += 1
     return out
-
-
-def _line_style(defaults: dict, kwargs: dict) -> dict:
-    return {**cbook.normalize_kwargs(defaults, Line2D), **cbook.normalize_kwargs(kwargs, Line2D)}
 
 
 def plot_information_plane(
@@ -122,12 +104,12 @@ def plot_information_plane(
         raise TypeError(f"annotate must be a bool, got {type(annotate).__name__}")
     history = _check_history(history, ("mi_xt", "mi_ty"))
     chosen = _groups(history, groups)
-    fig, ax = _new_axes(ax, (6.0, 4.5))
+    fig, ax = new_axes(ax, (6.0, 4.5))
     styles = _style(chosen)
     for g in chosen:
         part = history[history["group"] == g].sort_values("epoch")
         x, y = part["mi_xt"].to_numpy(float), part["mi_ty"].to_numpy(float)
-        (line,) = ax.plot(x, y, **_line_style({**styles[g], "label": g}, kwargs))
+        (line,) = ax.plot(x, y, **line_style({**styles[g], "label": g}, kwargs))
         color = line.get_color()
         for k in range(len(x) - 1):
             ax.annotate(
@@ -184,11 +166,11 @@ def plot_mi_by_epoch(
         raise TypeError(f"measure must be a column name (str), got {type(measure).__name__}")
     history = _check_history(history, (measure,))
     chosen = _groups(history, groups)
-    fig, ax = _new_axes(ax, (6.0, 4.0))
+    fig, ax = new_axes(ax, (6.0, 4.0))
     styles = _style(chosen)
     for g in chosen:
         part = history[history["group"] == g].sort_values("epoch")
-        ax.plot(part["epoch"], part[measure], **_line_style({**styles[g], "label": g}, kwargs))
+        ax.plot(part["epoch"], part[measure], **line_style({**styles[g], "label": g}, kwargs))
     ax.set_xlabel("epoch (0 = before training)")
     ax.set_ylabel(_LABELS.get(measure, measure))
     ax.set_xticks(sorted(history["epoch"].unique()))

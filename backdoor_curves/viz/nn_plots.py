@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .plots import _line_style, _new_axes, format_number
+from .plots import format_number, line_style, new_axes
 
 __all__ = [
     "plot_fd_slopes",
@@ -107,7 +107,7 @@ def plot_fd_slopes(
     slopes = _frame(slopes, "slopes", ("h", "derivative"))
     if exact is not None:
         exact = _frame(exact, "exact", ("derivative",))
-    fig, ax = _new_axes(ax, (6.0, 4.0))
+    fig, ax = new_axes(ax, (6.0, 4.0))
     for i, epochs in enumerate(_budgets(slopes)):
         color = _COLORS[i % len(_COLORS)]
         part = _rows(slopes, epochs)
@@ -119,7 +119,7 @@ def plot_fd_slopes(
             stats.index,
             stats["mean"],
             yerr=None if yerr.isna().all() else yerr.fillna(0.0),
-            **_line_style(style, kwargs),
+            **line_style(style, kwargs),
         ).lines[0]
         color = line.get_color()
         if exact is not None:
@@ -172,9 +172,9 @@ def plot_isolation_precision(tracking: pd.DataFrame, ax=None, **kwargs) -> Figur
         If it lacks a needed column or is empty.
     """
     tracking = _frame(tracking, "tracking", ("epoch", "isolation_precision", "eta"))
-    fig, ax = _new_axes(ax, (6.0, 4.0))
+    fig, ax = new_axes(ax, (6.0, 4.0))
     style = {"marker": "o", "color": "tab:red", "label": "isolation precision IP(e)"}
-    ax.plot(tracking["epoch"], tracking["isolation_precision"], **_line_style(style, kwargs))
+    ax.plot(tracking["epoch"], tracking["isolation_precision"], **line_style(style, kwargs))
     if "auroc" in tracking.columns:
         ax.plot(
             tracking["epoch"],
@@ -222,9 +222,9 @@ def plot_loss_reduction(tracking: pd.DataFrame, ax=None, **kwargs) -> Figure:
         If it lacks a needed column or is empty.
     """
     tracking = _frame(tracking, "tracking", ("epoch", "delta", "measured_delta"))
-    fig, ax = _new_axes(ax, (6.0, 4.0))
+    fig, ax = new_axes(ax, (6.0, 4.0))
     style = {"marker": "o", "color": "tab:purple", "label": "Delta predicted (first order)"}
-    ax.plot(tracking["epoch"], tracking["delta"], **_line_style(style, kwargs))
+    ax.plot(tracking["epoch"], tracking["delta"], **line_style(style, kwargs))
     ax.plot(
         tracking["epoch"],
         tracking["measured_delta"],
@@ -295,7 +295,7 @@ def plot_synchronization(
     part = layers[layers["epoch"] == epoch]
     if not len(part):
         raise ValueError(f"epoch {epoch!r} has no rows in layers; epochs present: {epochs}")
-    fig, ax = _new_axes(ax, (6.0, 4.0))
+    fig, ax = new_axes(ax, (6.0, 4.0))
     x = np.arange(len(part))
     width = 0.8 / len(_SYNC_PAIRS)
     for i, ((_, label, color), column) in enumerate(zip(_SYNC_PAIRS, columns, strict=True)):
@@ -344,7 +344,7 @@ def plot_self_influence(self_influence: pd.DataFrame, auroc=None, ax=None, **kwa
     table = _frame(self_influence, "self_influence", ("group", "self_influence"))
     values = table["self_influence"].to_numpy(float)
     finite = values[np.isfinite(values)]
-    fig, ax = _new_axes(ax, (6.0, 4.0))
+    fig, ax = new_axes(ax, (6.0, 4.0))
     log = finite.size > 0 and bool(np.all(finite > 0))
     if finite.size == 0:
         bins = 10

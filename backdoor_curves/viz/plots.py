@@ -124,8 +124,30 @@ def _color_map(labels: Sequence[str]) -> dict[str, str]:
     return colors
 
 
-def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    """``ax`` and its root Figure, or new axes on a new pyplot-managed Figure."""
+def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """``ax`` and its root Figure, or new axes on a new pyplot-managed Figure.
+
+    The ``ax=`` convention of every plotting function of the package (here, in
+    :mod:`~backdoor_curves.viz.nn_plots` and :mod:`~backdoor_curves.dynamics.plots`).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+        Axes to draw on (possibly inside a SubFigure), or None for new ones.
+    figsize : tuple of float
+        Size in inches of the new figure when ``ax`` is None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The root Figure of ``ax`` (climbing out of SubFigures), or the new one.
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is neither None nor an Axes.
+    """
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         return fig, ax
@@ -137,11 +159,23 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
     return fig, ax
 
 
-def _line_style(defaults: dict, kwargs: dict) -> dict:
+def line_style(defaults: dict, kwargs: dict) -> dict:
     """``defaults`` overridden by the caller's :class:`~matplotlib.lines.Line2D` ``kwargs``.
 
     Aliases are resolved first (``c`` -> ``color``, ``ls`` -> ``linestyle``, ``lw``,
     ``ms`` ...), so ``c="red"`` replaces a default ``color`` instead of clashing with it.
+
+    Parameters
+    ----------
+    defaults : dict
+        The function's own style of a line.
+    kwargs : dict
+        The caller's keyword arguments for ``Axes.plot``.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for ``Axes.plot``.
     """
     return {**cbook.normalize_kwargs(defaults, Line2D), **cbook.normalize_kwargs(kwargs, Line2D)}
 
@@ -151,7 +185,7 @@ _SCATTER_COLOR_KEYS = ("c", "color", "facecolor")
 
 
 def _scatter_style(defaults: dict, kwargs: dict) -> dict:
-    """As :func:`_line_style`, for ``Axes.scatter``: a colour given drops ``c``/``cmap``."""
+    """As :func:`line_style`, for ``Axes.scatter``: a colour given drops ``c``/``cmap``."""
     user = cbook.normalize_kwargs(kwargs, Collection)
     style = cbook.normalize_kwargs(defaults, Collection)
     if any(key in user for key in _SCATTER_COLOR_KEYS):
@@ -347,13 +381,13 @@ def plot_curves(
     if not isinstance(column, str) or any(column not in curve.values for curve in curves):
         raise ValueError(f"column must be one of {list(curves[0].values)}, got {column!r}")
     labels = _check_labels(labels, curves)
-    fig, ax = _new_axes(ax, (6.0, 4.0))
+    fig, ax = new_axes(ax, (6.0, 4.0))
     for curve, style in _curve_styles(curves, labels):
         order = np.argsort(curve.betas, kind="stable")
         ax.plot(
             np.asarray(curve.betas)[order],
             np.asarray(curve[column])[order],
-            **_line_style(style, kwargs),
+            **line_style(style, kwargs),
         )
     _set_beta_axis(ax)
     ax.set_ylabel(_Y_LABELS.get(column, column))
@@ -404,7 +438,7 @@ def plot_slope_vs_accuracy(
         positive.
     """
     table = _check_table(table, ["learner", "lambda", "score", "backdoor_accuracy"])
-    fig, ax = _new_axes(ax, (6.5, 4.5))
+    fig, ax = new_axes(ax, (6.5, 4.5))
     groups = _group_labels(table)
     log_lam = np.log10(pd.to_numeric(table["lambda"]).to_numpy(float))
     norm = Normalize(vmin=log_lam.min(), vmax=max(log_lam.max(), log_lam.min() + 1e-12))
@@ -505,7 +539,7 @@ def plot_accuracy_vs_regularization(
         positive.
     """
     table = _check_table(table, ["learner", "lambda", "clean_accuracy", "backdoor_accuracy"])
-    fig, ax = _new_axes(ax, (8.0, 4.5))
+    fig, ax = new_axes(ax, (8.0, 4.5))
     groups = _group_labels(table)
     names = list(dict.fromkeys(groups))
     colors = _color_map(names)
@@ -520,14 +554,14 @@ def plot_accuracy_vs_regularization(
             y = pd.to_numeric(table[column], errors="coerce").to_numpy(float)[rows][order]
             x = lam[rows][order]
             good = np.isfinite(y)
-            line_style = {
+            own_style = {
                 "color": colors[name],
                 "linestyle": style,
                 "marker": marker,
                 "markersize": 5,
                 "label": f"{name}: {column.replace('_', ' ')}",
             }
-            (line,) = ax.plot(x[good], y[good], **_line_style(line_style, kwargs))
+            (line,) = ax.plot(x[good], y[good], **line_style(own_style, kwargs))
             colors[name] = line.get_color()  # the legend shows a colour given in kwargs
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
@@ -589,12 +623,12 @@ def plot_deviation(
     """
     curves = _check_curves(curves)
     labels = _check_labels(labels, curves)
-    fig, ax = _new_axes(ax, (8.5, 4.5))
+    fig, ax = new_axes(ax, (8.5, 4.5))
     for curve, style in _curve_styles(curves, labels):
         order = np.argsort(curve.betas, kind="stable")
         nu = np.asarray(curve["nu"])[order]
         ratio = np.asarray(curve["rho_ratio"])[order]
-        (path,) = ax.plot(nu, ratio, **_line_style(style, kwargs))
+        (path,) = ax.plot(nu, ratio, **line_style(style, kwargs))
         ax.plot(
             nu[-1:],
             ratio[-1:],
@@ -679,12 +713,12 @@ def plot_taylor(curve, slope, ax: Axes | None = None, **kwargs) -> Figure:
     """
     (curve,) = _check_curves([curve])
     _check_slope(slope)
-    fig, ax = _new_axes(ax, (6.4, 4.2))
+    fig, ax = new_axes(ax, (6.4, 4.2))
     order = np.argsort(curve.betas)
     betas, exact = curve.betas[order], curve["backdoor_loss"][order]
     taylor = slope.taylor(_DENSE_BETAS)
     style = {"color": "black", "marker": "o", "label": "exact curve", "zorder": 3}
-    ax.plot(betas, exact, **_line_style(style, kwargs))
+    ax.plot(betas, exact, **line_style(style, kwargs))
     ax.plot(
         _DENSE_BETAS,
         taylor["first"],
@@ -746,7 +780,7 @@ def plot_slope(slope, ax: Axes | None = None, curve=None, **kwargs) -> Figure:
     _check_slope(slope)
     if curve is not None:
         (curve,) = _check_curves([curve])
-    fig, ax = _new_axes(ax, (6.4, 4.2))
+    fig, ax = new_axes(ax, (6.4, 4.2))
     taylor = slope.taylor(_DENSE_BETAS)
     loss0 = float(slope.backdoor_loss)
     if curve is not None:
@@ -767,7 +801,7 @@ def plot_slope(slope, ax: Axes | None = None, curve=None, **kwargs) -> Figure:
         "label": f"tangent at beta = 0: dL/dbeta = {format_number(slope.derivative)} "
         f"(score {format_number(slope.score)})",
     }
-    ax.plot(_DENSE_BETAS, taylor["first"], **_line_style(style, kwargs))
+    ax.plot(_DENSE_BETAS, taylor["first"], **line_style(style, kwargs))
     second = float(slope.second_derivative)
     if np.isfinite(second) and second != 0.0:
         ax.plot(
