@@ -352,11 +352,7 @@ class NNConfig:
             ``[{}]`` without a grid. With ``[[attack]]`` tables, each point once per attack
             (attacks fastest), its name under ``"attack"``.
         """
-        keys = list(self.grid)
-        points = [
-            dict(zip(keys, values, strict=True))
-            for values in itertools.product(*(self.grid[k] for k in keys))
-        ]
+        points = _grid_points(self.grid)
         if not self.attacks:
             return points
         return [{**point, "attack": attack.name} for point in points for attack in self.attacks]
@@ -757,10 +753,14 @@ def _grid(raw, data: dict) -> dict:
         if len(set(values)) != len(values):
             raise _fail(f"grid.{key}", f"must not repeat a value, got {value!r}")
         grid[key] = values
-    for point in itertools.product(*([(k, v) for v in vs] for k, vs in grid.items())):
-        swept = dict(point)
+    for swept in _grid_points(grid):
         _check_data_values({**data, **swept}, swept=swept)
     return grid
+
+
+def _grid_points(grid: Mapping) -> list[dict]:
+    """The Cartesian product of the ``[grid]`` values, in order (the last key fastest)."""
+    return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
 def _attacks(raw: Mapping, data: dict, grid: dict) -> tuple:
@@ -777,7 +777,7 @@ def _attacks(raw: Mapping, data: dict, grid: dict) -> tuple:
                 "the trigger is set per attack in the [[attack]] tables, not in [data] or [grid]",
             )
     specs = []
-    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    points = _grid_points(grid)
     for i, entry in enumerate(entries):
         where = f"attack[{i}]" if isinstance(raw["attack"], list) else "attack"
         entry = _table(entry, where)
