@@ -414,6 +414,19 @@ def check_same_length(a, b, name_a: str, name_b: str) -> None:
         raise ValueError(f"{name_a} and {name_b} have different lengths ({len(a)} != {len(b)})")
 
 
+def check_int(value, name: str, minimum: int) -> int:
+    """Return ``value`` as an int if it is an integer (not a bool) >= ``minimum``.
+
+    Raises a TypeError naming ``name`` for a non-integer (bools, floats, strings, numpy
+    booleans) and a ValueError naming it below ``minimum``.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {show_value(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
 def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float if it is a finite real number > 0 (or >= 0)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -20,6 +20,7 @@ import numpy as np
 from ._validation import (
     check_betas,
     check_choice,
+    check_int,
     check_labels,
     check_matrix,
     check_random_state,
@@ -429,14 +430,6 @@ def check_class_labels(y, name: str, n_classes: int | None = None) -> np.ndarray
     return arr
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {show_value(value)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
 @dataclass(frozen=True, eq=False, repr=False)
 class ImageBackdoorData:
     """A k-class image training set poisoned in place, its clean test set and backdoor test set.
@@ -541,7 +534,7 @@ class ImageBackdoorData:
             object.__setattr__(self, name, value)
 
         mode = check_choice(self.mode, "mode", MODES)
-        k = _check_int(self.n_classes, "n_classes", 2)
+        k = check_int(self.n_classes, "n_classes", 2)
         if mode == "all-to-all":
             if self.target is not None:
                 raise ValueError(
@@ -550,7 +543,7 @@ class ImageBackdoorData:
                 )
             target = None
         else:
-            target = _check_int(self.target, "target", 0)
+            target = check_int(self.target, "target", 0)
             if target >= k:
                 raise ValueError(
                     f"target={target} is not a class: the classes are 0..{k - 1} (n_classes={k})"

@@ -18,14 +18,13 @@ built at the first ``transform`` that is not served from the feature cache.
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from backdoor_curves._validation import check_seed
+from backdoor_curves._validation import check_int, check_seed
 from backdoor_curves.utils import require_torch, require_torchvision
 
 from ._torch import resolve_device
@@ -41,14 +40,6 @@ _N_FEATURES = {"alexnet": 4096, "resnet18": 512, "resnet50": 2048}
 _LAYER = {"alexnet": "classifier.5 (ReLU after fc7)", "resnet18": "avgpool", "resnet50": "avgpool"}
 _MIN_SIZE = {"alexnet": 63, "resnet18": 32, "resnet50": 32}
 _CACHE_FORMAT = 1
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
 
 
 class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -102,9 +93,9 @@ class _TorchvisionFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             Naming the offending parameter (``batch_size``, ``resize``, ``device``, ...).
         """
         arch = self._arch()
-        _check_int(self.batch_size, "batch_size", 1)
+        check_int(self.batch_size, "batch_size", 1)
         if self.resize is not None:
-            _check_int(self.resize, "resize", _MIN_SIZE[arch])
+            check_int(self.resize, "resize", _MIN_SIZE[arch])
         if not isinstance(self.normalize, bool):
             raise TypeError(f"normalize must be a bool, got {type(self.normalize).__name__}")
         check_seed(self.random_state, "random_state")

@@ -7,13 +7,11 @@ that the registry in ``triggers`` can import every trigger module without an imp
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .._validation import check_real_array, check_vector
 
-__all__ = ["check_images", "check_int", "source_ranks"]
+__all__ = ["check_images", "source_ranks"]
 
 
 def check_images(images, name: str = "images") -> np.ndarray:
@@ -95,20 +93,3 @@ def source_ranks(source_labels, classes, n: int) -> np.ndarray:
             f"source_labels has labels {bad} that are not in classes {sorted_cls.tolist()}"
         )
     return np.searchsorted(sorted_cls, labels).astype(np.int64)
-
-
-def check_int(value, name: str, *, minimum: int) -> int:
-    """Return ``value`` as an int if it is an integer (not a bool) >= ``minimum``.
-
-    Raises
-    ------
-    TypeError
-        Naming ``name`` if ``value`` is not an int.
-    ValueError
-        Naming ``name`` if it is below ``minimum``.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)

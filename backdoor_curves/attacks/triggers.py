@@ -47,8 +47,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validation import check_positive, check_seed
-from ._images import check_images, check_int, source_ranks
+from .._validation import check_int, check_positive, check_seed
+from ._images import check_images, source_ranks
 from .blend import SIG, Blend
 from .dba import DeepBackdoorTrigger
 from .warping import WaNet

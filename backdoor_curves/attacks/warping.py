@@ -33,8 +33,8 @@ import hashlib
 
 import numpy as np
 
-from .._validation import check_positive, check_seed
-from ._images import check_images, check_int, source_ranks
+from .._validation import check_int, check_positive, check_seed
+from ._images import check_images, source_ranks
 
 __all__ = ["WaNet", "bicubic_matrix"]
 

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from .._validation import check_fraction, check_seed
 from .images import stratified_subsample
 
-__all__ = ["load_mnist_digits", "load_mnist_multiclass", "load_mnist_pair"]
+__all__ = ["average_pool", "load_mnist_digits", "load_mnist_multiclass", "load_mnist_pair"]
 
 IMAGE_SHAPE = (28, 28)
 _N_PIXELS = 28 * 28
@@ -166,6 +166,36 @@ def _check_count(value, name: str, minimum: int, maximum: int, hint: str) -> int
     return int(value)
 
 
+def average_pool(images: np.ndarray, pool: int) -> np.ndarray:
+    """Average ``pool x pool`` blocks of 28 x 28 digits (``pool = 2``: 14 x 14 images).
+
+    The pooling of :func:`load_mnist_multiclass` (``pool=``), also used to train models for
+    pooled digits (e.g. DBA's default clean model).
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, 28, 28)
+        Digits.
+    pool : int
+        Side of the window, a divisor of 28 (1: the images as they are, not copied).
+
+    Returns
+    -------
+    ndarray of shape (n, 28 // pool, 28 // pool)
+        Each pixel the mean of its block (float64 for float64 input).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``pool`` if it is not an int dividing 28.
+    """
+    pool = _check_pool(pool)
+    if pool == 1:
+        return images
+    side = IMAGE_SHAPE[0] // pool
+    return images.reshape(len(images), side, pool, side, pool).mean(axis=(2, 4))
+
+
 def _check_pool(pool) -> int:
     if isinstance(pool, bool | np.bool_) or not isinstance(pool, numbers.Integral):
         raise TypeError(f"pool must be an int dividing 28 (1, 2, 4, 7, 14 or 28), got {pool!r}")
@@ -243,11 +273,7 @@ def load_mnist_multiclass(
     train_idx = train_idx[stratified_subsample(labels[train_idx], n_train, seed)]
 
     def prepare(idx):
-        X = images[idx]
-        if pool > 1:
-            side = IMAGE_SHAPE[0] // pool
-            X = X.reshape(len(idx), side, pool, side, pool).mean(axis=(2, 4))
-        return X.astype(np.float32), labels[idx].copy()
+        return average_pool(images[idx], pool).astype(np.float32), labels[idx].copy()
 
     X_train, y_train = prepare(train_idx)
     X_test, y_test = prepare(test_idx)

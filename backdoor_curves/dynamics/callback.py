@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice, check_positive, check_seed
+from .._validation import check_choice, check_int, check_positive, check_seed
 from .infonce import MIEstimate, estimate_mi, pca_reduce
 from .noise import layer_representation, resolve_modules
 
@@ -77,14 +77,6 @@ def class_group(c: int) -> str:
     str
     """
     return f"class_{int(c)}"
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
 
 
 def _options(options, defaults: dict, name: str) -> dict:
@@ -192,21 +184,21 @@ class InformationDynamics:
             checkpoints = [checkpoints]
         if not isinstance(checkpoints, Sequence) or not checkpoints:
             raise ValueError(f"checkpoints must be a non-empty list of epochs, got {checkpoints!r}")
-        self.checkpoints = tuple(sorted({_check_int(e, "checkpoints", 0) for e in checkpoints}))
+        self.checkpoints = tuple(sorted({check_int(e, "checkpoints", 0) for e in checkpoints}))
         self.noise_std = check_positive(noise_std, "noise_std", allow_zero=True)
         self.noise_layers = _layer_names(noise_layers)
-        self.max_samples = _check_int(max_samples, "max_samples", 2)
+        self.max_samples = check_int(max_samples, "max_samples", 2)
         if not isinstance(equal_size, bool):
             raise TypeError(f"equal_size must be a bool, got {type(equal_size).__name__}")
         self.equal_size = equal_size
-        self.classes = None if classes is None else [_check_int(c, "classes", 0) for c in classes]
+        self.classes = None if classes is None else [check_int(c, "classes", 0) for c in classes]
         self.pca_components = (
-            None if pca_components is None else _check_int(pca_components, "pca_components", 1)
+            None if pca_components is None else check_int(pca_components, "pca_components", 1)
         )
         self.y_hat = check_choice(y_hat, "y_hat", ("logits", "labels"))
         self.xt_options = _options(xt_options, DEFAULT_XT_OPTIONS, "xt_options")
         self.ty_options = _options(ty_options, DEFAULT_TY_OPTIONS, "ty_options")
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
+        self.batch_size = check_int(batch_size, "batch_size", 1)
         self.random_state = check_seed(random_state)
         self.samples: dict = {}
         self.estimates: dict = {}

@@ -50,7 +50,6 @@ map, so I(A'; B) <= I(A; B)).
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +57,7 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-from .._validation import check_matrix, check_positive, check_seed
+from .._validation import check_int, check_matrix, check_positive, check_seed
 from ..utils import require_torch, resolve_device
 
 __all__ = ["MIEstimate", "estimate_mi", "pca_reduce", "standardize_columns"]
@@ -93,14 +92,6 @@ class MIEstimate:
     n_samples: int
     n_negatives: int
     batch_size: int
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
 
 
 def standardize_columns(x: np.ndarray) -> np.ndarray:
@@ -154,7 +145,7 @@ def pca_reduce(x, n_components: int, random_state: int = 0) -> np.ndarray:
         >= 1, ``random_state`` when it is not a seed.
     """
     x = check_matrix(x, "x")
-    k = _check_int(n_components, "n_components", 1)
+    k = check_int(n_components, "n_components", 1)
     seed = check_seed(random_state)
     if k >= min(x.shape):
         return x
@@ -273,13 +264,13 @@ def estimate_mi(
         raise ValueError(f"a and b have different lengths ({len(a)} != {len(b)})")
     if len(a) < 2:
         raise ValueError(f"a and b must hold at least 2 samples, got {len(a)}")
-    k = _check_int(n_negatives, "n_negatives", 1)
-    average_last = _check_int(average_last, "average_last", 1)
-    epochs = _check_int(epochs, "epochs", 1)
+    k = check_int(n_negatives, "n_negatives", 1)
+    average_last = check_int(average_last, "average_last", 1)
+    epochs = check_int(epochs, "epochs", 1)
     if epochs < average_last:
         raise ValueError(f"epochs must be >= average_last = {average_last}, got {epochs}")
-    batch = min(_check_int(batch_size, "batch_size", 2), len(a))
-    hidden = _check_int(hidden, "hidden", 1)
+    batch = min(check_int(batch_size, "batch_size", 2), len(a))
+    hidden = check_int(hidden, "hidden", 1)
     lr = check_positive(lr, "lr")
     weight_decay = check_positive(weight_decay, "weight_decay", allow_zero=True)
     clip = check_positive(clip, "clip")
@@ -288,7 +279,7 @@ def estimate_mi(
         raise TypeError(f"standardize must be a bool, got {type(standardize).__name__}")
     for name, value in (("pca_a", pca_a), ("pca_b", pca_b)):
         if value is not None:
-            _check_int(value, name, 1)
+            check_int(value, name, 1)
     if pca_a is not None:
         a = pca_reduce(a, pca_a, seed)
     if pca_b is not None:
@@ -297,7 +288,7 @@ def estimate_mi(
         a, b = standardize_columns(a), standardize_columns(b)
     device = resolve_device(device)
     if threads is not None:
-        threads = _check_int(threads, "threads", 1)
+        threads = check_int(threads, "threads", 1)
     saved = torch.get_num_threads()
     try:
         if threads is not None:

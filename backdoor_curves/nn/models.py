@@ -16,8 +16,7 @@ This module imports torch when it is imported (it defines ``torch.nn.Module`` su
 
 from __future__ import annotations
 
-import numbers
-
+from .._validation import check_int
 from ..utils import require_torch, require_torchvision
 from .weights import load_weights, resolve_weights
 
@@ -30,14 +29,6 @@ RESNETS = ("resnet18", "resnet50")
 #: ImageNet channel means and standard deviations (torchvision's preprocessing).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
 
 
 class SmallCNN(torch.nn.Module):
@@ -78,9 +69,9 @@ class SmallCNN(torch.nn.Module):
 
     def __init__(self, n_classes: int = 10, in_channels: int = 1, width: int = 8):
         super().__init__()
-        self.n_classes = _check_int(n_classes, "n_classes", 2)
-        self.in_channels = _check_int(in_channels, "in_channels", 1)
-        self.width = _check_int(width, "width", 1)
+        self.n_classes = check_int(n_classes, "n_classes", 2)
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.width = check_int(width, "width", 1)
         self.conv1 = torch.nn.Conv2d(self.in_channels, self.width, kernel_size=3, padding=1)
         self.conv2 = torch.nn.Conv2d(self.width, 2 * self.width, kernel_size=3, padding=1)
         self.fc = torch.nn.Linear(2 * self.width * 9, self.n_classes)
@@ -164,7 +155,7 @@ def resnet(
     """
     if not isinstance(name, str) or name not in RESNETS:
         raise ValueError(f"name must be one of {list(RESNETS)}, got {name!r}")
-    n_classes = _check_int(n_classes, "n_classes", 2)
+    n_classes = check_int(n_classes, "n_classes", 2)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     resolved = resolve_weights(name, weights)

@@ -31,7 +31,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .._validation import check_positive
+from .._validation import check_int, check_positive
 from ..utils import require_torch
 from ._modes import eval_mode
 from .metrics import (
@@ -128,14 +128,6 @@ def _poisoned_mask(poisoned, n: int) -> np.ndarray:
     return arr
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def default_layers(model) -> list[str]:
     """The layers tracked by default: every named module that owns parameters directly.
 
@@ -225,8 +217,8 @@ def stratified_subset(groups, budget, random_state=0) -> np.ndarray:
     ValueError
         If ``budget`` < 1, ``random_state`` < 0, or ``groups`` is empty or not 1-D.
     """
-    budget = _check_int(budget, "budget", 1)
-    seed = _check_int(random_state, "random_state", 0)
+    budget = check_int(budget, "budget", 1)
+    seed = check_int(random_state, "random_state", 0)
     codes = np.asarray(groups)
     if codes.ndim != 1 or codes.size == 0:
         raise ValueError(f"groups must be a non-empty 1-D array, got shape {codes.shape}")
@@ -767,7 +759,7 @@ class Tracker:
         track_initial=True,
         every=1,
     ):
-        self.budget = _check_int(budget, "budget", 1)
+        self.budget = check_int(budget, "budget", 1)
         if eta is not None:
             if isinstance(eta, bool) or not isinstance(eta, numbers.Real):
                 raise TypeError(f"eta must be None or a real number in (0, 1), got {eta!r}")
@@ -780,12 +772,12 @@ class Tracker:
         self.layers = layers
         if loss_samples is None:
             loss_samples = 2 * self.budget
-        self.loss_samples = _check_int(loss_samples, "loss_samples", 0)
+        self.loss_samples = check_int(loss_samples, "loss_samples", 0)
         self.batch_size = _check_batch_size(batch_size, "batch_size")
         self.grad_batch_size = _check_batch_size(grad_batch_size, "grad_batch_size")
-        self.random_state = _check_int(random_state, "random_state", 0)
+        self.random_state = check_int(random_state, "random_state", 0)
         self.track_initial = bool(track_initial)
-        self.every = _check_int(every, "every", 1)
+        self.every = check_int(every, "every", 1)
         self.subset = None
         self.eta = None
         self._rows, self._layer_rows, self._loss_rows = [], [], []

@@ -54,7 +54,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .._io import atomic_write
-from .._validation import check_seed
+from .._validation import check_int, check_seed
 from ..data import ImageBackdoorData
 from ..utils import require_torch, resolve_device
 from ._modes import eval_mode
@@ -83,14 +83,6 @@ CHECKPOINT_FILE = "checkpoint.pt"
 _CHECKPOINT_FORMAT = 1
 #: The columns of :attr:`TrainResult.history`.
 HISTORY_COLUMNS = ("epoch", "train_loss", "seconds")
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_real(value, name: str, low: float, high: float, *, open_high=False, open_low=False):
@@ -159,8 +151,8 @@ class TrainConfig:
         def put(name, value):
             object.__setattr__(self, name, value)
 
-        put("epochs", _check_int(self.epochs, "epochs", 1))
-        put("batch_size", _check_int(self.batch_size, "batch_size", 1))
+        put("epochs", check_int(self.epochs, "epochs", 1))
+        put("batch_size", check_int(self.batch_size, "batch_size", 1))
         put("lr", _check_real(self.lr, "lr", 0.0, math.inf, open_low=True, open_high=True))
         put("momentum", _check_real(self.momentum, "momentum", 0.0, 1.0, open_high=True))
         put(
@@ -187,7 +179,7 @@ class TrainConfig:
                 "device must be 'cpu', 'cuda', 'cuda:N', 'auto' or a torch.device, got "
                 f"{type(self.device).__name__}"
             )
-        put("threads", _check_int(self.threads, "threads", 1))
+        put("threads", check_int(self.threads, "threads", 1))
 
     def describe(self) -> dict:
         """The configuration as a flat dict of plain values (for tables and checkpoints).
@@ -344,9 +336,9 @@ def batch_order(n: int, batch_size: int, epochs: int, seed: int) -> list[list[np
     TypeError, ValueError
         Naming the argument that is not an int in its range.
     """
-    n = _check_int(n, "n", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    epochs = _check_int(epochs, "epochs", 1)
+    n = check_int(n, "n", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    epochs = check_int(epochs, "epochs", 1)
     rng = np.random.default_rng(check_seed(seed, "seed"))
     order = []
     for _ in range(epochs):
@@ -827,7 +819,7 @@ def evaluate(model, data: ImageBackdoorData, batch_size: int = 256) -> dict[str,
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     data = _check_data(data)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     F = torch.nn.functional
