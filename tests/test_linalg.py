@@ -119,3 +119,30 @@ def test_non_finite_matrices_are_refused():
     for factorize in (CholeskySolver, LUSolver):
         with pytest.raises(SingularSystemError, match="NaN or infinite entries"):
             factorize(np.array([[1.0, np.inf], [np.inf, 1.0]]))
+
+
+def test_condition_numbers_can_wait_until_asked():
+    """estimate_condition=False: the same estimates (and the warning) on first access."""
+    A = np.diag([1.0, 1e-14])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing estimated, so nothing to warn about yet
+        lazy = CholeskySolver(A, "H", estimate_condition=False)
+    with pytest.warns(IllConditionedWarning, match="H is ill-conditioned"):
+        eager = CholeskySolver(A, "H")
+    with pytest.warns(IllConditionedWarning, match="H is ill-conditioned"):
+        assert lazy.condition_number == eager.condition_number == pytest.approx(1e14)
+    assert lazy.scaled_condition_number == eager.scaled_condition_number
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # estimated once
+        assert lazy.condition_number == eager.condition_number
+
+
+def test_a_renamed_solver_shares_its_factor_and_warns_under_its_new_name():
+    A = np.diag([1.0, 1e-14])
+    solver = CholeskySolver(A, "Hessian", estimate_condition=False)
+    renamed = solver.named("Hessian H0")
+    assert solver.named("Hessian") is solver
+    assert renamed.upper_factor() is not None and renamed._factor is solver._factor
+    np.testing.assert_array_equal(renamed.solve(np.ones(2)), solver.solve(np.ones(2)))
+    with pytest.warns(IllConditionedWarning, match="Hessian H0 is ill-conditioned"):
+        assert renamed.condition_number == pytest.approx(1e14)

@@ -42,6 +42,7 @@ __all__ = [
     "smooth_hessian",
     "curvature_hessian",
     "hessian_solver",
+    "quadratic_solver",
     "DualHessianSolver",
     "newton_fit",
     "smooth_slope",
@@ -211,6 +212,45 @@ def quadratic_hessian(Xa: np.ndarray, base: np.ndarray, C: float) -> np.ndarray:
     idx = np.arange(Xa.shape[1] - 1)
     H[idx, idx] += 1.0
     return H
+
+
+def quadratic_solver(Xa: np.ndarray, base: np.ndarray, C: float, what: str = "Hessian"):
+    """The Cholesky factorization of a quadratic loss's Hessian (:func:`quadratic_hessian`).
+
+    Inside a :func:`~backdoor_curves.learners.pairwise.shared_pairwise` block it is memoized
+    per data, weights and C: the fit at beta = 0 and the slope of the same grid point factorize
+    the same matrix H0, so the slope reuses the fit's factor (bit for bit the matrix it would
+    have built). The condition numbers are estimated on first access, under the name ``what``.
+
+    Parameters
+    ----------
+    Xa : ndarray of shape (n, p)
+        Inputs with the intercept column last.
+    base : ndarray of shape (n,)
+        ``s_i l''_i`` (sample weight times the loss's constant curvature), >= 0.
+    C : float
+        Loss weight (lambda = 1/C).
+    what : str, default="Hessian"
+        The matrix's name in messages.
+
+    Returns
+    -------
+    CholeskySolver
+
+    Raises
+    ------
+    backdoor_curves.linalg.SingularSystemError
+        If the Hessian is not positive definite in floating point.
+    """
+    cache = active_cache()
+    if cache is None:
+        return CholeskySolver(quadratic_hessian(Xa, base, C), what, estimate_condition=False)
+
+    def factorize(Xa, base, c):
+        H = quadratic_hessian(Xa, base, float(c[0]))
+        return CholeskySolver(H, what, estimate_condition=False)
+
+    return cache.memoize("quadratic_solver", (Xa, base, np.array([C])), factorize).named(what)
 
 
 def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
@@ -397,10 +437,8 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None, f
             warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
             return DualHessianSolver(Xa, d, gram), single
     if loss.quadratic:  # the curvature does not depend on theta: share the data's Gram matrix
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
-            base = sw * loss.d2(y, Xa @ theta if f is None else f)
-            return CholeskySolver(quadratic_hessian(Xa, base, C)), False
+        base = sw * loss.d2(y, Xa @ theta if f is None else f)
+        return quadratic_solver(Xa, base, C), False
     if single:
         try:
             solver = CholeskySolver(
@@ -410,9 +448,8 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None, f
                 return solver, True
         except SingularSystemError:
             pass
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
-        return CholeskySolver(curvature_hessian(Xa, d)), False
+    # conditioning is reported by the slope, not here: estimated only if someone asks
+    return CholeskySolver(curvature_hessian(Xa, d), estimate_condition=False), False
 
 
 #: A cold Newton fit first runs L-BFGS until the gradient is this much smaller than at 0 ...
@@ -681,7 +718,7 @@ def smooth_slope(
     Xa_active = Xa_D[:, active]
     base = sw_D * loss.d2(y_D, Xa_active @ theta[active])
     if loss.quadratic and Xa_active.shape[1] - 1 <= Xa_active.shape[0]:
-        inner = CholeskySolver(quadratic_hessian(Xa_active, base, C), "Hessian H0")
+        inner = quadratic_solver(Xa_active, base, C, "Hessian H0")
     else:
         inner = hessian_solver(Xa_active, C * base, "Hessian H0")
     solver = BlockIdentitySolver(inner, active)

@@ -319,11 +319,12 @@ class PairwiseCache:
         arrays : tuple of ndarray
             The inputs (part of the key, by content).
         compute : callable
-            ``compute(*arrays) -> ndarray``.
+            ``compute(*arrays)``: an ndarray, or an object with an ``nbytes`` attribute (e.g. a
+            :class:`~backdoor_curves.linalg.CholeskySolver`).
 
         Returns
         -------
-        ndarray
+        ndarray or object
         """
         key = (name, *(_content_key(a) for a in arrays))
         found = self._memo.get(key)
@@ -343,12 +344,17 @@ class PairwiseCache:
 
 
 def _content_key(a: np.ndarray) -> tuple:
-    """A hashable digest of an array's shape, dtype and contents (not a proof of equality)."""
-    a = np.ascontiguousarray(a)
-    if a.ndim == 2 and a.dtype == np.float64 and a.size:
-        rows = a.view(np.uint64) @ _key_weights(a.shape[1])  # one 64-bit key per row
-        return (a.shape, a.dtype.str, hash(rows.tobytes()))
-    return (a.shape, a.dtype.str, hash(a.tobytes()))
+    """A hashable digest of an array's shape, dtype and contents (not a proof of equality).
+
+    A Fortran-ordered matrix (e.g. ``Xa[:, active]``) is digested through its transpose, a
+    C-ordered view, rather than copied.
+    """
+    order = "F" if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous else "C"
+    view = a.T if order == "F" else np.ascontiguousarray(a)
+    if view.ndim == 2 and view.dtype == np.float64 and view.size:
+        rows = view.view(np.uint64) @ _key_weights(view.shape[1])  # one 64-bit key per row
+        return (a.shape, order, a.dtype.str, hash(rows.tobytes()))
+    return (a.shape, order, a.dtype.str, hash(view.tobytes()))
 
 
 def _span(index: np.ndarray) -> slice | None:

@@ -246,3 +246,27 @@ def test_a_warm_start_that_newton_cannot_leave_is_restarted_cold():
     np.testing.assert_allclose(
         warm.decision_function(Xall), cold.decision_function(Xall), rtol=1e-8, atol=1e-8
     )
+
+
+def test_a_ridge_slope_reuses_the_fit_s_factorization(mnist_small):
+    """In a shared-pairwise block the slope's H0 is the fit's factor: nothing refactorized.
+
+    Outside the block the slope rebuilds H0 from another copy of the same rows; OpenBLAS's
+    Gram product can round differently with the copy's memory alignment, so the two agree to
+    round-off, not bit for bit.
+    """
+    from backdoor_curves.learners.pairwise import shared_pairwise
+
+    alone = RidgeLearner(alpha=0.3).fit(mnist_small.X_clean, mnist_small.y_clean)
+    expected = alone.slope_terms(mnist_small)
+    with shared_pairwise(mnist_small) as cache:
+        model = RidgeLearner(alpha=0.3).fit(mnist_small.X_clean, mnist_small.y_clean)
+        hits = cache.hits
+        terms = model.slope_terms(mnist_small)
+        assert cache.hits == hits + 1  # the memoized factor of H0
+    np.testing.assert_allclose(model.coef_, alone.coef_, rtol=1e-12, atol=1e-15)
+    assert terms["derivative"] == pytest.approx(expected["derivative"], rel=1e-12)
+    assert terms["condition_number"] == pytest.approx(expected["condition_number"], rel=1e-12)
+    np.testing.assert_allclose(
+        terms["dtheta_dbeta"], expected["dtheta_dbeta"], rtol=1e-10, atol=1e-14
+    )
