@@ -18,9 +18,11 @@ interval is optimal, and the re-fit takes libsvm's choice, the same as ``method=
 point is re-fitted instead (the path starts again from there) and a warning says so.
 
 Cost: one O(|M| n) product, one O(|M|^2) triangular-solve pair and one compiled O(n) scan
-(:mod:`._svm_step`) per event, plus O(|M| k) for the k <= 32 changes of M since the last
-factorization (an O(|M|^3) LU every 32 changes); O(|M| n) per requested beta. On MNIST 7 vs 1
-(750 points, about 300 events on [0, 1]) an event costs about 0.1 ms.
+(:mod:`._svm_step`) per event, plus O(|M| k + k^3) for the k-th change of M since the last
+factorization (an O(|M|^3) LU every max(32, |M|^(3/4) / 2) changes: :func:`changes_per_base`);
+O(|M| n) per requested beta. Events grow with n and |M| with them, so a path costs between
+O(n^2) and O(n^3) (benchmarks/results/scale.md). On MNIST 7 vs 1 (750 points, about 300 events
+on [0, 1]) an event costs about 0.1 ms.
 """
 
 from __future__ import annotations
@@ -74,6 +76,26 @@ def _lu(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     return lu, piv
 
 
+def changes_per_base(m: int) -> int:
+    """Changes of the margin set between two factorizations of its base: max(32, m^(3/4) / 2).
+
+    A new base costs an O(m^3) LU; the k-th change since costs O(m^2) (a solve with the base
+    LU) and O(k^3) (the LU of the k x k Schur complement). K changes per base balance m^3 / K
+    against K^3 near K ~ m^(3/4). Measured on the RBF path at n = 4,000 points (m about 1,500):
+    7.6 s with K = 32, 5.1 s with 128 (this rule: 120), 5.2 s with 256.
+
+    Parameters
+    ----------
+    m : int
+        Size of the base margin set.
+
+    Returns
+    -------
+    int
+    """
+    return max(32, int(round(0.5 * m**0.75)))
+
+
 class _MarginSystem:
     """The bordered KKT system of a margin set that changes one point at a time.
 
@@ -90,7 +112,8 @@ class _MarginSystem:
     triangular-solve pair per change) and ``S xk = rk - W^T z``, ``S = D - W^T Z`` (k x k). A
     change then costs O(m k) instead of an O(m^3) factorization; after ``max_changes`` changes
     (or if S is numerically singular) the current set becomes the new base and is factorized
-    afresh. It is a direct method: its accuracy does not degrade along the path.
+    afresh; by default ``max_changes`` grows with the base (:func:`changes_per_base`). It is a
+    direct method: its accuracy does not degrade along the path.
 
     The system also owns the rows of Q of its points, contiguous in *slot* order: the base
     points, then one slot per change (:attr:`ids`, :attr:`rows`; :attr:`live` is False for a
@@ -98,13 +121,17 @@ class _MarginSystem:
     in that order, so ``x @ rows`` is ``Q[:, M] x_M`` without gathering.
     """
 
-    def __init__(self, Q: np.ndarray, y: np.ndarray, M: np.ndarray, max_changes: int = 32):
-        self.Q, self.y, self.max_changes = Q, y, max_changes
+    def __init__(self, Q: np.ndarray, y: np.ndarray, M: np.ndarray, max_changes: int | None = None):
+        self.Q, self.y, self._fixed_changes = Q, y, max_changes
         self._rebase(M)
 
     def _rebase(self, M: np.ndarray) -> None:
         if M.size == 0:
             raise _Degenerate("no margin support vector")
+        if self._fixed_changes is None:
+            self.max_changes = changes_per_base(M.size)
+        else:
+            self.max_changes = self._fixed_changes
         m, cap, n = M.size, self.max_changes + 1, self.Q.shape[0]
         self.base = M
         self.position = {int(i): k for k, i in enumerate(M)}

@@ -185,3 +185,12 @@ def test_mnist_path_refits_its_degenerate_optima_and_equals_refit():
     for col in ("clean_accuracy", "backdoor_accuracy"):
         np.testing.assert_array_equal(path[col], refit[col])
     np.testing.assert_allclose(path["backdoor_loss"], refit["backdoor_loss"], rtol=1e-9)
+
+
+def test_changes_per_base_grow_with_the_margin_set():
+    from backdoor_curves.paths.svm import changes_per_base
+
+    assert changes_per_base(10) == changes_per_base(300) == 32  # small sets: the old rule
+    assert changes_per_base(1500) == round(0.5 * 1500**0.75)  # about 120: fewer O(m^3) bases
+    sizes = [changes_per_base(m) for m in range(1, 5000, 7)]
+    assert sizes == sorted(sizes)
