@@ -16,6 +16,7 @@ backtracking line search converges quadratically; for the squared loss one step 
 
 from __future__ import annotations
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -215,7 +216,9 @@ def quadratic_hessian(Xa: np.ndarray, base: np.ndarray, C: float) -> np.ndarray:
 
 
 def quadratic_solver(Xa: np.ndarray, base: np.ndarray, C: float, what: str = "Hessian"):
-    """The Cholesky factorization of a quadratic loss's Hessian (:func:`quadratic_hessian`).
+    """The factorization of a quadratic loss's Hessian (:func:`quadratic_hessian`).
+
+    A Cholesky factorization of H, or with more features than rows :class:`DualHessianSolver`.
 
     Inside a :func:`~backdoor_curves.learners.pairwise.shared_pairwise` block it is memoized
     per data, weights and C: the fit at beta = 0 and the slope of the same grid point factorize
@@ -235,20 +238,23 @@ def quadratic_solver(Xa: np.ndarray, base: np.ndarray, C: float, what: str = "He
 
     Returns
     -------
-    CholeskySolver
+    CholeskySolver or DualHessianSolver
 
     Raises
     ------
     backdoor_curves.linalg.SingularSystemError
-        If the Hessian is not positive definite in floating point.
+        If the Hessian (or its dual matrix) is not positive definite in floating point.
     """
-    cache = active_cache()
-    if cache is None:
-        return CholeskySolver(quadratic_hessian(Xa, base, C), what, estimate_condition=False)
 
     def factorize(Xa, base, c):
+        if Xa.shape[1] - 1 > Xa.shape[0]:  # more features than rows: the n x n dual form
+            return DualHessianSolver(Xa, float(c[0]) * base, what=what, estimate_condition=False)
         H = quadratic_hessian(Xa, base, float(c[0]))
         return CholeskySolver(H, what, estimate_condition=False)
+
+    cache = active_cache()
+    if cache is None:
+        return factorize(Xa, base, np.array([C]))
 
     return cache.memoize("quadratic_solver", (Xa, base, np.array([C])), factorize).named(what)
 
@@ -316,6 +322,19 @@ def hessian_solver(Xa: np.ndarray, d: np.ndarray, what: str = "Hessian"):
 SINGLE_PRECISION_MAX_COND = 1e5
 
 
+def _dual_name(what: str) -> str:
+    return f"dual matrix I + A A^T of the {what}"
+
+
+def _rows_gram(X: np.ndarray) -> np.ndarray:
+    """``X X^T``, memoized per data set inside a shared-pairwise block (shared: not modified)."""
+    check_matrix_size((X.shape[0], X.shape[0]), "the dual Hessian's Gram matrix X X^T")
+    cache = active_cache()
+    if cache is None:
+        return X @ X.T
+    return cache.memoize("rows_gram", (X,), lambda X: X @ X.T)
+
+
 class DualHessianSolver:
     """Solve with the Hessian of J through an n x n system, for more features than samples.
 
@@ -337,9 +356,14 @@ class DualHessianSolver:
     d : ndarray of shape (n,)
         Non-negative curvature weights C s_i l''_i (zero rows are allowed).
     gram : ndarray of shape (n, n), optional
-        ``X X^T`` if already computed for these rows.
+        ``X X^T`` if already computed for these rows; else computed, or inside a
+        :func:`~backdoor_curves.learners.pairwise.shared_pairwise` block taken from the data
+        set's memo (every fit and slope of a grid on the same rows shares one).
     what : str, default="Hessian"
         Name of the matrix in messages.
+    estimate_condition : bool, default=True
+        Estimate the condition number now, else on first access (see
+        :class:`~backdoor_curves.linalg.CholeskySolver`).
 
     Attributes
     ----------
@@ -357,7 +381,13 @@ class DualHessianSolver:
     single = False
 
     def __init__(
-        self, Xa: np.ndarray, d: np.ndarray, gram: np.ndarray | None = None, *, what="Hessian"
+        self,
+        Xa: np.ndarray,
+        d: np.ndarray,
+        gram: np.ndarray | None = None,
+        *,
+        what="Hessian",
+        estimate_condition: bool = True,
     ):
         X = Xa[:, :-1]
         total = float(d.sum())
@@ -370,17 +400,43 @@ class DualHessianSolver:
             )
         self.Xa, self.X, self.d, self.total = Xa, X, d, total
         self.n = Xa.shape[1]
-        if gram is None:
-            check_matrix_size((X.shape[0], X.shape[0]), "the dual Hessian's Gram matrix X X^T")
-        self.gram = X @ X.T if gram is None else gram
+        self.gram = _rows_gram(X) if gram is None else gram
         k = self.gram @ d / total
         root = np.sqrt(d)
         M = self.gram - k[:, None] - k[None, :] + (d @ k) / total
         M *= root[:, None] * root[None, :]
         M[np.diag_indices_from(M)] += 1.0
-        self.inner = CholeskySolver(M, f"dual matrix I + A A^T of the {what}")
-        self.condition_number = self.inner.condition_number
+        self.inner = CholeskySolver(M, _dual_name(what), estimate_condition=estimate_condition)
         self.root, self.x_bar = root, X.T @ d / total
+
+    @property
+    def condition_number(self) -> float:
+        """1-norm condition number estimate of the dual matrix I + A A^T (on first access)."""
+        return self.inner.condition_number
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the factor (the Gram matrix and X are shared with their owners)."""
+        return self.inner.nbytes + self.root.nbytes + self.x_bar.nbytes
+
+    def named(self, what: str) -> DualHessianSolver:
+        """This factorization under another name (see :meth:`CholeskySolver.named`).
+
+        Parameters
+        ----------
+        what : str
+            The Hessian's name in messages.
+
+        Returns
+        -------
+        DualHessianSolver
+        """
+        inner = self.inner.named(_dual_name(what))
+        if inner is self.inner:
+            return self
+        other = copy.copy(self)
+        other.inner = inner
+        return other
 
     def reusable_gram(self, Xa: np.ndarray) -> np.ndarray | None:
         """This solver's ``X X^T`` if ``Xa`` has the same rows, else None.
@@ -431,14 +487,12 @@ def _factorize_hessian(theta, Xa, y, sw, C, loss, single: bool, previous=None, f
     """
     n, p = Xa.shape
     d = C * sw * loss.d2(y, Xa @ theta if f is None else f)  # curvature weights
-    if p - 1 > n:  # exact for any loss: a quadratic still converges in one step
-        gram = previous.reusable_gram(Xa) if isinstance(previous, DualHessianSolver) else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # conditioning is reported by the slope, not here
-            return DualHessianSolver(Xa, d, gram), single
     if loss.quadratic:  # the curvature does not depend on theta: share the data's Gram matrix
         base = sw * loss.d2(y, Xa @ theta if f is None else f)
         return quadratic_solver(Xa, base, C), False
+    if p - 1 > n:  # conditioning is reported by the slope, not here: estimated if asked
+        gram = previous.reusable_gram(Xa) if isinstance(previous, DualHessianSolver) else None
+        return DualHessianSolver(Xa, d, gram, estimate_condition=False), single
     if single:
         try:
             solver = CholeskySolver(
@@ -717,7 +771,7 @@ def smooth_slope(
     active = active_columns(Xa_D[sw_D > 0])  # all-zero columns of D: identity block of H0
     Xa_active = Xa_D[:, active]
     base = sw_D * loss.d2(y_D, Xa_active @ theta[active])
-    if loss.quadratic and Xa_active.shape[1] - 1 <= Xa_active.shape[0]:
+    if loss.quadratic:
         inner = quadratic_solver(Xa_active, base, C, "Hessian H0")
     else:
         inner = hessian_solver(Xa_active, C * base, "Hessian H0")

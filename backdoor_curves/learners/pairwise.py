@@ -346,15 +346,19 @@ class PairwiseCache:
 def _content_key(a: np.ndarray) -> tuple:
     """A hashable digest of an array's shape, dtype and contents (not a proof of equality).
 
-    A Fortran-ordered matrix (e.g. ``Xa[:, active]``) is digested through its transpose, a
-    C-ordered view, rather than copied.
+    A float64 matrix is digested as ``u^T A v`` over its bits as 64-bit integers (wrapping
+    around), with fixed odd multipliers u and v: the same value for a C- or a Fortran-ordered
+    layout (e.g. ``Xa[:, active]``), computed through whichever of A or A^T is C-ordered, so
+    no copy is made.
     """
-    order = "F" if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous else "C"
-    view = a.T if order == "F" else np.ascontiguousarray(a)
-    if view.ndim == 2 and view.dtype == np.float64 and view.size:
-        rows = view.view(np.uint64) @ _key_weights(view.shape[1])  # one 64-bit key per row
-        return (a.shape, order, a.dtype.str, hash(rows.tobytes()))
-    return (a.shape, order, a.dtype.str, hash(view.tobytes()))
+    if a.ndim == 2 and a.dtype == np.float64 and a.size:
+        u, v = _key_weights(a.shape[0]), _key_weights(a.shape[1])
+        if a.flags.f_contiguous and not a.flags.c_contiguous:
+            digest = v @ (a.T.view(np.uint64) @ u)
+        else:
+            digest = u @ (np.ascontiguousarray(a).view(np.uint64) @ v)
+        return (a.shape, a.dtype.str, int(digest))
+    return (a.shape, a.dtype.str, hash(np.ascontiguousarray(a).tobytes()))
 
 
 def _span(index: np.ndarray) -> slice | None:

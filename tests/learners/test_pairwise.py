@@ -167,3 +167,20 @@ def test_hessians_respect_the_memory_budget(mnist_small):
         fitted = bc.LogisticLearner().fit(mnist_small.X_train, mnist_small.y_train)
     reference = bc.LogisticLearner().fit(mnist_small.X_train, mnist_small.y_train)
     np.testing.assert_array_equal(fitted.coef_, reference.coef_)
+
+
+def test_memo_keys_do_not_depend_on_the_memory_layout(mnist_small):
+    """A Fortran-ordered copy (e.g. ``Xa[:, active]``) finds what a C-ordered one memoized."""
+    X = np.ascontiguousarray(mnist_small.X_clean[:, 100:300])
+    calls = []
+
+    def gram(A):
+        calls.append(1)
+        return A.T @ A
+
+    with shared_pairwise(mnist_small) as cache:
+        first = cache.memoize("gram", (X,), gram)
+        again = cache.memoize("gram", (np.asfortranarray(X),), gram)
+        other = cache.memoize("gram", (np.asfortranarray(X[::-1]),), gram)
+    assert again is first and len(calls) == 2  # the reversed rows are another matrix
+    np.testing.assert_allclose(other, first, rtol=1e-13)  # the same Gram, summed in another order
