@@ -27,6 +27,7 @@ Run:  python benchmarks/bench_scale.py --out benchmarks/results/scale.json   (``
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import resource
 import sys
@@ -186,6 +187,12 @@ def markdown(result: dict) -> str:
     ]  # fmt: skip
     if errors:
         lines += ["", "Failures and errors:", "", *errors]
+    for rerun in result.get("reruns", []):
+        lines += [
+            "",
+            f"Re-run at {rerun['date']} (load at start {rerun['loadavg_at_start']}, timeout "
+            f"{rerun['timeout']:.0f} s), {rerun['note']}: " + ", ".join(rerun["series"]) + ".",
+        ]
     lines += ["", "Figure: scale.png (log-log, one panel per task).", ""]
     return "\n".join(lines)
 
@@ -222,6 +229,24 @@ def figure(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def merged(old: dict, new: dict, note: str) -> dict:
+    """``old`` with the series of ``new`` replacing those of the same learner, task and p."""
+    fresh = {(s["learner"], s["task"], s["p"]): s for s in new["series"]}
+    series = [fresh.pop((s["learner"], s["task"], s["p"]), s) for s in old["series"]]
+    reruns = [
+        *old.get("reruns", []),
+        {
+            "date": new["machine"]["date"],
+            "loadavg_at_start": new["machine"]["loadavg_at_start"],
+            "timeout": new["timeout"],
+            "note": note,
+            "series": [f"{k[0]} {k[1]} p={k[2]}" for k in ((s["learner"], s["task"], s["p"])
+                                                            for s in new["series"])],
+        },
+    ]  # fmt: skip
+    return {**old, "series": series + list(fresh.values()), "reruns": reruns}
+
+
 def main(argv=None) -> int:
     from bench_core import _log, machine_info, write_results
 
@@ -232,6 +257,12 @@ def main(argv=None) -> int:
     parser.add_argument("--features", type=int, nargs="+", default=list(FEATURES))
     parser.add_argument("--learners", nargs="+", default=list(LEARNERS))
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument(
+        "--merge",
+        metavar="NOTE",
+        help="re-run only the chosen series and replace them in the existing results (--out), "
+        "recording the date and NOTE (why they were re-run)",
+    )
     args = parser.parse_args(argv)
     machine = machine_info()
     start = time.perf_counter()
@@ -265,6 +296,8 @@ def main(argv=None) -> int:
         "series": series,
         "wall_seconds": time.perf_counter() - start,
     }
+    if args.merge:
+        result = merged(json.loads(args.out.read_text()), result, args.merge)
     figure(result, args.out.with_suffix(".png"))
     write_results(args.out, result, markdown(result))
     return 0
