@@ -179,12 +179,14 @@ def evaluate_point(
         separate exact path from beta = 0).
     warm : WarmStart, optional
         The previous point of a chain along the regularization (a grid sweeping C on the same
-        data): where the learner has ``warm_start`` (the logistic learner), both fits start
-        from that point's models, and ``warm`` receives this point's. The answers are the same
-        optimum to the solver's tolerance (Newton stops where its step is below ``tol``),
-        reached in fewer steps. The SVMs have no warm start: an active-set iteration from the
-        neighbouring C's support sets was tried and cost as much as libsvm's cold solve, so
-        their fits start from scratch.
+        data): where the learner has ``warm_start`` (the logistic learner and the SVMs), both
+        fits start from that point's models, and ``warm`` receives this point's. The answers
+        are the same optimum, reached in fewer steps: to the solver's tolerance for the logistic
+        learner (Newton stops where its step is below ``tol``); for the SVMs, SMO from the
+        previous duals (scaled into the new boxes) followed by the exact KKT polish, which
+        depends only on the margin and bound sets, so a certified warm fit is the cold fit's
+        optimum (the same bits where both read the same sets) and an uncertified one is
+        replaced by the cold fit (:func:`~backdoor_curves.learners.svm.solve_svm_dual`).
 
     Returns
     -------
