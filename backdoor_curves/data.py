@@ -146,6 +146,12 @@ class BackdoorData:
         self.y_test, self.y_test_bd = labels["y_test"], labels["y_test_bd"]
         self.image_shape = _check_image_shape(image_shape, d)
 
+    def __getstate__(self) -> dict:
+        """The attributes without the stacked X_train (a worker stacks its own once)."""
+        state = dict(self.__dict__)
+        state.pop("_X_train", None)
+        return state
+
     # ------------------------------------------------------------------ sizes and encodings
     @property
     def n_clean(self) -> int:
@@ -193,9 +199,15 @@ class BackdoorData:
         The order is fixed, D's rows first and P's last (``poison_mask`` marks them), because the
         exact paths and the deviation vectors are laid out on it. Do not cross-validate on it as
         it is: unshuffled K-fold would put every poisoned point in the last fold; use
-        :meth:`training_set`, which shuffles.
+        :meth:`training_set`, which shuffles. Stacked once and shared (read-only) while
+        ``X_clean`` and ``X_poison`` are the same arrays.
         """
-        return np.vstack([self.X_clean, self.X_poison])
+        cached = self.__dict__.get("_X_train")
+        if cached is None or cached[0] is not self.X_clean or cached[1] is not self.X_poison:
+            X = np.vstack([self.X_clean, self.X_poison])
+            X.flags.writeable = False  # shared by every caller: stacked once per data set
+            self.__dict__["_X_train"] = cached = (self.X_clean, self.X_poison, X)
+        return cached[2]
 
     @property
     def y_train(self) -> np.ndarray:

@@ -328,12 +328,17 @@ class LUSolver:
         The matrix (finite).
     what : str, default="KKT matrix"
         Name used in messages.
+    estimate_condition : bool, default=True
+        Estimate the condition number of ``A`` now (and warn now), else on first access of
+        ``condition_number``: for a factorization whose solution is certified otherwise (the
+        SVM polish's KKT check), where the estimate would cost a third of the work. The
+        equilibrated matrix's estimate is always made: it decides numerical singularity.
 
     Attributes
     ----------
     condition_number : float
         1-norm condition number estimate of ``A`` itself; an :class:`IllConditionedWarning` is
-        issued above :data:`ILL_CONDITIONED` (1e12).
+        issued above :data:`ILL_CONDITIONED` (1e12) when it is estimated.
     scaled_condition_number : float
         1-norm condition number estimate of the equilibrated ``D A D`` that is factorized: what
         governs the accuracy of the solves.
@@ -350,7 +355,7 @@ class LUSolver:
         When the condition number of ``A`` exceeds :data:`ILL_CONDITIONED` (1e12).
     """
 
-    def __init__(self, A: np.ndarray, what: str = "KKT matrix"):
+    def __init__(self, A: np.ndarray, what: str = "KKT matrix", *, estimate_condition: bool = True):
         A = np.asarray(A, dtype=float)
         if not np.all(np.isfinite(A)):
             raise SingularSystemError(
@@ -376,11 +381,26 @@ class LUSolver:
                 f"{self.scaled_condition_number:.3g} after equilibration); no pseudo-inverse is "
                 "substituted"
             )
-        anorm = float(np.abs(A).sum(axis=0).max())
-        self.condition_number = _rcond_inverse(
-            lapack.dgecon(_unscaled_lu(lu, piv, scale), anorm, norm="1")
-        )
-        _warn_if_ill_conditioned(self.condition_number, what)
+        self.anorm = float(np.abs(A).sum(axis=0).max())
+        self.what = what
+        self._condition: float | None = None
+        if estimate_condition:
+            self._estimate_condition()
+
+    def _estimate_condition(self) -> float:
+        """The condition number of ``A``, estimated once; warns when it is ill-conditioned."""
+        if self._condition is None:
+            lu, piv = self._factor
+            self._condition = _rcond_inverse(
+                lapack.dgecon(_unscaled_lu(lu, piv, self._scale), self.anorm, norm="1")
+            )
+            _warn_if_ill_conditioned(self._condition, self.what, stacklevel=4)
+        return self._condition
+
+    @property
+    def condition_number(self) -> float:
+        """1-norm condition number estimate of ``A`` itself (see the class docstring)."""
+        return self._estimate_condition()
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides.

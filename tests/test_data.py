@@ -355,3 +355,19 @@ def test_image_data_bad_fields(case):
     fields, exc, msg = cases[case]
     with pytest.raises(exc, match=f"^{msg}"):
         ImageBackdoorData(**fields)
+
+
+def test_x_train_is_stacked_once_read_only_and_not_pickled(mnist_small):
+    import copy as copy_module
+    import pickle
+
+    fresh = copy_module.copy(mnist_small)
+    fresh.__dict__.pop("_X_train", None)
+    before = len(pickle.dumps(fresh))
+    X = fresh.X_train
+    assert fresh.X_train is X and not X.flags.writeable
+    np.testing.assert_array_equal(X, np.vstack([fresh.X_clean, fresh.X_poison]))
+    assert len(pickle.dumps(fresh)) == before  # the stacked copy stays home
+    fresh.X_poison = fresh.X_poison[:1]  # another array: stacked again
+    assert fresh.X_train.shape[0] == fresh.n_clean + 1
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(mnist_small)).X_train, X)

@@ -246,7 +246,7 @@ def polish_svm_dual(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an ill-conditioned solve is caught by the KKT check
-            sol = LUSolver(H, "SVM KKT matrix").solve(rhs)
+            sol = LUSolver(H, "SVM KKT matrix", estimate_condition=False).solve(rhs)
     except SingularSystemError:
         # e.g. duplicated margin points: any solution of the equalities that passes the KKT
         # check below is optimal, so the least-squares one is certified, not trusted blindly
