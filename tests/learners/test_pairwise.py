@@ -67,15 +67,20 @@ def test_duplicate_rows_resolve_to_the_training_row():
     np.testing.assert_array_equal(cache.locate(rows[7:9]), [7, 8])
 
 
-def test_blocks_are_fresh_copies(mnist_small, cache):
+def test_blocks_cannot_corrupt_the_cache(mnist_small, cache):
+    """A block is a fresh copy, or a read-only view (a whole run of rows and columns)."""
     X = mnist_small.X_train
-    first = cache.kernel(("rbf", 0.1), "sqdist", lambda S: np.exp(-0.1 * S), X, X)
-    first[:] = -1.0
-    again = cache.kernel(("rbf", 0.1), "sqdist", lambda S: np.exp(-0.1 * S), X, X)
-    assert np.all(again > 0)
-    G = cache.inner(X, X)
-    G[:] = 0
-    assert np.any(cache.inner(X, X) != 0)
+    for block in (
+        cache.kernel(("rbf", 0.1), "sqdist", lambda S: np.exp(-0.1 * S), X, X),
+        cache.inner(X, X),
+    ):
+        assert not np.shares_memory(block, X)
+        with pytest.raises(ValueError, match="read-only"):
+            block[:] = -1.0
+    assert np.all(cache.kernel(("rbf", 0.1), "sqdist", lambda S: np.exp(-0.1 * S), X, X) > 0)
+    picked = cache.inner(X[[3, 1, 2]], X)  # not a run of rows: a copy, free to modify
+    picked[:] = 0.0
+    np.testing.assert_allclose(cache.inner(X[[3]], X), X[[3]] @ X.T, rtol=1e-13)
 
 
 @pytest.mark.parametrize(
