@@ -90,6 +90,16 @@ def _reject_sparse(X, name: str) -> None:
         )
 
 
+def _immutable(a: np.ndarray) -> bool:
+    """Whether ``a`` and every array its memory comes from are read-only (e.g. a
+    :class:`~backdoor_curves.data.BackdoorData` array): nobody can change it, so no copy."""
+    while isinstance(a, np.ndarray):
+        if a.flags.writeable:
+            return False
+        a = a.base
+    return a is None
+
+
 def check_matrix(
     X,
     name: str,
@@ -99,6 +109,9 @@ def check_matrix(
     estimator_name: str | None = None,
 ):
     """Return ``X`` as a finite 2-D float64 array (a copy), or raise naming ``name``.
+
+    A read-only float64 array whose memory no writable array shares (the arrays of a
+    :class:`~backdoor_curves.data.BackdoorData`) is returned as it is: it cannot change.
 
     Accepts arrays of integers, floats or booleans, and object arrays whose entries convert to
     float (e.g. a pandas DataFrame with object columns). Refuses None, sparse matrices, complex
@@ -142,7 +155,8 @@ def check_matrix(
             f"{name} must have at least one feature: 0 feature(s) (shape={arr.shape}) while "
             "a minimum of 1 is required."
         )
-    arr = np.array(arr, dtype=np.float64)  # a copy: callers may keep mutating their input
+    if not (arr.dtype == np.float64 and _immutable(arr)):
+        arr = np.array(arr, dtype=np.float64)  # a copy: callers may keep mutating their input
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
     if n_features is not None and arr.shape[1] != n_features:

@@ -43,7 +43,8 @@ class BackdoorData:
     booleans or strings, object arrays of strings, pandas Series (strings, ``category``,
     booleans, integers), lists. They are kept as given (``classes``, ``y_clean``, ... hold the
     user's own values); internally they are sorted, as scikit-learn does, and the second one is
-    encoded as +1, the first as -1.
+    encoded as +1, the first as -1. The four feature matrices are kept as read-only float64
+    copies, which fits, kernels and slopes then share without copying them again.
 
     Parameters
     ----------
@@ -120,6 +121,7 @@ class BackdoorData:
             raise ValueError("X_poison is empty: the poisoning set P needs at least one sample")
         self.X_test = check_matrix(X_test, "X_test", n_features=d)
         self.X_test_bd = check_matrix(X_test_bd, "X_test_bd", n_features=d)
+        self._freeze()
 
         labels = {}
         for name, X, y in [
@@ -146,11 +148,20 @@ class BackdoorData:
         self.y_test, self.y_test_bd = labels["y_test"], labels["y_test_bd"]
         self.image_shape = _check_image_shape(image_shape, d)
 
+    def _freeze(self) -> None:
+        """Make the four input matrices read-only: fits and kernels share them without copies."""
+        for X in (self.X_clean, self.X_poison, self.X_test, self.X_test_bd):
+            X.flags.writeable = False
+
     def __getstate__(self) -> dict:
         """The attributes without the stacked X_train (a worker stacks its own once)."""
         state = dict(self.__dict__)
         state.pop("_X_train", None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._freeze()
 
     # ------------------------------------------------------------------ sizes and encodings
     @property

@@ -371,3 +371,30 @@ def test_x_train_is_stacked_once_read_only_and_not_pickled(mnist_small):
     fresh.X_poison = fresh.X_poison[:1]  # another array: stacked again
     assert fresh.X_train.shape[0] == fresh.n_clean + 1
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(mnist_small)).X_train, X)
+
+
+def test_feature_matrices_are_read_only_copies_shared_without_copying():
+    import pickle
+
+    from backdoor_curves._validation import check_matrix
+
+    sets = _sets()
+    data = BackdoorData(**sets)
+    for name in ("X_clean", "X_poison", "X_test", "X_test_bd"):
+        X = getattr(data, name)
+        assert not X.flags.writeable and not np.shares_memory(X, sets[name])
+        assert check_matrix(X, name) is X  # nobody can change it: no second copy
+        with pytest.raises(ValueError, match="read-only"):
+            X[0, 0] = 1.0
+        assert not getattr(pickle.loads(pickle.dumps(data)), name).flags.writeable
+    sets["X_clean"][0, 0] = 99.0  # the user's array stays theirs
+    assert data.X_clean[0, 0] != 99.0
+
+    # a read-only view of a writable array, or a read-only int array, is still copied
+    base = np.arange(6.0).reshape(3, 2)
+    view = base[:]
+    view.flags.writeable = False
+    assert not np.shares_memory(check_matrix(view, "X"), base)
+    ints = np.arange(6).reshape(3, 2)
+    ints.flags.writeable = False
+    assert check_matrix(ints, "X").dtype == np.float64
