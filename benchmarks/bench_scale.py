@@ -230,9 +230,20 @@ def figure(result: dict, path: Path) -> None:
 
 
 def merged(old: dict, new: dict, note: str) -> dict:
-    """``old`` with the series of ``new`` replacing those of the same learner, task and p."""
+    """``old`` with the cells of ``new`` replacing those of the same learner, task, p and n."""
     fresh = {(s["learner"], s["task"], s["p"]): s for s in new["series"]}
-    series = [fresh.pop((s["learner"], s["task"], s["p"]), s) for s in old["series"]]
+    series = []
+    for s in old["series"]:
+        update = fresh.pop((s["learner"], s["task"], s["p"]), None)
+        if update is not None:
+            rows = {r["n"]: r for r in s["rows"]} | {r["n"]: r for r in update["rows"]}
+            s = {**s, "rows": [rows[n] for n in sorted(rows)]}
+            s["exponent"] = exponent(s["rows"])
+        series.append(s)
+    cells = [
+        f"{s['learner']} {s['task']} p={s['p']} n=" + "/".join(str(r["n"]) for r in s["rows"])
+        for s in new["series"]
+    ]
     reruns = [
         *old.get("reruns", []),
         {
@@ -240,10 +251,9 @@ def merged(old: dict, new: dict, note: str) -> dict:
             "loadavg_at_start": new["machine"]["loadavg_at_start"],
             "timeout": new["timeout"],
             "note": note,
-            "series": [f"{k[0]} {k[1]} p={k[2]}" for k in ((s["learner"], s["task"], s["p"])
-                                                            for s in new["series"])],
+            "series": cells,
         },
-    ]  # fmt: skip
+    ]
     return {**old, "series": series + list(fresh.values()), "reruns": reruns}
 
 
@@ -260,8 +270,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--merge",
         metavar="NOTE",
-        help="re-run only the chosen series and replace them in the existing results (--out), "
-        "recording the date and NOTE (why they were re-run)",
+        help="re-run only the chosen cells (--sizes, --features, --learners, --tasks) and replace "
+        "them in the existing results (--out), recording the date and NOTE (why)",
     )
     args = parser.parse_args(argv)
     machine = machine_info()
