@@ -15,11 +15,14 @@ from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 
+from ._identity import IdentityMemo, is_immutable
+
 __all__ = [
     "check_matrix",
     "check_vector",
     "check_labels",
     "encode_labels",
+    "encode_signs",
     "check_binary_labels",
     "check_sample_weight",
     "check_same_length",
@@ -90,14 +93,8 @@ def _reject_sparse(X, name: str) -> None:
         )
 
 
-def _immutable(a: np.ndarray) -> bool:
-    """Whether ``a`` and every array its memory comes from are read-only (e.g. a
-    :class:`~backdoor_curves.data.BackdoorData` array): nobody can change it, so no copy."""
-    while isinstance(a, np.ndarray):
-        if a.flags.writeable:
-            return False
-        a = a.base
-    return a is None
+_FINITE = IdentityMemo("finite matrices")
+_SIGNS = IdentityMemo("label signs")
 
 
 def check_matrix(
@@ -111,7 +108,8 @@ def check_matrix(
     """Return ``X`` as a finite 2-D float64 array (a copy), or raise naming ``name``.
 
     A read-only float64 array whose memory no writable array shares (the arrays of a
-    :class:`~backdoor_curves.data.BackdoorData`) is returned as it is: it cannot change.
+    :class:`~backdoor_curves.data.BackdoorData`) is returned as it is: it cannot change, so it
+    is also checked for NaN and infinity only once while it lives.
 
     Accepts arrays of integers, floats or booleans, and object arrays whose entries convert to
     float (e.g. a pandas DataFrame with object columns). Refuses None, sparse matrices, complex
@@ -155,9 +153,9 @@ def check_matrix(
             f"{name} must have at least one feature: 0 feature(s) (shape={arr.shape}) while "
             "a minimum of 1 is required."
         )
-    if not (arr.dtype == np.float64 and _immutable(arr)):
+    if not (arr.dtype == np.float64 and is_immutable(arr)):
         arr = np.array(arr, dtype=np.float64)  # a copy: callers may keep mutating their input
-    if not np.all(np.isfinite(arr)):
+    if not _FINITE.get(arr, lambda: bool(np.all(np.isfinite(arr)))):
         raise ValueError(f"{name} contains NaN or infinity")
     if n_features is not None and arr.shape[1] != n_features:
         if estimator_name is not None:
@@ -359,6 +357,46 @@ def encode_labels(y, classes, name: str, what: str | None = None) -> np.ndarray:
             + (what if what is not None else f"classes {show_value(classes)}")
         )
     return codes[inverse.reshape(-1)].reshape(y.shape)
+
+
+def encode_signs(y, classes, name: str, what: str, *, allow_empty: bool = True) -> np.ndarray:
+    """+1.0 where ``y == classes[1]``, -1.0 where ``y == classes[0]``, after :func:`check_labels`.
+
+    The result for a read-only label array of numbers or strings whose memory no writable array
+    shares (those of a :class:`~backdoor_curves.data.BackdoorData`) is kept while the array
+    lives and returned again, read-only, for the same classes.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels.
+    classes : ndarray of shape (2,)
+        The two classes, ``classes[1]`` encoded as +1.
+    name : str
+        Argument name of ``y`` used in error messages.
+    what : str
+        How messages name the classes.
+    allow_empty : bool, default=True
+        Accept an empty ``y``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`check_labels` and :func:`encode_labels`, naming ``name``.
+    """
+    classes = np.asarray(classes)
+
+    def compute():
+        checked = check_labels(y, name, allow_empty=allow_empty)
+        return np.where(encode_labels(checked, classes, name, what) == 1, 1.0, -1.0)
+
+    if not (isinstance(y, np.ndarray) and y.dtype.kind in "biufUS" and classes.dtype != object):
+        return compute()
+    return _SIGNS.get(y, compute, key=(classes.dtype.str, classes.tobytes(), allow_empty))
 
 
 def check_binary_labels(y: np.ndarray, name: str = "y") -> np.ndarray:

@@ -27,6 +27,7 @@ from ._validation import (
     check_real_array,
     check_same_length,
     encode_labels,
+    encode_signs,
     show_value,
 )
 
@@ -144,8 +145,10 @@ class BackdoorData:
             what = f"y_clean's classes {classes.tolist()}: more than two classes are not supported"
             encode_labels(y, classes, name, what)
         self.classes = classes
-        self.y_clean, self.y_poison = labels["y_clean"], labels["y_poison"]
-        self.y_test, self.y_test_bd = labels["y_test"], labels["y_test_bd"]
+        for name, y in labels.items():
+            y = np.array(y)  # our own copy, read-only: encodings of it are then kept
+            y.flags.writeable = False
+            setattr(self, name, y)
         self.image_shape = _check_image_shape(image_shape, d)
 
     def _freeze(self) -> None:
@@ -157,11 +160,14 @@ class BackdoorData:
         """The attributes without the stacked X_train (a worker stacks its own once)."""
         state = dict(self.__dict__)
         state.pop("_X_train", None)
+        state.pop("_y_train", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._freeze()
+        for name in ("y_clean", "y_poison", "y_test", "y_test_bd"):
+            getattr(self, name).flags.writeable = False
 
     # ------------------------------------------------------------------ sizes and encodings
     @property
@@ -199,9 +205,7 @@ class BackdoorData:
         ValueError
             Naming ``name`` and the unknown labels, if ``y`` holds a label outside ``classes``.
         """
-        y = check_labels(y, name, allow_empty=True)
-        codes = encode_labels(y, self.classes, name, f"classes {self.classes.tolist()}")
-        return np.where(codes == 1, 1.0, -1.0)
+        return encode_signs(y, self.classes, name, f"classes {self.classes.tolist()}")
 
     @property
     def X_train(self) -> np.ndarray:
@@ -226,7 +230,12 @@ class BackdoorData:
 
         For cross-validation use :meth:`training_set`, which shuffles the rows.
         """
-        return np.concatenate([self.y_clean, self.y_poison])
+        cached = self.__dict__.get("_y_train")
+        if cached is None or cached[0] is not self.y_clean or cached[1] is not self.y_poison:
+            y = np.concatenate([self.y_clean, self.y_poison])
+            y.flags.writeable = False  # shared by every caller, like X_train
+            self.__dict__["_y_train"] = cached = (self.y_clean, self.y_poison, y)
+        return cached[2]
 
     def training_set(self, beta: float = 1.0, *, shuffle: bool = True, random_state=0):
         """The training set D + P with its sample weights, shuffled, for scikit-learn tools.

@@ -140,7 +140,9 @@ class CholeskySolver:
         estimate_condition: bool = True,
     ):
         A = np.asarray(A, dtype=np.float32 if single else np.float64)
-        if not np.all(np.isfinite(A)):
+        absA = np.abs(A)
+        columns = absA.sum(axis=0)  # one pass gives the 1-norms and the finiteness check
+        if not np.all(np.isfinite(columns)) and not np.all(np.isfinite(A)):
             raise SingularSystemError(
                 f"{what} has NaN or infinite entries (an overflow: features or C too large); "
                 "no pseudo-inverse is substituted"
@@ -150,7 +152,9 @@ class CholeskySolver:
         scale = (1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))).astype(A.dtype, copy=False)
         scaled = A * scale[:, None]
         scaled *= scale[None, :]
-        scaled_norm = float(np.abs(scaled).sum(axis=0).max())
+        # the column sums of |D A D| are d_j (|A|^T d)_j: a product, not another pass over A
+        scaled_norm = float((scale * (absA.T @ scale)).max())
+        del absA
         try:
             # upper on a C-ordered array is LAPACK's lower on its Fortran view: no transpose copy
             self._factor = sla.cho_factor(scaled, lower=False, overwrite_a=True, check_finite=False)
@@ -163,7 +167,7 @@ class CholeskySolver:
             ) from None
         self._scale = scale
         self._scaled_norm = scaled_norm
-        self.anorm = float(np.abs(A).sum(axis=0).max())  # 1-norm: max column sum (A symmetric)
+        self.anorm = float(columns.max())  # 1-norm: the largest column sum
         self.n = A.shape[0]
         self.single = single
         self.what = what
@@ -209,12 +213,10 @@ class CholeskySolver:
         Returns
         -------
         CholeskySolver
-            ``self`` when the name is the same, else a shallow copy sharing the factor, whose
-            condition numbers are estimated (and warned about, under the new name) on first
-            access.
+            A shallow copy sharing the factor, whose condition numbers are estimated (and
+            warned about, under the new name) on its first access: each caller of a shared
+            factorization gets its own diagnosis.
         """
-        if what == self.what:
-            return self
         other = copy.copy(self)
         other.what, other._conditions = what, None
         return other
@@ -402,6 +404,31 @@ class LUSolver:
         """1-norm condition number estimate of ``A`` itself (see the class docstring)."""
         return self._estimate_condition()
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the factors and the scaling."""
+        lu, piv = self._factor
+        return int(lu.nbytes + piv.nbytes + self._scale.nbytes)
+
+    def named(self, what: str) -> LUSolver:
+        """This factorization under another name (``what``), for a caller that reuses it.
+
+        Parameters
+        ----------
+        what : str
+            The name in messages.
+
+        Returns
+        -------
+        LUSolver
+            A shallow copy sharing the factors, whose condition number is estimated (and
+            warned about, under the new name) on its first access: each caller of a shared
+            factorization gets its own diagnosis.
+        """
+        other = copy.copy(self)
+        other.what, other._condition = what, None
+        return other
+
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides.
 
@@ -437,10 +464,10 @@ def _symmetric_equilibration(A: np.ndarray) -> np.ndarray:
     absA = np.abs(A)
     for _ in range(_EQUILIBRATION_PASSES):
         rows = (absA * scale[None, :]).max(axis=1) * scale
-        rows = np.where(rows > 0, rows, 1.0)
-        if np.all((rows > 0.5) & (rows < 2.0)):
+        step = np.round(0.5 * np.log2(np.where(rows > 0, rows, 1.0)))
+        if not step.any():  # every row's maximum in [1/2, 2]: a fixed point, passes are done
             break
-        scale = scale * np.exp2(-np.round(0.5 * np.log2(rows)))
+        scale = scale * np.exp2(-step)
     return scale
 
 

@@ -398,3 +398,9 @@ def test_feature_matrices_are_read_only_copies_shared_without_copying():
     ints = np.arange(6).reshape(3, 2)
     ints.flags.writeable = False
     assert check_matrix(ints, "X").dtype == np.float64
+    # a read-only array is checked for NaN the first time it is seen (then remembered)
+    bad = np.array([[1.0, np.nan]])
+    bad.flags.writeable = False
+    for _ in range(2):
+        with pytest.raises(ValueError, match="^X contains NaN"):
+            check_matrix(bad, "X")

@@ -141,8 +141,24 @@ def test_a_renamed_solver_shares_its_factor_and_warns_under_its_new_name():
     A = np.diag([1.0, 1e-14])
     solver = CholeskySolver(A, "Hessian", estimate_condition=False)
     renamed = solver.named("Hessian H0")
-    assert solver.named("Hessian") is solver
     assert renamed.upper_factor() is not None and renamed._factor is solver._factor
     np.testing.assert_array_equal(renamed.solve(np.ones(2)), solver.solve(np.ones(2)))
     with pytest.warns(IllConditionedWarning, match="Hessian H0 is ill-conditioned"):
         assert renamed.condition_number == pytest.approx(1e14)
+    # each caller of a shared factorization is warned, even under the same name
+    with pytest.warns(IllConditionedWarning, match="Hessian H0 is ill-conditioned"):
+        assert renamed.named("Hessian H0").condition_number == pytest.approx(1e14)
+
+
+def test_a_shared_kkt_factorization_warns_every_caller():
+    from backdoor_curves.learners.pairwise import PairwiseCache, shared_pairwise
+    from backdoor_curves.learners.svm import kkt_solver
+
+    rows = np.array([[1.0, 0.0], [0.0, 1.0]])
+    H = np.diag([1.0, 1e-14])  # condition number 1e14 (1 after equilibration)
+    with shared_pairwise(None, cache=PairwiseCache(rows, n_train=2)):
+        first, second = kkt_solver(H), kkt_solver(H)
+        assert first._factor is second._factor  # factorized once
+        for solver in (first, second):
+            with pytest.warns(IllConditionedWarning, match="SVM KKT matrix is ill-conditioned"):
+                assert solver.condition_number > 1e12

@@ -634,8 +634,15 @@ def test_one_point_grid(case, kind, expected):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             slope = bc.backdoor_slope(model, data)
-        close(row["derivative"], slope.derivative, 1e-9, 1e-12, "derivative")
-        close(row["condition_number"], slope.condition_number, 1e-9, 0, "condition_number")
+        if kind.endswith("svm") and IllConditionedWarning in expected.warnings:
+            # the exact derivative is 0 and what is reported is round-off (cond ~1e18): it
+            # depends on the kernel's summation order (a grid's shared Gram matrix or the
+            # point's own), so only the diagnosis must agree
+            assert np.isfinite(row["derivative"]) and np.isfinite(slope.derivative)
+            assert min(row["condition_number"], slope.condition_number) > ILL_CONDITIONED
+        else:
+            close(row["derivative"], slope.derivative, 1e-9, 1e-12, "derivative")
+            close(row["condition_number"], slope.condition_number, 1e-9, 0, "condition_number")
     if not expected.error.startswith("fit at beta=1"):
         ref = reference_scores(case, kind, 1.0)
         close(row["backdoor_loss_1"], ref["backdoor_loss"], _tolerance(kind), 1e-9, "loss_1")

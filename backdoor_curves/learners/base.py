@@ -43,7 +43,7 @@ from .._validation import (
     check_matrix,
     check_same_length,
     check_sample_weight,
-    encode_labels,
+    encode_signs,
 )
 from ..data import BackdoorData
 from ..losses import Loss
@@ -73,6 +73,20 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     loss: Loss
 
     # ------------------------------------------------------------------ configuration
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The ``__init__`` parameters, read from its signature once per class.
+
+        scikit-learn's ``get_params`` (which ``clone`` and ``set_params`` call) inspects the
+        signature on every call: about 80 us, 26 times per point of a grid study, a tenth of a
+        linear-SVM point on MNIST. The signature of a class does not change.
+        """
+        names = cls.__dict__.get("_param_names_cache")
+        if names is None:
+            names = super()._get_param_names()
+            cls._param_names_cache = names
+        return list(names)
+
     @property
     @abstractmethod
     def loss_weight(self) -> float:
@@ -203,9 +217,9 @@ class BaseLearner(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             If ``y`` holds a label that is not in ``classes_``.
         """
         check_is_fitted(self, "classes_")
-        y = check_labels(y, name)
-        codes = encode_labels(y, self.classes_, name, f"classes_ {self.classes_.tolist()}")
-        return np.where(codes == 1, 1.0, -1.0)
+        return encode_signs(
+            y, self.classes_, name, f"classes_ {self.classes_.tolist()}", allow_empty=False
+        )
 
     @abstractmethod
     def _decision(self, X: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 from sklearn.svm import SVC
 
+from .._identity import IdentityMemo
 from .._memory import check_matrix_size
 from .._param_validation import Interval
 from .._validation import check_same_length
@@ -154,6 +155,39 @@ def kkt_matrix(K_MM: np.ndarray, y_M: np.ndarray) -> np.ndarray:
     return bordered_matrix((y_M[:, None] * y_M[None, :]) * K_MM, y_M)
 
 
+def kkt_solver(H: np.ndarray) -> LUSolver:
+    """The LU factorization of a bordered KKT matrix ``H`` (:func:`kkt_matrix`).
+
+    Inside a :func:`~backdoor_curves.learners.pairwise.shared_pairwise` block it is memoized by
+    the matrix's content: the polish of the clean fit and the slope of the same grid point
+    solve with the same margin set, so the slope reuses the polish's factors (bit for bit the
+    matrix it would have built). Each call gets its own condition number, estimated (and
+    warned about) on first access.
+
+    Parameters
+    ----------
+    H : ndarray of shape (m + 1, m + 1)
+        The KKT matrix.
+
+    Returns
+    -------
+    LUSolver
+
+    Raises
+    ------
+    backdoor_curves.linalg.SingularSystemError
+        If ``H`` is singular (exactly, or numerically after equilibration).
+    """
+
+    def factorize(H):
+        return LUSolver(H, "SVM KKT matrix", estimate_condition=False)
+
+    cache = active_cache()
+    if cache is None:
+        return factorize(H)
+    return cache.memoize("kkt_solver", (H,), factorize).named("SVM KKT matrix")
+
+
 def dual_sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Margin (0 < a_i < c_i) and bound (a_i = c_i > 0) duals, to ALPHA_TOL of their scale.
 
@@ -246,7 +280,7 @@ def polish_svm_dual(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an ill-conditioned solve is caught by the KKT check
-            sol = LUSolver(H, "SVM KKT matrix", estimate_condition=False).solve(rhs)
+            sol = kkt_solver(H).solve(rhs)
     except SingularSystemError:
         # e.g. duplicated margin points: any solution of the equalities that passes the KKT
         # check below is optimal, so the least-squares one is certified, not trusted blindly
@@ -628,7 +662,10 @@ def svm_kkt_slope(
         :data:`~backdoor_curves.linalg.ILL_CONDITIONED` (1e12).
     """
     cap_D = np.full(len(y_D), float(C)) if cap_D is None else np.asarray(cap_D, dtype=float)
-    groups = _duplicate_groups(X_D, y_D)
+    # duplicates depend on the data only: found once per (read-only) training set
+    groups = _DUPLICATES.get(
+        X_D, lambda: _duplicate_groups(X_D, y_D), key=np.asarray(y_D, dtype=float).tobytes()
+    )
     merged = 0
     if groups is not None:
         first, inverse = groups
@@ -672,7 +709,7 @@ def svm_kkt_slope(
                 _zero_w_message(constant, b, y_M[0], int(weak.sum()), int(np.sum(y_D == y_M[0])))
             )
     try:
-        solver = LUSolver(kkt_matrix(kernel(X_M, X_M), y_M), "SVM KKT matrix")
+        solver = kkt_solver(kkt_matrix(kernel(X_M, X_M), y_M))
     except SingularSystemError as exc:
         if constant is not None:
             raise DegenerateKKTError(
@@ -718,6 +755,9 @@ def _roundoff(K: np.ndarray, coef: np.ndarray, b: float) -> np.ndarray:
     """Round-off bound of f = K coef + b, row by row (at least one ulp of 1)."""
     eps = np.finfo(float).eps
     return np.maximum(ROUNDOFF_FACTOR * eps * (np.abs(K) @ np.abs(coef) + abs(b)), eps)
+
+
+_DUPLICATES = IdentityMemo("duplicated training rows")
 
 
 def _duplicate_groups(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

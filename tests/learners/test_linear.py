@@ -140,6 +140,34 @@ def test_warm_start_gives_the_same_optimum_in_fewer_steps():
     assert warm.n_iter_ < cold.n_iter_
 
 
+def test_a_warm_start_at_another_C_predicts_along_the_path():
+    """theta(C') ~ theta(C) + log(C'/C) H^{-1} [w, 0]: the tangent of the optimum in log C."""
+    from backdoor_curves.learners.linear import augment, c_tangent, hessian_solver
+
+    X, y, sw = _problem(7, n=200, d=8)
+    model = LogisticLearner(1.0, warm_start=True).fit(X, y, sw)
+    theta, ypm = model.params_, model.encode(y)
+    solver = hessian_solver(augment(X), sw * LOGISTIC.d2(ypm, augment(X) @ theta))
+    tangent = c_tangent(theta, solver)
+    h = 1e-5  # against a central difference of cold fits in log C
+    up, down = (LogisticLearner(np.exp(s * h)).fit(X, y, sw).params_ for s in (1, -1))
+    np.testing.assert_allclose(tangent, (up - down) / (2 * h), rtol=1e-5, atol=1e-8)
+    steps = {}
+    for C in (3.6, 13.0):  # the warm chain reaches the cold optimum, in fewer steps
+        cold = LogisticLearner(C).fit(X, y, sw)
+        model.set_params(C=C).fit(X, y, sw)
+        np.testing.assert_allclose(model.params_, cold.params_, rtol=1e-9, atol=1e-10)
+        steps[C] = (model.n_iter_, cold.n_iter_)
+    assert all(warm < cold for warm, cold in steps.values()), steps
+    other = model.set_params(C=20.0).fit(X[:-1], y[:-1], sw[:-1])  # other rows: no prediction
+    np.testing.assert_allclose(
+        other.params_,
+        LogisticLearner(20.0).fit(X[:-1], y[:-1], sw[:-1]).params_,
+        rtol=1e-9,
+        atol=1e-10,
+    )
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [
@@ -270,3 +298,13 @@ def test_a_ridge_slope_reuses_the_fit_s_factorization(mnist_small):
     np.testing.assert_allclose(
         terms["dtheta_dbeta"], expected["dtheta_dbeta"], rtol=1e-10, atol=1e-14
     )
+
+
+def test_parameter_names_are_read_once_per_class():
+    from backdoor_curves import LinearSVMLearner, RBFSVMLearner
+
+    names = LogisticLearner._get_param_names()
+    names.append("spoiled")  # a copy: the kept list is not changed
+    assert LogisticLearner._get_param_names() == ["C", "max_iter", "tol", "warm_start"]
+    assert RidgeLearner._get_param_names() == ["alpha", "max_iter", "tol"]
+    assert set(RBFSVMLearner().get_params()) - set(LinearSVMLearner().get_params()) == {"gamma"}
