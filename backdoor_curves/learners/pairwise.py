@@ -10,10 +10,11 @@ T = [D; P]:
                                                  itself: the RBF kernel exp(-gamma S) for any gamma)
 
 A :class:`PairwiseCache` computes G once (over the features some row uses; the training block
-T T^T as a symmetric product) and S from it on first use, and
-hands out blocks for row subsets of Z and T: a grid that sweeps C and gamma on one data set builds
-them once instead of once per kernel call. Per-parameter kernels (e.g. the RBF kernel of one
-gamma) are memoized on top (:meth:`PairwiseCache.kernel`), least recently used first out.
+T T^T as a symmetric product, V T^T and V_t T^T each when first needed) and S from it on first
+use, and hands out blocks for row subsets of Z and T: a grid that sweeps C and gamma on one data
+set builds them once instead of once per kernel call. Per-parameter kernels (e.g. the RBF
+kernel of one gamma) are memoized on top (:meth:`PairwiseCache.kernel`), least recently used
+first out.
 
 Rows are found by content: a 64-bit key per row (a wrap-around integer combination of the float
 bits) locates candidates, and the rows are then compared exactly (``==``), so a block is only
@@ -78,6 +79,9 @@ class PairwiseCache:
         Every row kernels may be asked for (Z): the training rows first.
     n_train : int
         The first ``n_train`` rows are the training rows T (the kernels' second argument).
+    groups : sequence of int, default=()
+        Where groups of the other rows begin (e.g. V_t after V): the inner products of a group
+        with the training rows are computed when one of its rows is first asked for.
     max_kernels : int, default=8
         Per-parameter kernels kept by :meth:`kernel` (least recently used first out); fewer when
         they would not fit in the memory budget together.
@@ -90,7 +94,7 @@ class PairwiseCache:
         Kernel blocks served, and requests left to the caller.
     """
 
-    def __init__(self, rows: np.ndarray, n_train: int, *, max_kernels: int = 8):
+    def __init__(self, rows: np.ndarray, n_train: int, *, groups=(), max_kernels: int = 8):
         self.rows = np.ascontiguousarray(rows, dtype=np.float64)
         self.n_train = int(n_train)
         self.nbytes = self.rows.shape[0] * self.n_train * 8
@@ -98,7 +102,10 @@ class PairwiseCache:
         keys = self._keys(self.rows)
         self._order = np.argsort(keys, kind="stable")
         self._sorted = keys[self._order]
-        self._inner = self._sqdist = None
+        self._inner = self._sqdist = self._used_rows = None
+        splits = sorted({int(k) for k in groups if self.n_train < k < self.rows.shape[0]})
+        self._group_bounds = np.array([self.n_train, *splits, self.rows.shape[0]])
+        self._group_done = np.zeros(len(self._group_bounds) - 1, dtype=bool)
         self._kernels: OrderedDict = OrderedDict()
         self.max_kernels = max(0, min(int(max_kernels), memory_budget() // max(self.nbytes, 1) - 2))
         self.hits = self.misses = 0
@@ -211,17 +218,31 @@ class PairwiseCache:
             return ib2, ia2, True
         return ia, ib, False
 
-    def _full_inner(self) -> np.ndarray:
+    def _full_inner(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """G = Z T^T, filled where needed: the training block first, each group of other rows
+        (e.g. V, V_t) by one product of its own when one of its rows (``rows``: indices into Z;
+        None: all) is first asked for. A block has the same bits whatever the order."""
         # over the features some row uses (31 % of MNIST's pixels are 0 in every row), the
         # training block as a symmetric product (syrk: half the work, exactly symmetric)
         if self._inner is None:
             used = np.flatnonzero(self.rows.any(axis=0))
-            Z = self.rows if used.size == self.rows.shape[1] else self.rows[:, used]
-            T = Z[: self.n_train]
-            G = np.empty((Z.shape[0], self.n_train))
+            self._used_rows = self.rows if used.size == self.rows.shape[1] else self.rows[:, used]
+            T = self._used_rows[: self.n_train]
+            G = np.empty((self.rows.shape[0], self.n_train))
             np.matmul(T, T.T, out=G[: self.n_train])  # numpy calls syrk for T T^T
-            np.matmul(Z[self.n_train :], T.T, out=G[self.n_train :])
             self._inner = G
+        bounds = self._group_bounds
+        if rows is None:
+            wanted = np.flatnonzero(~self._group_done)
+        else:
+            other = rows[rows >= self.n_train]
+            wanted = np.unique(np.searchsorted(bounds, other, side="right") - 1)
+            wanted = wanted[~self._group_done[wanted]]
+        Z, n = self._used_rows, self.n_train
+        for g in wanted:
+            start, stop = bounds[g], bounds[g + 1]
+            np.matmul(Z[start:stop], Z[:n].T, out=self._inner[start:stop])
+            self._group_done[g] = True
         return self._inner
 
     def _full_sqdist(self) -> np.ndarray:
@@ -256,7 +277,12 @@ class PairwiseCache:
         -------
         ndarray of shape (n_a, n_b) or None
         """
-        return self._take(self._full_inner(), A, B)
+        found = self._blocks(A, B)
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return _gather(self._full_inner(found[0]), *found)
 
     def sqdist(self, A: np.ndarray, B: np.ndarray) -> np.ndarray | None:
         """Squared Euclidean distances ``||a - b||^2``, or None (as :meth:`inner`).
@@ -474,6 +500,7 @@ def pairwise_rows(data) -> tuple[np.ndarray, int]:
     Returns
     -------
     tuple of (ndarray, int)
+        V_t begins at row ``n_train + len(data.X_test)``.
     """
     X_train = np.asarray(data.X_train, dtype=np.float64)
     rows = np.vstack(
@@ -525,4 +552,4 @@ def make_cache(data) -> PairwiseCache | None:
     if 3 * n_rows * data.X_train.shape[0] * 8 > memory_budget():
         return None
     rows, n_train = pairwise_rows(data)
-    return PairwiseCache(rows, n_train)
+    return PairwiseCache(rows, n_train, groups=(n_train + len(data.X_test),))

@@ -1100,7 +1100,8 @@ class LinearSVMLearner(_SVMLearner):
         Returns
         -------
         ndarray of shape (n_a, n_b)
-            Inner products (features zero in every row of both are skipped: same values).
+            Inner products (for ``B is A``, features zero in every row are skipped: same
+            values).
             Served from the current :func:`~backdoor_curves.learners.pairwise.shared_pairwise`
             cache when both sets are rows of its data set.
 
@@ -1113,7 +1114,11 @@ class LinearSVMLearner(_SVMLearner):
         if cache is not None and (K := cache.inner(A, B)) is not None:
             return K
         check_matrix_size((len(A), len(B)), "the linear kernel matrix")
-        return linear_kernel(*_shared_support(A, B))
+        if B is A:  # a symmetric product over the used features
+            return linear_kernel(*_shared_support(A, B))
+        # e.g. test rows against support vectors: a small product, where selecting the used
+        # features and scikit-learn's checks cost more than the product itself
+        return np.asarray(A, dtype=float) @ np.asarray(B, dtype=float).T
 
     def _fit(self, X, y, sample_weight):
         super()._fit(X, y, sample_weight)

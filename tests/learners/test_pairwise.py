@@ -189,3 +189,17 @@ def test_memo_keys_do_not_depend_on_the_memory_layout(mnist_small):
         other = cache.memoize("gram", (np.asfortranarray(X[::-1]),), gram)
     assert again is first and len(calls) == 2  # the reversed rows are another matrix
     np.testing.assert_allclose(other, first, rtol=1e-13)  # the same Gram, summed in another order
+
+
+def test_groups_of_test_rows_are_filled_when_needed_with_the_same_bits(mnist_small):
+    rows, n_train = pairwise_rows(mnist_small)
+    split = n_train + len(mnist_small.X_test)
+    X, V, Vt = mnist_small.X_train, mnist_small.X_test, mnist_small.X_test_bd
+    lazy = PairwiseCache(rows, n_train, groups=(split,))
+    whole = PairwiseCache(rows, n_train)
+    first = lazy.inner(Vt, X)  # V_t's group alone
+    assert lazy._group_done.tolist() == [False, True]
+    np.testing.assert_array_equal(first, whole.inner(Vt, X))
+    np.testing.assert_array_equal(lazy.inner(V, X[:7]), whole.inner(V, X[:7]))
+    assert lazy._group_done.all()
+    np.testing.assert_array_equal(lazy.sqdist(V, X), whole.sqdist(V, X))
