@@ -19,7 +19,8 @@ The rules:
    ``paths``, ``measures``, ...), the top level of ``backdoor_curves`` (``data.py``,
    ``linalg.py``, ``demo.py``, ...), and ``extractors``. Dunder names (``__version__``) are
    public. One exception: the private helper modules at the top of the package (``_validation``,
-   ``_io``, ``_threads``, ``_version``, ``_param_validation``, ``_config``, ``_memory``) are
+   ``_io``, ``_threads``, ``_version``, ``_param_validation``, ``_config``, ``_memory``,
+   ``_identity``) are
    shared by the whole project, so any part, ``extractors`` included (it ships in the same
    distribution and raises the same argument errors), may import them and their public names.
 3. **``backdoor_curves`` never imports ``extractors``.** ``extractors`` depends on
@@ -54,6 +55,7 @@ SHARED_PRIVATE_MODULES = frozenset(
         "_param_validation",
         "_config",
         "_memory",
+        "_identity",
     )
 )
 TORCH_MODULES = ("torch", "torchvision")
