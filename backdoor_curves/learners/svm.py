@@ -482,9 +482,14 @@ def solve_svm_dual(
 #: :func:`solve_svm_dual`).
 WARM_EPS = (1e-3, 1e-4, 1e-5, 1e-6)
 #: Most SMO iterations of a warm-started fit (all rounds together) before it gives up and the
-#: cold path (libsvm) runs. Warm starts along a C grid on MNIST 7 vs 1 (750 points) take up to
-#: about 4,000 (most a few hundred; libsvm takes up to 14,000 from scratch).
+#: cold path (libsvm) runs: this many, or :data:`SMO_ITER_PER_POINT` per training point if that
+#: is more. Warm starts along a C grid on MNIST 7 vs 1 (750 points) take up to about 4,000 (most
+#: a few hundred; libsvm takes up to 14,000 from scratch).
 SMO_MAX_ITER = 20_000
+#: ... per training point: a hard problem needs more iterations as n grows (digits 0-4 against
+#: 5-9, 4,000 points, C = 1: libsvm from scratch needs 3 million), and an iteration of the
+#: compiled SMO costs O(n) over the precomputed kernel (about 20 us at n = 4,000).
+SMO_ITER_PER_POINT = 100
 
 
 def _feasible_start(
@@ -529,7 +534,7 @@ def _warm_smo(
     cap = np.ascontiguousarray(cap, dtype=np.float64)
     alpha = np.array(a0, dtype=np.float64, copy=True)
     G = smo_gradient(K, y, alpha)
-    budget = int(SMO_MAX_ITER)
+    budget = max(int(SMO_MAX_ITER), int(SMO_ITER_PER_POINT) * len(y))
     ladder = sorted({max(float(e), float(tol)) for e in WARM_EPS} | {float(tol)}, reverse=True)
     failed = None  # the sets of the last polish that failed
     for eps in ladder:

@@ -214,6 +214,7 @@ def test_an_exhausted_smo_budget_falls_back_to_libsvm(mnist_small, monkeypatch, 
 
     monkeypatch.setattr(svm, "_libsvm", counted)
     monkeypatch.setattr(svm, "SMO_MAX_ITER", budget)
+    monkeypatch.setattr(svm, "SMO_ITER_PER_POINT", 0)
     got = solve_svm_dual(K, y, 3.0, w, 1e-10, start=start)
     assert calls  # the cold path ran
     np.testing.assert_array_equal(got[0], ref[0])
@@ -250,3 +251,22 @@ def test_a_warm_start_reaches_an_optimum_with_w_zero(monkeypatch, seed, C):
     assert np.all(a >= 0) and np.all(a <= C * sw)
     dual = a.sum() - 0.5 * model.coef_ @ model.coef_
     assert dual == pytest.approx(2.0 * C * sw[y < 0].sum(), rel=1e-13)  # = J(w = 0, b = 1)
+
+
+def test_the_smo_budget_grows_with_the_training_set(mnist_small, monkeypatch):
+    """At least SMO_ITER_PER_POINT iterations per point, so a large hard fit is not cut off."""
+    from backdoor_curves.learners import _smo
+
+    K, y = _problem(mnist_small, "rbf")
+    w = np.ones(len(y))
+    start = solve_svm_dual(K, y, 0.3, w, 1e-10)[0]
+    budgets, iterate = [], _smo.smo_iterate
+
+    def spy(*args):
+        budgets.append(args[-1])
+        return iterate(*args)
+
+    monkeypatch.setattr(svm, "SMO_MAX_ITER", 10)
+    monkeypatch.setattr(_smo, "smo_iterate", spy)
+    assert solve_svm_dual(K, y, 3.0, w, 1e-10, start=start)[2]
+    assert budgets[0] == svm.SMO_ITER_PER_POINT * len(y) > 10
