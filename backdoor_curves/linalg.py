@@ -75,7 +75,36 @@ _HESSIAN_HINT = (
 )
 
 
-class CholeskySolver:
+class _SharedFactorization:
+    """A factorization that several callers may share, each under its own name."""
+
+    what: str
+
+    def _forget_conditions(self) -> None:
+        raise NotImplementedError
+
+    def named(self, what: str):
+        """This factorization under another name (``what``), for a caller that reuses it.
+
+        Parameters
+        ----------
+        what : str
+            The name in messages.
+
+        Returns
+        -------
+        same type as self
+            A shallow copy sharing the factors, whose condition numbers are estimated (and
+            warned about, under the new name) on its first access: each caller of a shared
+            factorization gets its own diagnosis.
+        """
+        other = copy.copy(self)
+        other.what = what
+        other._forget_conditions()
+        return other
+
+
+class CholeskySolver(_SharedFactorization):
     """Factorize a symmetric positive definite matrix once; solve for many right-hand sides.
 
     Parameters
@@ -202,24 +231,8 @@ class CholeskySolver:
         """Bytes held by the factor and the scaling."""
         return int(self._factor[0].nbytes + self._scale.nbytes)
 
-    def named(self, what: str) -> CholeskySolver:
-        """This factorization under another name (``what``), for a caller that reuses it.
-
-        Parameters
-        ----------
-        what : str
-            The name in messages.
-
-        Returns
-        -------
-        CholeskySolver
-            A shallow copy sharing the factor, whose condition numbers are estimated (and
-            warned about, under the new name) on its first access: each caller of a shared
-            factorization gets its own diagnosis.
-        """
-        other = copy.copy(self)
-        other.what, other._conditions = what, None
-        return other
+    def _forget_conditions(self) -> None:
+        self._conditions = None
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides.
@@ -316,7 +329,7 @@ class BlockIdentitySolver:
         return out
 
 
-class LUSolver:
+class LUSolver(_SharedFactorization):
     """Factorize a square (possibly indefinite) matrix once by LU with partial pivoting.
 
     Used for the bordered KKT systems of the SVMs, which are symmetric but indefinite. The
@@ -410,24 +423,8 @@ class LUSolver:
         lu, piv = self._factor
         return int(lu.nbytes + piv.nbytes + self._scale.nbytes)
 
-    def named(self, what: str) -> LUSolver:
-        """This factorization under another name (``what``), for a caller that reuses it.
-
-        Parameters
-        ----------
-        what : str
-            The name in messages.
-
-        Returns
-        -------
-        LUSolver
-            A shallow copy sharing the factors, whose condition number is estimated (and
-            warned about, under the new name) on its first access: each caller of a shared
-            factorization gets its own diagnosis.
-        """
-        other = copy.copy(self)
-        other.what, other._condition = what, None
-        return other
+    def _forget_conditions(self) -> None:
+        self._condition = None
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Return ``A^{-1} b`` for a vector or a matrix of right-hand sides.

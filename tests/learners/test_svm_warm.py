@@ -13,6 +13,7 @@ from backdoor_curves.learners import svm
 from backdoor_curves.learners._smo import smo_gradient, smo_iterate, smo_solve
 from backdoor_curves.learners.svm import dual_sets, polish_svm_dual, solve_svm_dual
 from backdoor_curves.study.grid import grid_study
+from backdoor_curves.study.point import RESULT_COLUMNS
 
 GAMMA = 0.02
 #: C along a chain. Where every support vector is at its bound (no margin vector: nothing for the
@@ -22,17 +23,7 @@ C_CHAIN = {"linear": np.geomspace(1e-3, 100.0, 7), "rbf": np.geomspace(0.3, 100.
 #: libsvm fits of a warm-started chain at most: the clean fit starting each of its two segments,
 #: and the poisoned fit without a margin vector (linear, C = 1e-3).
 COLD_FITS = {"linear": 3, "rbf": 2}
-TABLE_COLUMNS = [
-    "derivative",
-    "score",
-    "condition_number",
-    "backdoor_loss_0",
-    "clean_accuracy",
-    "backdoor_accuracy",
-    "backdoor_loss_1",
-    "rho_ratio_1",
-    "nu_1",
-]
+TABLE_COLUMNS = list(RESULT_COLUMNS)
 
 
 def _kernel(kind, X):
