@@ -69,6 +69,7 @@ import json
 import math
 import time
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -810,19 +811,30 @@ def grid_study(
                     if todo
                     else []
                 )
-                for segment, data_set, digest in results:
-                    if db is None:
-                        done = [(i, _to_storable(row)) for i, row, _ in segment]
-                    else:
-                        done = db.write_many(
-                            [
-                                (i, keys[i], _to_storable(row), data_set, learner)
-                                for i, row, learner in segment
-                            ],
-                            datasets={data_set: digest},
-                        )
-                    rows.update(done)
-                    bar.update(len(done))
+                with warnings.catch_warnings():
+                    # after Ctrl-C joblib says it cancelled the tasks in flight: the interrupt
+                    # message (what is kept, how to resume) already says all of it
+                    warnings.filterwarnings(
+                        "ignore", message=".*still being processed by the workers have been "
+                        "cancelled", category=UserWarning,
+                    )  # fmt: skip
+                    try:
+                        for segment, data_set, digest in results:
+                            if db is None:
+                                done = [(i, _to_storable(row)) for i, row, _ in segment]
+                            else:
+                                done = db.write_many(
+                                    [
+                                        (i, keys[i], _to_storable(row), data_set, learner)
+                                        for i, row, learner in segment
+                                    ],
+                                    datasets={data_set: digest},
+                                )
+                            rows.update(done)
+                            bar.update(len(done))
+                    finally:
+                        if hasattr(results, "close"):
+                            results.close()  # cancel what is in flight inside the filter
     finally:
         if db is not None:
             db.close()
