@@ -37,6 +37,10 @@ __all__ = ["BackdoorData", "ImageBackdoorData"]
 MODES = ("all-to-one", "all-to-all")
 
 
+_FEATURES = ("X_clean", "X_poison", "X_test", "X_test_bd")
+_LABELS = ("y_clean", "y_poison", "y_test", "y_test_bd")
+
+
 class BackdoorData:
     """Clean training set D, poisoning set P, clean test set V and backdoor test set V_t.
 
@@ -122,7 +126,6 @@ class BackdoorData:
             raise ValueError("X_poison is empty: the poisoning set P needs at least one sample")
         self.X_test = check_matrix(X_test, "X_test", n_features=d)
         self.X_test_bd = check_matrix(X_test_bd, "X_test_bd", n_features=d)
-        self._freeze()
 
         labels = {}
         for name, X, y in [
@@ -146,15 +149,15 @@ class BackdoorData:
             encode_labels(y, classes, name, what)
         self.classes = classes
         for name, y in labels.items():
-            y = np.array(y)  # our own copy, read-only: encodings of it are then kept
-            y.flags.writeable = False
-            setattr(self, name, y)
+            setattr(self, name, np.array(y))  # our own copy: it is made read-only below
         self.image_shape = _check_image_shape(image_shape, d)
+        self._freeze()
 
     def _freeze(self) -> None:
-        """Make the four input matrices read-only: fits and kernels share them without copies."""
-        for X in (self.X_clean, self.X_poison, self.X_test, self.X_test_bd):
-            X.flags.writeable = False
+        """Make the eight arrays (our own copies) read-only: fits, kernels and encodings share
+        them, and what is computed from them, without copies."""
+        for name in (*_FEATURES, *_LABELS):
+            getattr(self, name).flags.writeable = False
 
     def __getstate__(self) -> dict:
         """The attributes without the stacked X_train (a worker stacks its own once)."""
@@ -166,8 +169,15 @@ class BackdoorData:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._freeze()
-        for name in ("y_clean", "y_poison", "y_test", "y_test_bd"):
-            getattr(self, name).flags.writeable = False
+
+    def _stacked(self, key: str, first: np.ndarray, second: np.ndarray, stack) -> np.ndarray:
+        """``stack([first, second])``, read-only, kept under ``key`` while both are the same."""
+        cached = self.__dict__.get(key)
+        if cached is None or cached[0] is not first or cached[1] is not second:
+            both = stack([first, second])
+            both.flags.writeable = False  # shared by every caller: stacked once per data set
+            self.__dict__[key] = cached = (first, second, both)
+        return cached[2]
 
     # ------------------------------------------------------------------ sizes and encodings
     @property
@@ -217,12 +227,7 @@ class BackdoorData:
         :meth:`training_set`, which shuffles. Stacked once and shared (read-only) while
         ``X_clean`` and ``X_poison`` are the same arrays.
         """
-        cached = self.__dict__.get("_X_train")
-        if cached is None or cached[0] is not self.X_clean or cached[1] is not self.X_poison:
-            X = np.vstack([self.X_clean, self.X_poison])
-            X.flags.writeable = False  # shared by every caller: stacked once per data set
-            self.__dict__["_X_train"] = cached = (self.X_clean, self.X_poison, X)
-        return cached[2]
+        return self._stacked("_X_train", self.X_clean, self.X_poison, np.vstack)
 
     @property
     def y_train(self) -> np.ndarray:
@@ -230,12 +235,7 @@ class BackdoorData:
 
         For cross-validation use :meth:`training_set`, which shuffles the rows.
         """
-        cached = self.__dict__.get("_y_train")
-        if cached is None or cached[0] is not self.y_clean or cached[1] is not self.y_poison:
-            y = np.concatenate([self.y_clean, self.y_poison])
-            y.flags.writeable = False  # shared by every caller, like X_train
-            self.__dict__["_y_train"] = cached = (self.y_clean, self.y_poison, y)
-        return cached[2]
+        return self._stacked("_y_train", self.y_clean, self.y_poison, np.concatenate)
 
     def training_set(self, beta: float = 1.0, *, shuffle: bool = True, random_state=0):
         """The training set D + P with its sample weights, shuffled, for scikit-learn tools.

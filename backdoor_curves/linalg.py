@@ -75,6 +75,20 @@ _HESSIAN_HINT = (
 )
 
 
+def _absolute_columns(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(|A|, its column sums), or SingularSystemError naming ``what`` for NaN or infinite
+    entries: the sums are finite exactly when the entries are (up to an overflow of the sum,
+    told apart by a second look at the entries), so one pass gives the 1-norm and the check."""
+    absA = np.abs(A)
+    columns = absA.sum(axis=0)
+    if not np.all(np.isfinite(columns)) and not np.all(np.isfinite(A)):
+        raise SingularSystemError(
+            f"{what} has NaN or infinite entries (an overflow: features or C too large); "
+            "no pseudo-inverse is substituted"
+        )
+    return absA, columns
+
+
 class _SharedFactorization:
     """A factorization that several callers may share, each under its own name."""
 
@@ -169,13 +183,7 @@ class CholeskySolver(_SharedFactorization):
         estimate_condition: bool = True,
     ):
         A = np.asarray(A, dtype=np.float32 if single else np.float64)
-        absA = np.abs(A)
-        columns = absA.sum(axis=0)  # one pass gives the 1-norms and the finiteness check
-        if not np.all(np.isfinite(columns)) and not np.all(np.isfinite(A)):
-            raise SingularSystemError(
-                f"{what} has NaN or infinite entries (an overflow: features or C too large); "
-                "no pseudo-inverse is substituted"
-            )
+        absA, columns = _absolute_columns(A, what)
         diag = A.diagonal()
         # Jacobi scaling D A D with D = diag(A)^(-1/2): an exact change of variables
         scale = (1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))).astype(A.dtype, copy=False)
@@ -372,11 +380,7 @@ class LUSolver(_SharedFactorization):
 
     def __init__(self, A: np.ndarray, what: str = "KKT matrix", *, estimate_condition: bool = True):
         A = np.asarray(A, dtype=float)
-        if not np.all(np.isfinite(A)):
-            raise SingularSystemError(
-                f"{what} has NaN or infinite entries (an overflow: features or C too large); "
-                "no pseudo-inverse is substituted"
-            )
+        columns = _absolute_columns(A, what)[1]
         scale = _symmetric_equilibration(A)
         scaled = A * scale[:, None] * scale[None, :]
         with warnings.catch_warnings():
@@ -396,7 +400,7 @@ class LUSolver(_SharedFactorization):
                 f"{self.scaled_condition_number:.3g} after equilibration); no pseudo-inverse is "
                 "substituted"
             )
-        self.anorm = float(np.abs(A).sum(axis=0).max())
+        self.anorm = float(columns.max())  # 1-norm: the largest column sum
         self.what = what
         self._condition: float | None = None
         if estimate_condition:

@@ -33,7 +33,7 @@ from ..data import BackdoorData
 from ..linalg import BlockIdentitySolver, CholeskySolver, SingularSystemError
 from ..losses import LOGISTIC, SQUARED, Loss
 from .base import BaseLearner, SlopeTerms
-from .pairwise import active_cache
+from .pairwise import memoized
 from .registry import register_learner
 
 __all__ = [
@@ -104,12 +104,16 @@ def active_columns(Xa: np.ndarray) -> np.ndarray:
     return active
 
 
-def active_block(Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`active_columns` and ``Xa[:, active]`` (``Xa`` itself when every column is).
+def active_block(Xa: np.ndarray, sw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`active_columns` over the rows of positive weight ``sw``, and ``Xa[:, active]``
+    (``Xa`` itself when every column is active).
 
-    Kept while a read-only ``Xa`` lives (e.g. from :func:`augment`): every fit and slope of a
-    grid on one data set reduces the same matrix.
+    Kept while a read-only ``Xa`` whose rows all have positive weight lives (e.g. from
+    :func:`augment`): every fit and slope of a grid on one data set reduces the same matrix.
     """
+    if sw.min() <= 0:
+        active = active_columns(Xa[sw > 0])
+        return active, Xa[:, active]
 
     def compute():
         active = active_columns(Xa)
@@ -248,12 +252,7 @@ def quadratic_hessian(Xa: np.ndarray, base: np.ndarray, C: float) -> np.ndarray:
     -------
     ndarray of shape (p, p)
     """
-    cache = active_cache()
-    if cache is None:
-        G = weighted_gram(Xa, base)
-    else:
-        G = cache.memoize("weighted_gram", (Xa, base), weighted_gram)
-    H = C * G
+    H = C * memoized("weighted_gram", (Xa, base), weighted_gram)
     idx = np.arange(Xa.shape[1] - 1)
     H[idx, idx] += 1.0
     return H
@@ -296,11 +295,7 @@ def quadratic_solver(Xa: np.ndarray, base: np.ndarray, C: float, what: str = "He
         H = quadratic_hessian(Xa, base, float(c[0]))
         return CholeskySolver(H, what, estimate_condition=False)
 
-    cache = active_cache()
-    if cache is None:
-        return factorize(Xa, base, np.array([C]))
-
-    return cache.memoize("quadratic_solver", (Xa, base, np.array([C])), factorize).named(what)
+    return memoized("quadratic_solver", (Xa, base, np.array([C])), factorize).named(what)
 
 
 def smooth_hessian(theta, Xa, y, sw, C: float, loss: Loss) -> np.ndarray:
@@ -373,10 +368,7 @@ def _dual_name(what: str) -> str:
 def _rows_gram(X: np.ndarray) -> np.ndarray:
     """``X X^T``, memoized per data set inside a shared-pairwise block (shared: not modified)."""
     check_matrix_size((X.shape[0], X.shape[0]), "the dual Hessian's Gram matrix X X^T")
-    cache = active_cache()
-    if cache is None:
-        return X @ X.T
-    return cache.memoize("rows_gram", (X,), lambda X: X @ X.T)
+    return memoized("rows_gram", (X,), lambda X: X @ X.T)
 
 
 class DualHessianSolver:
@@ -655,11 +647,7 @@ def newton_fit(
     """
     if single and getattr(getattr(solver0, "inner", solver0), "single", True) is False:
         single = False  # the previous fit of a path needed double precision: so will this one
-    if sw.min() > 0:
-        active, Xa_active = active_block(Xa)
-    else:
-        active = active_columns(Xa[sw > 0])
-        Xa_active = Xa[:, active]
+    active, Xa_active = active_block(Xa, sw)
     if not active.all():  # w_j = 0 exactly on all-zero columns: solve the active block only
         inner0 = None
         if isinstance(solver0, BlockIdentitySolver) and np.array_equal(solver0.active, active):
@@ -835,11 +823,7 @@ def smooth_slope(
     backdoor_curves.linalg.SingularSystemError
         If H0 (or its dual matrix) cannot be factorized.
     """
-    if sw_D.min() > 0:  # all-zero columns of D: identity block of H0
-        active, Xa_active = active_block(Xa_D)
-    else:
-        active = active_columns(Xa_D[sw_D > 0])
-        Xa_active = Xa_D[:, active]
+    active, Xa_active = active_block(Xa_D, sw_D)  # all-zero columns of D: identity block of H0
     base = sw_D * loss.d2(y_D, Xa_active @ theta[active])
     if loss.quadratic:
         inner = quadratic_solver(Xa_active, base, C, "Hessian H0")

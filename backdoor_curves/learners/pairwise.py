@@ -50,6 +50,7 @@ __all__ = [
     "PairwiseCache",
     "active_cache",
     "make_cache",
+    "memoized",
     "same_rows",
     "shared_pairwise",
     "take_rows",
@@ -487,6 +488,32 @@ def active_cache() -> PairwiseCache | None:
     PairwiseCache or None
     """
     return _ACTIVE.get()
+
+
+def memoized(name: str, arrays: tuple[np.ndarray, ...], compute: Callable):
+    """``compute(*arrays)``, memoized by the current cache, if there is one.
+
+    Inside a :func:`shared_pairwise` block the cache's :meth:`PairwiseCache.memoize` keeps it;
+    outside one it is computed afresh.
+
+    Parameters
+    ----------
+    name : str
+        What is computed (part of the key).
+    arrays : tuple of ndarray
+        The inputs (part of the key, by content).
+    compute : callable
+        ``compute(*arrays)``.
+
+    Returns
+    -------
+    ndarray or object
+        Shared when memoized: callers must not modify it.
+    """
+    cache = active_cache()
+    if cache is None:
+        return compute(*arrays)
+    return cache.memoize(name, arrays, compute)
 
 
 def pairwise_rows(data) -> tuple[np.ndarray, int]:

@@ -57,7 +57,7 @@ from ..data import BackdoorData
 from ..linalg import LUSolver, SingularSystemError
 from ..losses import HINGE
 from .base import BaseLearner, SlopeTerms
-from .pairwise import active_cache, take_rows
+from .pairwise import active_cache, memoized, take_rows
 from .registry import register_learner
 
 __all__ = [
@@ -182,10 +182,7 @@ def kkt_solver(H: np.ndarray) -> LUSolver:
     def factorize(H):
         return LUSolver(H, "SVM KKT matrix", estimate_condition=False)
 
-    cache = active_cache()
-    if cache is None:
-        return factorize(H)
-    return cache.memoize("kkt_solver", (H,), factorize).named("SVM KKT matrix")
+    return memoized("kkt_solver", (H,), factorize).named("SVM KKT matrix")
 
 
 def dual_sets(alpha: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
