@@ -175,14 +175,26 @@ def _ratio(num: dict, den: dict) -> dict:
     return {"median": num["median"] / den["median"], "min": min(pairs), "max": max(pairs)}
 
 
+#: Seconds of sleep before each timed call of :func:`interleaved` (OpenBLAS's threads spin for
+#: about 0.1 s after a parallel call before they sleep).
+SETTLE_SECONDS = 0.25
+
+
 def interleaved(
     funcs: dict[str, Callable[[], object]],
     repeats: int,
     warmup: bool = True,
     budget: float | None = None,
     budget_includes_warmup: bool = False,
+    settle: float = SETTLE_SECONDS,
 ):
     """Time ``funcs`` interleaved (A, B, A, B, ...) ``repeats`` times after one warm-up each.
+
+    Each timed call starts after ``settle`` seconds of sleep, so that it does not pay for the
+    member before it: OpenBLAS's worker threads busy-wait for a while after a multi-threaded
+    call (a scikit-learn re-fit with 2 BLAS threads), and on this 2-core machine they took
+    a core from the next member (measured: the linear-SVM grid 215 ms right after the ridge
+    re-fits, 157 ms after a pause of 0.5 s).
 
     With ``budget`` (seconds), stop after the first complete round that ends past it (at least
     one round is always timed); the budget counts from the first timed round, or from the
@@ -200,6 +212,8 @@ def interleaved(
         start = time.perf_counter()
     for _ in range(repeats):
         for name, f in funcs.items():
+            if settle > 0:
+                time.sleep(settle)
             t0 = time.perf_counter()
             values[name] = f()
             samples[name].append(time.perf_counter() - t0)

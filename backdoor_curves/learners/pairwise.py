@@ -410,14 +410,14 @@ def _span(index: np.ndarray) -> slice | None:
 
 def _gather(full: np.ndarray, ia: np.ndarray, ib: np.ndarray, transposed: bool) -> np.ndarray:
     """``full[ia][:, ib]`` (transposed if asked): a read-only view when both index sets are runs
-    and the block is C-contiguous (e.g. the whole training kernel of a fit: 5 MB not copied
-    per fit), else a fresh C-contiguous copy. Blocks are never modified by their callers."""
+    (e.g. the training kernel of a fit, K[D, D] or K[D + P, D + P]: up to 5 MB not copied per
+    fit; its rows are contiguous, its row stride may be longer than a row), else a fresh
+    C-contiguous copy. Blocks are never modified by their callers."""
     ra, rb = _span(ia), _span(ib)
     if ra is not None and rb is not None and not transposed:
         view = full[ra, rb]
-        if view.flags.c_contiguous:
-            view.flags.writeable = False
-            return view
+        view.flags.writeable = False
+        return view
     rows = full[ra] if ra is not None else full.take(ia, axis=0)
     block = rows[:, rb] if rb is not None else rows.take(ib, axis=1)
     if transposed:

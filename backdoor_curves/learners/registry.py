@@ -15,6 +15,7 @@ adapter and user-defined learners use the same one).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 from collections.abc import Mapping
@@ -173,17 +174,25 @@ def learner_label(learner) -> str:
     else:
         name, skip = kind.label, {kind.regularization}
     params = learner.get_params(deep=False)
-    defaults = {
-        name: p.default
-        for name, p in inspect.signature(cls.__init__).parameters.items()
-        if p.default is not p.empty
-    }
+    defaults = _init_defaults(cls)
     extra = [
         f"{k}={_format(v)}"
         for k, v in params.items()
         if k not in skip and k != "warm_start" and not _same(v, defaults.get(k))
     ]
     return f"{name} ({', '.join(extra)})" if extra else name
+
+
+@functools.cache
+def _init_defaults(cls: type) -> MappingProxyType:
+    """The default values of ``cls.__init__``'s parameters (a class's signature is fixed)."""
+    return MappingProxyType(
+        {
+            name: p.default
+            for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.default is not p.empty
+        }
+    )
 
 
 def display_name(name: str) -> str:

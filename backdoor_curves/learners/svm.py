@@ -41,6 +41,7 @@ df/da_k = y_k K(x_k, x) and df/db = 1, and the "Hessian" is the bordered KKT mat
 
 from __future__ import annotations
 
+import functools
 import warnings
 from numbers import Real
 
@@ -271,8 +272,9 @@ def polish_svm_dual(
         return alpha, b, False
     M = np.flatnonzero(margin)
     a_B = np.where(bound, cap, 0.0)
-    Q_rows = (y[M, None] * y[None, :]) * K[M]
-    rhs = np.r_[1.0 - Q_rows @ a_B, -(y @ a_B)]
+    # (Q a_B)_M = y_M (K_M. (y a_B)): the same products and sums as Q_M. a_B, signs flipped
+    # exactly (y = +-1), without forming Q's rows
+    rhs = np.r_[1.0 - y[M] * (K[M] @ (y * a_B)), -(y @ a_B)]
     H = kkt_matrix(K[np.ix_(M, M)], y[M])
     try:
         with warnings.catch_warnings():
@@ -578,6 +580,7 @@ def svm_kkt_slope(
     C: float,
     *,
     cap_D: np.ndarray | None = None,
+    products=None,
 ) -> SlopeTerms:
     """Right-derivative dL(V_t)/dbeta at beta = 0+ of an SVM fitted on D (DESIGN §4).
 
@@ -630,6 +633,11 @@ def svm_kkt_slope(
         The SVM's C (lambda = 1/C).
     cap_D : ndarray of shape (n_D,), optional
         The boxes C s_i of the rows of ``X_D``; default C (unit weights, as a clean fit has).
+    products : callable, optional
+        ``products(A, B, v, with_scale=False)``: ``K(A, B) v`` and, with ``with_scale``, the
+        scale of its round-off ``|K(A, B)| |v|`` as a second array (the contract of
+        :meth:`_SVMLearner.kernel_products`); default through ``kernel``'s matrices. Decision
+        values and their moves are computed through it, the KKT matrix through ``kernel``.
 
     Returns
     -------
@@ -687,9 +695,11 @@ def svm_kkt_slope(
         constant = _constant_decision(kernel, X_sv, ya_sv, alpha_D[sv])
     if M.size == 0:
         raise DegenerateKKTError(_no_margin_message(alpha_D, cap_D, C, constant))
-    K_P = kernel(X_P, X_sv)
-    yf_P = y_P * (K_P @ ya_sv + b)
-    on_kink = np.abs(yf_P - 1.0) <= _roundoff(K_P, ya_sv, b)
+    if products is None:
+        products = functools.partial(_matrix_products, kernel)
+    f_P, scale_P = products(X_P, X_sv, ya_sv, with_scale=True)
+    yf_P = y_P * (f_P + b)
+    on_kink = np.abs(yf_P - 1.0) <= _roundoff(scale_P, b)
     if on_kink.any():
         raise DegenerateKKTError(
             f"{int(on_kink.sum())} poisoning point(s) lie exactly on the clean SVM's margin "
@@ -725,19 +735,18 @@ def svm_kkt_slope(
             "this; standardize the features or change C (or gamma)"
         ) from None
     if active.any():
-        K_MA = kernel(X_M, X_A)
-        rhs = -C * np.r_[y_M * (K_MA @ y_A), y_A.sum()]
+        rhs = -C * np.r_[y_M * products(X_M, X_A, y_A), y_A.sum()]
         sol = solver.solve(rhs)
-        df_t = kernel(X_t, X_M) @ (y_M * sol[:-1]) + sol[-1] + C * (kernel(X_t, X_A) @ y_A)
+        df_t = products(X_t, X_M, y_M * sol[:-1]) + sol[-1] + C * products(X_t, X_A, y_A)
     else:
         sol = np.zeros(M.size + 1)
         df_t = np.zeros(X_t.shape[0])
-    K_t = kernel(X_t, X_sv)
-    yf_t, rate = y_t * (K_t @ ya_sv + b), -y_t * df_t  # rate: d(1 - y f)/dbeta
+    f_t, scale_t = products(X_t, X_sv, ya_sv, with_scale=True)
+    yf_t, rate = y_t * (f_t + b), -y_t * df_t  # rate: d(1 - y f)/dbeta
     hinge_rate = np.where(yf_t < 1.0, rate, 0.0)
     # a test point on the hinge's kink (y f = 1 up to the round-off of f) moves into the
     # loss only if 1 - y f grows: its right-derivative is max(0, rate), whatever the last bit
-    kink = np.abs(yf_t - 1.0) <= _roundoff(K_t, ya_sv, b)
+    kink = np.abs(yf_t - 1.0) <= _roundoff(scale_t, b)
     hinge_rate[kink] = np.maximum(rate[kink], 0.0)
     derivative = float(np.mean(hinge_rate))
     return SlopeTerms(
@@ -753,13 +762,28 @@ def svm_kkt_slope(
     )
 
 
-def _roundoff(K: np.ndarray, coef: np.ndarray, b: float) -> np.ndarray:
-    """Round-off bound of f = K coef + b, row by row (at least one ulp of 1)."""
+def _matrix_products(kernel, A, B, v, *, with_scale: bool = False):
+    """``K(A, B) v`` (and ``|K(A, B)| |v|``) through the matrix ``kernel(A, B)``."""
+    K = kernel(A, B)
+    products = K @ v
+    return (products, np.abs(K) @ np.abs(v)) if with_scale else products
+
+
+def _roundoff(scale: np.ndarray, b: float) -> np.ndarray:
+    """Round-off bound of f = K coef + b, row by row, from the products' scale ``|K| |coef|``
+    (at least one ulp of 1)."""
     eps = np.finfo(float).eps
-    return np.maximum(ROUNDOFF_FACTOR * eps * (np.abs(K) @ np.abs(coef) + abs(b)), eps)
+    return np.maximum(ROUNDOFF_FACTOR * eps * (scale + abs(b)), eps)
 
 
 _DUPLICATES = IdentityMemo("duplicated training rows")
+_ABSOLUTE = IdentityMemo("absolute values")
+
+
+def _absolute(X: np.ndarray) -> np.ndarray:
+    """``|X|``, kept per read-only array (e.g. the test rows of a data set, used at every grid
+    point)."""
+    return _ABSOLUTE.get(X, lambda: np.abs(X))
 
 
 def _duplicate_groups(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -929,6 +953,31 @@ class _SVMLearner(BaseLearner):
         """
         raise NotImplementedError
 
+    def kernel_products(
+        self, A: np.ndarray, B: np.ndarray, v: np.ndarray, *, with_scale: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """``K(A, B) v``, e.g. decision values ``f - b`` for dual coefficients ``v`` on ``B``.
+
+        Parameters
+        ----------
+        A : ndarray of shape (n_a, n_features)
+            The points where the products are wanted.
+        B : ndarray of shape (n_b, n_features)
+            The points ``v`` weighs.
+        v : ndarray of shape (n_b,)
+            The weights.
+        with_scale : bool, default=False
+            Also return the scale of the products' round-off, ``|K(A, B)| |v|`` (elementwise
+            absolute values): the error of each product is a few eps times it.
+
+        Returns
+        -------
+        ndarray of shape (n_a,), or a pair of them with ``with_scale``
+            Through the kernel matrix :meth:`kernel` (the linear SVM goes through the weights
+            instead, see :meth:`LinearSVMLearner.kernel_products`).
+        """
+        return _matrix_products(self.kernel, A, B, v, with_scale=with_scale)
+
     @property
     def loss_weight(self) -> float:
         """C, the weight of the hinge term."""
@@ -1051,6 +1100,7 @@ class _SVMLearner(BaseLearner):
             data.X_test_bd,
             self.encode(data.y_test_bd, "y_test_bd"),
             self.C,
+            products=self.kernel_products,
         )
 
 
@@ -1121,6 +1171,36 @@ class LinearSVMLearner(_SVMLearner):
         # e.g. test rows against support vectors: a small product, where selecting the used
         # features and scikit-learn's checks cost more than the product itself
         return np.asarray(A, dtype=float) @ np.asarray(B, dtype=float).T
+
+    def kernel_products(
+        self, A: np.ndarray, B: np.ndarray, v: np.ndarray, *, with_scale: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """``K(A, B) v = A (B^T v)``, through the weights ``B^T v``.
+
+        O((n_a + n_b) p) work instead of the O(n_a n_b p) of the kernel matrix.
+
+        Parameters
+        ----------
+        A : ndarray of shape (n_a, n_features)
+            The points where the products are wanted.
+        B : ndarray of shape (n_b, n_features)
+            The points ``v`` weighs.
+        v : ndarray of shape (n_b,)
+            The weights.
+        with_scale : bool, default=False
+            Also return the scale of the round-off, ``|A| (|B|^T |v|)``: at least
+            ``|A B^T| |v|``, and what bounds the error of the products computed in this order.
+
+        Returns
+        -------
+        ndarray of shape (n_a,), or a pair of them with ``with_scale``
+        """
+        A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+        v = np.asarray(v, dtype=float)
+        products = A @ (B.T @ v)
+        if not with_scale:
+            return products
+        return products, _absolute(A) @ (_absolute(B).T @ np.abs(v))
 
     def _fit(self, X, y, sample_weight):
         super()._fit(X, y, sample_weight)

@@ -78,6 +78,15 @@ def test_blocks_cannot_corrupt_the_cache(mnist_small, cache):
         with pytest.raises(ValueError, match="read-only"):
             block[:] = -1.0
     assert np.all(cache.kernel(("rbf", 0.1), "sqdist", lambda S: np.exp(-0.1 * S), X, X) > 0)
+    # the clean block K[D, D] of the training products: a view whose rows are contiguous (row
+    # stride n_train), not a copy, and read-only as well
+    D = mnist_small.X_clean
+    block = cache.inner(D, D)
+    assert not block.flags.c_contiguous and block.strides == (8 * len(X), 8)
+    assert np.shares_memory(block, cache.inner(X, X))
+    with pytest.raises(ValueError, match="read-only"):
+        block[0, 0] = -1.0
+    np.testing.assert_allclose(block, D @ D.T, rtol=1e-12, atol=1e-12)
     picked = cache.inner(X[[3, 1, 2]], X)  # not a run of rows: a copy, free to modify
     picked[:] = 0.0
     np.testing.assert_allclose(cache.inner(X[[3]], X), X[[3]] @ X.T, rtol=1e-13)

@@ -9,7 +9,7 @@ from sklearn.svm import SVC
 
 from backdoor_curves import BackdoorData, DegenerateKKTError, LinearSVMLearner, RBFSVMLearner
 from backdoor_curves import backdoor_slope as slope_of
-from backdoor_curves.learners.svm import kkt_matrix
+from backdoor_curves.learners.svm import ROUNDOFF_FACTOR, kkt_matrix, svm_kkt_slope
 
 GAMMA = 0.15
 
@@ -206,3 +206,50 @@ def test_a_weight_whose_box_underflows_is_no_weight(kind):
     zero = _make(kind, 0.3).fit(X, y, sw)
     assert tiny.polished_ and np.all(tiny.alpha_[:5] == 0.0)
     np.testing.assert_array_equal(tiny.decision_function(X), zero.decision_function(X))
+
+
+@pytest.mark.parametrize("kind", ["linear", "rbf"])
+def test_kernel_products_and_their_roundoff_scale(kind):
+    """K(A, B) v against the same sums in extended precision: within ROUNDOFF_FACTOR eps times
+    the returned scale, which is at least |K(A, B)| |v|; the RBF SVM goes through its kernel
+    matrix (the same bits), the linear SVM through the weights B^T v."""
+    rng = np.random.default_rng(4)
+    A, B = rng.normal(size=(30, 6)) * 1e3, rng.normal(size=(9, 6)) * 1e3
+    v = rng.normal(size=9)
+    model = _make(kind, 1.0)
+    K = _gram(kind, A, B)
+    products, scale = model.kernel_products(A, B, v, with_scale=True)
+    np.testing.assert_array_equal(model.kernel_products(A, B, v), products)
+    assert np.all(scale >= np.abs(K) @ np.abs(v) * (1 - 1e-12))
+    if kind == "linear":
+        exact = A.astype(np.longdouble) @ (B.astype(np.longdouble).T @ v.astype(np.longdouble))
+    else:
+        np.testing.assert_array_equal(products, K @ v)
+        exact = K.astype(np.longdouble) @ v.astype(np.longdouble)
+    error = np.abs(products.astype(np.longdouble) - exact)
+    assert np.all(error <= ROUNDOFF_FACTOR * np.finfo(float).eps * scale)
+
+
+def test_linear_slope_through_the_weights_equals_the_kernel_matrices(mnist_small):
+    """The linear SVM's slope computes decision values as A (B^T v); through the kernel
+    matrices (svm_kkt_slope's default) it is the same derivative to round-off."""
+    model = LinearSVMLearner(C=0.5).fit(mnist_small.X_clean, mnist_small.y_clean)
+    terms = model.slope_terms(mnist_small)
+    assert terms["n_poison_active"] > 0  # the derivative has all its terms
+    encode = model.encode
+    matrices = svm_kkt_slope(
+        model.kernel,
+        mnist_small.X_clean,
+        encode(mnist_small.y_clean),
+        model.alpha_,
+        model.intercept_,
+        None,
+        mnist_small.X_poison,
+        encode(mnist_small.y_poison),
+        mnist_small.X_test_bd,
+        encode(mnist_small.y_test_bd),
+        model.C,
+    )
+    assert terms["derivative"] != 0.0
+    assert matrices["derivative"] == pytest.approx(terms["derivative"], rel=1e-10)
+    np.testing.assert_allclose(matrices["dtheta_dbeta"], terms["dtheta_dbeta"], rtol=1e-10)
