@@ -4,21 +4,23 @@ Objective (DESIGN §3), exactly ``sklearn.svm.SVC(kernel=..., C=C)`` with sample
 
     min  C * sum_i s_i max(0, 1 - y_i f(x_i)) + 1/2 ||w||^2,   f(x) = sum_k y_k a_k K(x_k, x) + b
 
-solved in the dual (0 <= a_i <= C s_i, sum_i y_i a_i = 0) by libsvm on the precomputed kernel
-matrix (:func:`solve_svm_dual`; the SVM path reuses the same matrix), then *polished*: with the
-margin set M = {0 < a_i < C s_i} and the bound set B = {a_i = C s_i} read off libsvm's answer,
-the KKT equalities y_i f(x_i) = 1 (i in M) and y^T a = 0 are a linear system whose solution is
-exact to round-off; it is kept when it satisfies every KKT condition (else libsvm's answer is).
-libsvm alone is accurate to about 1e-7 relative at moderate C and only 1e-4 at C = 100 on MNIST
-(its incrementally updated gradient drifts), which is why the polish exists.
+solved in the dual (0 <= a_i <= C s_i, sum_i y_i a_i = 0) on the precomputed kernel matrix
+(:func:`solve_svm_dual`; the SVM path reuses the same matrix) by a compiled SMO (:mod:`._smo`,
+libsvm's working-set rule) that stops early, at a maximal KKT violation of 1e-3 (then tighter,
+:data:`WARM_EPS`), and is then *polished*: with the margin set M = {0 < a_i < C s_i} and the
+bound set B = {a_i = C s_i} read off its duals, the KKT equalities y_i f(x_i) = 1 (i in M) and
+y^T a = 0 are a linear system whose solution is exact to round-off; it is kept when it satisfies
+every KKT condition. A certified polish depends only on the sets, so any solver that finds them
+gives the same answer; where SMO does not (within its iteration budget), libsvm
+(``SVC(kernel="precomputed")``) solves the dual and its answer is polished (or kept as it is if
+the polish is not certified). libsvm alone is accurate to about 1e-7 relative at moderate C and
+only 1e-4 at C = 100 on MNIST (its incrementally updated gradient drifts), which is why the
+polish exists.
 
-Warm starts (``warm_start=True``, e.g. along a C grid): the previous duals, scaled into the new
-boxes, start a compiled SMO (:mod:`._smo`, libsvm's working-set rule) that stops early, at a
-maximal KKT violation of 1e-3 (then tighter, :data:`WARM_EPS`), since the polish only needs the
-margin and bound sets; a certified polish is the cold fit's optimum (it depends only on the
-sets), anything else falls back to the cold libsvm fit (:func:`solve_svm_dual`). Along the C
-grid of MNIST 7 vs 1 (750 points) this takes a few hundred SMO steps per fit (4,000 at most)
-where libsvm takes up to 14,000.
+Warm starts (``warm_start=True``, e.g. along a C grid): SMO starts from the previous duals,
+scaled into the new boxes, instead of zero. Along the C grid of MNIST 7 vs 1 (750 points) this
+takes a few hundred SMO steps per fit (4,000 at most) where libsvm takes up to 14,000 from
+scratch.
 
 An optimum with w = 0 (f = b, a constant): where the duals can balance the classes' feature sums,
 sum_i y_i a_i phi(x_i) = 0 with every a_i in its box, w = 0 is optimal whatever C (e.g. classes with
@@ -384,13 +386,15 @@ def solve_svm_dual(
     tol: float,
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, bool]:
-    """The SVM dual from a precomputed kernel: libsvm (or SMO from a start), then the KKT polish.
+    """The SVM dual from a precomputed kernel: SMO (else libsvm), then the KKT polish.
 
     Solves ``min 1/2 a^T Q a - 1^T a`` subject to ``0 <= a_i <= C s_i`` and ``y^T a = 0``
-    (Q = (y y^T) * K), i.e. the dual of ``SVC(C=C)`` fitted with ``sample_weight=s``, with
-    ``SVC(kernel="precomputed", tol=tol)`` followed by :func:`polish_svm_dual`. Rows whose box
-    C s_i is 0 (a zero weight, or one so small that C s_i underflows: 5e-324) are left out of
-    libsvm's problem (their duals are 0), so indices stay those of ``K``.
+    (Q = (y y^T) * K), i.e. the dual of ``SVC(C=C)`` fitted with ``sample_weight=s``: SMO
+    (:mod:`._smo`) from ``start`` or from zero duals, polished (:func:`polish_svm_dual`) after
+    each of its rounds; where no polish is certified within the SMO's budget,
+    ``SVC(kernel="precomputed", tol=tol)`` followed by the polish. Rows whose box C s_i is 0 (a
+    zero weight, or one so small that C s_i underflows: 5e-324) are left out of the problem
+    (their duals are 0), so indices stay those of ``K``.
 
     Parameters
     ----------
@@ -412,10 +416,12 @@ def solve_svm_dual(
         is longer than n or not finite and non-negative. From a0, SMO (:mod:`._smo`) runs to
         the maximal violation 1e-3, then the KKT polish; if that is not certified, SMO goes on
         down the tolerances :data:`WARM_EPS` and then ``tol``, polished after each; if none is
-        certified (or SMO reaches :data:`SMO_MAX_ITER`), the cold path runs as without
-        ``start``. A certified polish depends only on the margin and bound sets, so the answer
-        is the cold one (the same bits whenever both read the same sets; where the optimal
-        duals are not unique, e.g. w = 0, another optimal dual with the same primal).
+        certified (or SMO reaches :data:`SMO_MAX_ITER`), libsvm solves from scratch. Without
+        a start (or with a refused one) SMO runs the same way from zero duals, with the budget
+        :data:`SMO_COLD_ITER_PER_POINT`. A certified polish depends only on the margin and
+        bound sets, so the answer is the same whatever the start (the same bits whenever both
+        read the same sets; where the optimal duals are not unique, e.g. w = 0, another
+        optimal dual with the same primal).
 
     Returns
     -------
@@ -424,7 +430,8 @@ def solve_svm_dual(
     b : float
         Intercept.
     polished : bool
-        Whether the exact KKT solve replaced libsvm's approximate solution.
+        Whether the answer is an exact KKT solve (False only for libsvm's approximate
+        duals, kept where no polish was certified).
 
     If libsvm stops unpolished at :data:`LIBSVM_FIRST_ITER` iterations, the optimum with w = 0
     is tried first (:func:`zero_weight_dual`; ``polished`` is then True: the duals are exact to
@@ -442,11 +449,15 @@ def solve_svm_dual(
     y_keep, cap = y[keep], C * sample_weight[keep]
     a0 = None if start is None else _feasible_start(start, K.shape[0], keep, y_keep, cap)
     if a0 is not None:
-        warm = _warm_smo(K_keep, y_keep, cap, a0, tol)
-        if warm is not None:
-            full = np.zeros(K.shape[0])
-            full[keep] = warm[0]
-            return full, warm[1], True
+        budget = max(int(SMO_MAX_ITER), int(SMO_ITER_PER_POINT) * keep.size)
+    else:  # from scratch: all duals 0 (feasible), a smaller budget
+        a0 = np.zeros(keep.size)
+        budget = max(int(SMO_COLD_MIN_ITER), int(SMO_COLD_ITER_PER_POINT) * keep.size)
+    smo = _warm_smo(K_keep, y_keep, cap, a0, tol, budget)
+    if smo is not None:
+        full = np.zeros(K.shape[0])
+        full[keep] = smo[0]
+        return full, smo[1], True
     max_iter = int(LIBSVM_MAX_ITER)
     budget = min(int(LIBSVM_FIRST_ITER), max_iter)
     alpha, b, n_iter = _libsvm(K_keep, y_keep, C, sample_weight[keep], tol, budget)
@@ -489,6 +500,15 @@ SMO_MAX_ITER = 20_000
 #: 5-9, 4,000 points, C = 1: libsvm from scratch needs 3 million), and an iteration of the
 #: compiled SMO costs O(n) over the precomputed kernel (about 20 us at n = 4,000).
 SMO_ITER_PER_POINT = 100
+#: Most SMO iterations of a fit from scratch (duals 0, no usable start) before libsvm takes
+#: over, per training point (at least :data:`SMO_COLD_MIN_ITER`): the fits of an MNIST 7 vs 1
+#: C grid from scratch take 200 (C = 0.001) to 1,500 (C = 0.46) iterations on 675 points, and
+#: an SMO step over the precomputed kernel costs less than libsvm's fixed costs (its input
+#: checks and copy of the kernel: about 3 ms a fit there); a hard problem (a huge C on data that
+#: are not separable) spends this budget, a tenth of a warm start's, before libsvm.
+SMO_COLD_ITER_PER_POINT = 10
+#: ... and at least this many.
+SMO_COLD_MIN_ITER = 2_000
 
 
 def _feasible_start(
@@ -517,10 +537,11 @@ def _feasible_start(
 
 
 def _warm_smo(
-    K: np.ndarray, y: np.ndarray, cap: np.ndarray, a0: np.ndarray, tol: float
+    K: np.ndarray, y: np.ndarray, cap: np.ndarray, a0: np.ndarray, tol: float, budget: int
 ) -> tuple[np.ndarray, float] | None:
     """SMO from ``a0`` down the tolerances :data:`WARM_EPS` and ``tol``, polished after each
-    round: the first certified polish (duals, intercept), or None.
+    round: the first certified polish (duals, intercept), or None (also when the rounds take
+    more than ``budget`` iterations together).
 
     A round that ends on the margin and bound sets of a polish that failed is not polished
     again (the polish depends only on the sets: it would fail the same way)."""
@@ -533,7 +554,7 @@ def _warm_smo(
     cap = np.ascontiguousarray(cap, dtype=np.float64)
     alpha = np.array(a0, dtype=np.float64, copy=True)
     G = smo_gradient(K, y, alpha)
-    budget = max(int(SMO_MAX_ITER), int(SMO_ITER_PER_POINT) * len(y))
+    budget = int(budget)
     ladder = sorted({max(float(e), float(tol)) for e in WARM_EPS} | {float(tol)}, reverse=True)
     failed = None  # the sets of the last polish that failed
     for eps in ladder:
@@ -1131,7 +1152,8 @@ class LinearSVMLearner(_SVMLearner):
     support_, margin_, bound_ : ndarray of int
         Indices (into the rows passed to ``fit``) of the support, margin and bound vectors.
     polished_ : bool
-        Whether the exact KKT solve replaced libsvm's approximate solution.
+        Whether the duals are the exact KKT solve (False only where libsvm's approximate duals
+        were kept, no polish being certified).
     """
 
     def __init__(self, C: float = 1.0, *, tol: float = 1e-10, warm_start: bool = False):
@@ -1251,7 +1273,8 @@ class RBFSVMLearner(_SVMLearner):
     support_vectors_ : ndarray of shape (n_support, n_features)
         The support vectors, the only training rows kept.
     polished_ : bool
-        Whether the exact KKT solve replaced libsvm's approximate solution.
+        Whether the duals are the exact KKT solve (False only where libsvm's approximate duals
+        were kept, no polish being certified).
     """
 
     _parameter_constraints: dict = {

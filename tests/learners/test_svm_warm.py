@@ -1,7 +1,8 @@
 """Warm-started SVM duals: compiled SMO from a feasible start, then the exact KKT polish.
 
-Oracles: the cold solve (libsvm + polish, :func:`solve_svm_dual` without ``start``), whose
-certified answer depends only on the margin and bound sets; the maximal KKT violation m(a) - M(a)
+Oracles: the cold solve (SMO from zero duals, else libsvm, + polish: :func:`solve_svm_dual`
+without ``start``), whose certified answer depends only on the margin and bound sets; libsvm's
+answer polished; the maximal KKT violation m(a) - M(a)
 computed directly from its definition; grid tables of cold fits.
 """
 
@@ -17,11 +18,12 @@ from backdoor_curves.study.point import RESULT_COLUMNS
 
 GAMMA = 0.02
 #: C along a chain. Where every support vector is at its bound (no margin vector: nothing for the
-#: polish to certify) a warm start falls back to libsvm: the RBF kernel (gamma = 0.02) below
-#: C = 0.3, the linear one at C = 1e-3 on D and P.
+#: polish to certify) a fit falls back to libsvm: the RBF kernel (gamma = 0.02) below C = 0.3, the
+#: linear one at C = 1e-3 on D and P.
 C_CHAIN = {"linear": np.geomspace(1e-3, 100.0, 7), "rbf": np.geomspace(0.3, 100.0, 7)}
-#: libsvm fits of a warm-started chain at most: the clean fit starting each of its two segments,
-#: and the poisoned fit without a margin vector (linear, C = 1e-3).
+#: Fits of a warm-started chain from scratch (zero duals) at most: the clean fit starting each of
+#: its two segments, and the poisoned fit after a clean one without a margin vector (linear,
+#: C = 1e-3: libsvm's duals are not polished, and its start is refused).
 COLD_FITS = {"linear": 3, "rbf": 2}
 TABLE_COLUMNS = list(RESULT_COLUMNS)
 
@@ -119,20 +121,27 @@ def test_the_smo_rounds_resume_where_they_stopped(mnist_small):
 def test_warm_chain_grid_equals_cold_fits(mnist_small, kind, monkeypatch):
     learner = LinearSVMLearner() if kind == "linear" else RBFSVMLearner(gamma=GAMMA)
     grid = {"C": list(C_CHAIN[kind])}
-    calls = []
-    libsvm = svm._libsvm
+    scratch, libsvm_calls = [], []  # per SMO run: from zero duals? per libsvm fit: 1
+    warm_smo, libsvm = svm._warm_smo, svm._libsvm
 
-    def counted(*args):
-        calls.append(args[3].size)
+    def smo_spy(K, y, cap, a0, tol, budget):
+        scratch.append(not np.any(a0))
+        return warm_smo(K, y, cap, a0, tol, budget)
+
+    def libsvm_spy(*args):
+        libsvm_calls.append(1)
         return libsvm(*args)
 
-    monkeypatch.setattr(svm, "_libsvm", counted)
+    monkeypatch.setattr(svm, "_warm_smo", smo_spy)
+    monkeypatch.setattr(svm, "_libsvm", libsvm_spy)
     warm = grid_study(learner, mnist_small, grid)
-    n_warm = len(calls)
-    monkeypatch.setattr(svm, "_feasible_start", lambda *args: None)  # every fit cold
+    n_scratch, n_libsvm = sum(scratch), len(libsvm_calls)
+    assert len(scratch) == 2 * len(C_CHAIN[kind])  # one SMO run per fit
+    assert 2 <= n_scratch <= COLD_FITS[kind]
+    monkeypatch.setattr(svm, "_feasible_start", lambda *args: None)  # every fit from scratch
     cold = grid_study(learner, mnist_small, grid)
-    assert len(calls) - n_warm == 2 * len(C_CHAIN[kind])
-    assert 2 <= n_warm <= COLD_FITS[kind]
+    assert sum(scratch) - n_scratch == 2 * len(C_CHAIN[kind])
+    assert n_libsvm <= len(libsvm_calls) - n_libsvm  # the fallback: no more often warm than cold
     assert (warm["error"] == cold["error"]).all()
     np.testing.assert_allclose(
         warm[TABLE_COLUMNS].to_numpy(float), cold[TABLE_COLUMNS].to_numpy(float), rtol=1e-10
@@ -215,6 +224,45 @@ def test_an_exhausted_smo_budget_falls_back_to_libsvm(mnist_small, monkeypatch, 
     warm = solve_svm_dual(K, y, 3.0, w, 1e-10, start=start)
     assert not calls and warm[2]
     _assert_same_optimum(warm[:2], ref[:2], 3.0 * w)
+
+
+@pytest.mark.parametrize("kind", ["linear", "rbf"])
+@pytest.mark.parametrize("C", [0.05, 3.0])
+def test_a_fit_from_scratch_is_libsvms_optimum_without_libsvm(mnist_small, kind, C, monkeypatch):
+    """No start: SMO from zero duals, polished; the same optimum as libsvm's answer polished."""
+    K, y = _problem(mnist_small, kind)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    cap = C * w
+    a_lib, b_lib, _ = svm._libsvm(K, y, C, w, 1e-10, 10**6)
+    ref = polish_svm_dual(K, y, cap, a_lib, b_lib)
+    assert ref[2]  # libsvm's sets are certified
+
+    def refused(*args):
+        raise AssertionError("libsvm ran")
+
+    monkeypatch.setattr(svm, "_libsvm", refused)
+    got = solve_svm_dual(K, y, C, w, 1e-10)
+    assert got[2]
+    _assert_same_optimum(got[:2], ref[:2], cap)
+
+
+def test_an_exhausted_budget_from_scratch_falls_back_to_libsvm(mnist_small, monkeypatch):
+    K, y = _problem(mnist_small, "linear")
+    w = np.ones(len(y))
+    ref = solve_svm_dual(K, y, 0.3, w, 1e-10)
+    calls = []
+    libsvm = svm._libsvm
+
+    def counted(*args):
+        calls.append(1)
+        return libsvm(*args)
+
+    monkeypatch.setattr(svm, "_libsvm", counted)
+    monkeypatch.setattr(svm, "SMO_COLD_MIN_ITER", 5)
+    monkeypatch.setattr(svm, "SMO_COLD_ITER_PER_POINT", 0)
+    got = solve_svm_dual(K, y, 0.3, w, 1e-10)
+    assert calls == [1] and got[2]
+    _assert_same_optimum(got[:2], ref[:2], 0.3 * w)
 
 
 @pytest.mark.parametrize(("seed", "C"), [(0, 1.0), (2, 10.0)])
