@@ -21,7 +21,12 @@ Then the linear learners' C grids on the same data, 10 values of C = geomspace(1
 (ridge: alpha = 1 / (2 C)), ours at n_jobs=1 against naive scikit-learn re-fits at beta = 0,
 h and 1 per point (``LogisticRegression(C)``, ``RidgeClassifier(alpha)``, ``SVC(kernel="linear",
 C)`` at their default tolerances), timed interleaved the same way (``linear_<learner>_ours`` /
-``linear_<learner>_naive``).
+``linear_<learner>_naive``), ``--linear-repeats`` rounds (a round takes about 10 s; more rounds
+than the RBF grid's, since ours takes 0.1-0.5 s there and a burst of load on a shared machine
+moves a single round's ratio by a factor of 1.5).
+
+Every timed call starts after a pause of ``bench_core.SETTLE_SECONDS``, so that BLAS threads a
+2-thread member left spinning do not slow the member after it.
 
 Then the same grids (RBF at n_jobs 1 and 2, the linear C grids at n_jobs 1 and 2) on a stand-in
 of the paper's feature experiments: 1,500 training points of 4,096 features (fc7's shape; see
@@ -236,7 +241,8 @@ def markdown(result: dict) -> str:
         f"| naive n_jobs=1 / ours n_jobs=2 | {_fmt_ratio(r['naive_over_ours_n2'])} |",
         f"| ours with 2 BLAS threads / ours pinned to 1 | {_fmt_ratio(r['blas2_over_blas1'])} |",
         "",
-        "Linear learners, 10 C values each, n_jobs=1:",
+        f"Linear learners, 10 C values each, n_jobs=1 "
+        f"({result.get('linear_repeats', result['repeats'])} interleaved repeats):",
         "",
         "| learner | ours median s | naive median s | naive / ours |",
         "|---|---|---|---|",
@@ -269,6 +275,9 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--linear-repeats", type=int, default=9, help="timed rounds of the linear C grids"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--standin-repeats",
@@ -313,7 +322,7 @@ def main(argv=None) -> int:
     for kind in LINEAR:
         members[f"linear_{kind}_ours"] = lambda kind=kind: linear_ours(kind, data)
         members[f"linear_{kind}_naive"] = lambda kind=kind: linear_naive(kind, data)
-    linear_stats, _ = interleaved(members, args.repeats)
+    linear_stats, _ = interleaved(members, args.linear_repeats)
     stats.update(linear_stats)
     table, naive = values["ours_n1"], values["naive_n1"]
     failed = table["error"] != ""  # e.g. no margin support vector at beta = 0: no exact slope
@@ -330,6 +339,7 @@ def main(argv=None) -> int:
     result = {
         "machine": machine,
         "repeats": args.repeats,
+        "linear_repeats": args.linear_repeats,
         "grid": {"C": C_GRID.tolist(), "gamma": GAMMA_GRID.tolist(), "fd_step": FD_STEP},
         "timings": stats,
         "ratios": {
