@@ -599,14 +599,16 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
-def write_results(out, result: dict, table: str) -> None:
+def write_results(out, result: dict, table: str, seconds: float | None = None) -> None:
     """Write ``result`` as JSON to ``out`` and ``table`` to ``out`` with ``.md`` (both atomic),
-    print the table and log where they went."""
+    print the table and log where they went and how long the run took (``seconds``, default the
+    result's ``wall_seconds``)."""
     out = Path(out)
     _write_text(out, json.dumps(result, indent=2, default=_json_default) + "\n")
     _write_text(out.with_suffix(".md"), table)
     print(table)
-    seconds = result.get("meta", result).get("wall_seconds", float("nan"))
+    if seconds is None:
+        seconds = result.get("meta", result).get("wall_seconds", float("nan"))
     _log(f"wrote {out} and {out.with_suffix('.md')} in {seconds:.0f} s")
 
 

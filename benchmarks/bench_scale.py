@@ -191,10 +191,18 @@ def markdown(result: dict) -> str:
         lines += [
             "",
             f"Re-run at {rerun['date']} (load at start {rerun['loadavg_at_start']}, timeout "
-            f"{rerun['timeout']:.0f} s), {rerun['note']}: " + ", ".join(rerun["series"]) + ".",
+            f"{rerun['timeout']:.0f} s{_took(rerun)}), {rerun['note']}: "
+            + ", ".join(rerun["series"])
+            + ".",
         ]
     lines += ["", "Figure: scale.png (log-log, one panel per task).", ""]
     return "\n".join(lines)
+
+
+def _took(rerun: dict) -> str:
+    """The text ', took N s' for a re-run that recorded its wall time (earlier ones did not)."""
+    seconds = rerun.get("wall_seconds")
+    return "" if seconds is None else f", took {seconds:.0f} s"
 
 
 def figure(result: dict, path: Path) -> None:
@@ -250,6 +258,7 @@ def merged(old: dict, new: dict, note: str) -> dict:
             "date": new["machine"]["date"],
             "loadavg_at_start": new["machine"]["loadavg_at_start"],
             "timeout": new["timeout"],
+            "wall_seconds": new["wall_seconds"],
             "note": note,
             "series": cells,
         },
@@ -309,7 +318,8 @@ def main(argv=None) -> int:
     if args.merge:
         result = merged(json.loads(args.out.read_text()), result, args.merge)
     figure(result, args.out.with_suffix(".png"))
-    write_results(args.out, result, markdown(result))
+    # a merge keeps the first run's wall_seconds; the log tells this run's
+    write_results(args.out, result, markdown(result), seconds=time.perf_counter() - start)
     return 0
 
 
