@@ -303,9 +303,7 @@ def main(argv=None) -> int:
         _log("grid benchmark: the 1,500 x 4,096 stand-in")
         result["standin"] = standin(max(args.standin_repeats, 1))
         result["standin"]["wall_seconds"] = time.perf_counter() - start
-        write_results(
-            args.out, result, markdown(result), seconds=result["standin"]["wall_seconds"]
-        )
+        write_results(args.out, result, markdown(result), seconds=result["standin"]["wall_seconds"])
         return 0
     data = load_mnist()
     machine = machine_info()
