@@ -418,7 +418,8 @@ def solve_svm_dual(
         down the tolerances :data:`WARM_EPS` and then ``tol``, polished after each; if none is
         certified (or SMO reaches :data:`SMO_MAX_ITER`), libsvm solves from scratch. Without
         a start (or with a refused one) SMO runs the same way from zero duals, with the budget
-        :data:`SMO_COLD_ITER_PER_POINT`. A certified polish depends only on the margin and
+        :data:`SMO_COLD_ITER_PER_POINT`, on up to :data:`SMO_COLD_MAX_POINTS` points (libsvm
+        directly on more). A certified polish depends only on the margin and
         bound sets, so the answer is the same whatever the start (the same bits whenever both
         read the same sets; where the optimal duals are not unique, e.g. w = 0, another
         optimal dual with the same primal).
@@ -450,10 +451,10 @@ def solve_svm_dual(
     a0 = None if start is None else _feasible_start(start, K.shape[0], keep, y_keep, cap)
     if a0 is not None:
         budget = max(int(SMO_MAX_ITER), int(SMO_ITER_PER_POINT) * keep.size)
-    else:  # from scratch: all duals 0 (feasible), a smaller budget
+    elif keep.size <= SMO_COLD_MAX_POINTS:  # from scratch: all duals 0 (feasible)
         a0 = np.zeros(keep.size)
         budget = max(int(SMO_COLD_MIN_ITER), int(SMO_COLD_ITER_PER_POINT) * keep.size)
-    smo = _warm_smo(K_keep, y_keep, cap, a0, tol, budget)
+    smo = None if a0 is None else _warm_smo(K_keep, y_keep, cap, a0, tol, budget)
     if smo is not None:
         full = np.zeros(K.shape[0])
         full[keep] = smo[0]
@@ -500,12 +501,18 @@ SMO_MAX_ITER = 20_000
 #: 5-9, 4,000 points, C = 1: libsvm from scratch needs 3 million), and an iteration of the
 #: compiled SMO costs O(n) over the precomputed kernel (about 20 us at n = 4,000).
 SMO_ITER_PER_POINT = 100
-#: Most SMO iterations of a fit from scratch (duals 0, no usable start) before libsvm takes
-#: over, per training point (at least :data:`SMO_COLD_MIN_ITER`): the fits of an MNIST 7 vs 1
-#: C grid from scratch take 200 (C = 0.001) to 1,500 (C = 0.46) iterations on 675 points, and
-#: an SMO step over the precomputed kernel costs less than libsvm's fixed costs (its input
-#: checks and copy of the kernel: about 3 ms a fit there); a hard problem (a huge C on data that
-#: are not separable) spends this budget, a tenth of a warm start's, before libsvm.
+#: Largest number of points (with positive weight) fitted from scratch (duals 0, no usable
+#: start) by the compiled SMO before libsvm; larger fits from scratch go to libsvm directly.
+#: On small problems libsvm's fixed costs (its input checks and copy of the kernel: about 3 ms
+#: a fit on MNIST 7 vs 1, 675 points) exceed the SMO's whole run (200 iterations at C = 0.001,
+#: 1,500 at C = 0.46). On large ones those costs are small beside the fit, the SMO (without
+#: libsvm's shrinking) costs more per iteration, and on a hard problem it would only add its
+#: budget (80,000 iterations at 8,000 points, seconds) and failed polishes (each an O(|M|^3)
+#: factorization) before libsvm: measured faster up to 2,000 points (the linear-SVM grid on
+#: 2,000 raw-pixel points 2.5 -> 1.75 s with the other changes of the same issue).
+SMO_COLD_MAX_POINTS = 2_000
+#: Most SMO iterations of a fit from scratch before libsvm takes over, per training point (at
+#: least :data:`SMO_COLD_MIN_ITER`): a tenth of a warm start's budget.
 SMO_COLD_ITER_PER_POINT = 10
 #: ... and at least this many.
 SMO_COLD_MIN_ITER = 2_000

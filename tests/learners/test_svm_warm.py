@@ -28,6 +28,20 @@ COLD_FITS = {"linear": 3, "rbf": 2}
 TABLE_COLUMNS = list(RESULT_COLUMNS)
 
 
+@pytest.fixture
+def libsvm_calls(monkeypatch):
+    """A list that gets a 1 for each libsvm fit (libsvm still runs)."""
+    calls = []
+    libsvm = svm._libsvm
+
+    def counted(*args):
+        calls.append(1)
+        return libsvm(*args)
+
+    monkeypatch.setattr(svm, "_libsvm", counted)
+    return calls
+
+
 def _kernel(kind, X):
     if kind == "linear":
         return X @ X.T
@@ -118,22 +132,17 @@ def test_the_smo_rounds_resume_where_they_stopped(mnist_small):
 
 
 @pytest.mark.parametrize("kind", ["linear", "rbf"])
-def test_warm_chain_grid_equals_cold_fits(mnist_small, kind, monkeypatch):
+def test_warm_chain_grid_equals_cold_fits(mnist_small, kind, monkeypatch, libsvm_calls):
     learner = LinearSVMLearner() if kind == "linear" else RBFSVMLearner(gamma=GAMMA)
     grid = {"C": list(C_CHAIN[kind])}
-    scratch, libsvm_calls = [], []  # per SMO run: from zero duals? per libsvm fit: 1
-    warm_smo, libsvm = svm._warm_smo, svm._libsvm
+    scratch = []  # per SMO run: from zero duals?
+    warm_smo = svm._warm_smo
 
     def smo_spy(K, y, cap, a0, tol, budget):
         scratch.append(not np.any(a0))
         return warm_smo(K, y, cap, a0, tol, budget)
 
-    def libsvm_spy(*args):
-        libsvm_calls.append(1)
-        return libsvm(*args)
-
     monkeypatch.setattr(svm, "_warm_smo", smo_spy)
-    monkeypatch.setattr(svm, "_libsvm", libsvm_spy)
     warm = grid_study(learner, mnist_small, grid)
     n_scratch, n_libsvm = sum(scratch), len(libsvm_calls)
     assert len(scratch) == 2 * len(C_CHAIN[kind])  # one SMO run per fit
@@ -200,19 +209,14 @@ def test_the_learner_falls_back_for_other_labels_and_fewer_rows(mnist_small):
 
 
 @pytest.mark.parametrize("budget", [0, 3])
-def test_an_exhausted_smo_budget_falls_back_to_libsvm(mnist_small, monkeypatch, budget):
+def test_an_exhausted_smo_budget_falls_back_to_libsvm(
+    mnist_small, monkeypatch, libsvm_calls, budget
+):
     K, y = _problem(mnist_small, "rbf")
     w = np.ones(len(y))
     start = solve_svm_dual(K, y, 0.3, w, 1e-10)[0]
     ref = solve_svm_dual(K, y, 3.0, w, 1e-10)
-    calls = []
-    libsvm = svm._libsvm
-
-    def counted(*args):
-        calls.append(1)
-        return libsvm(*args)
-
-    monkeypatch.setattr(svm, "_libsvm", counted)
+    calls = libsvm_calls
     monkeypatch.setattr(svm, "SMO_MAX_ITER", budget)
     monkeypatch.setattr(svm, "SMO_ITER_PER_POINT", 0)
     got = solve_svm_dual(K, y, 3.0, w, 1e-10, start=start)
@@ -246,22 +250,28 @@ def test_a_fit_from_scratch_is_libsvms_optimum_without_libsvm(mnist_small, kind,
     _assert_same_optimum(got[:2], ref[:2], cap)
 
 
-def test_an_exhausted_budget_from_scratch_falls_back_to_libsvm(mnist_small, monkeypatch):
+def test_an_exhausted_budget_from_scratch_falls_back_to_libsvm(
+    mnist_small, monkeypatch, libsvm_calls
+):
     K, y = _problem(mnist_small, "linear")
     w = np.ones(len(y))
     ref = solve_svm_dual(K, y, 0.3, w, 1e-10)
-    calls = []
-    libsvm = svm._libsvm
-
-    def counted(*args):
-        calls.append(1)
-        return libsvm(*args)
-
-    monkeypatch.setattr(svm, "_libsvm", counted)
+    calls = libsvm_calls
     monkeypatch.setattr(svm, "SMO_COLD_MIN_ITER", 5)
     monkeypatch.setattr(svm, "SMO_COLD_ITER_PER_POINT", 0)
     got = solve_svm_dual(K, y, 0.3, w, 1e-10)
     assert calls == [1] and got[2]
+    _assert_same_optimum(got[:2], ref[:2], 0.3 * w)
+    # more points than SMO_COLD_MAX_POINTS: libsvm from the start, no SMO run
+    monkeypatch.setattr(svm, "SMO_COLD_MIN_ITER", 10**6)
+    monkeypatch.setattr(svm, "SMO_COLD_MAX_POINTS", len(y) - 1)
+
+    def no_smo(*args):
+        raise AssertionError("SMO ran")
+
+    monkeypatch.setattr(svm, "_warm_smo", no_smo)
+    got = solve_svm_dual(K, y, 0.3, w, 1e-10)
+    assert calls == [1, 1] and got[2]
     _assert_same_optimum(got[:2], ref[:2], 0.3 * w)
 
 
