@@ -133,3 +133,27 @@ def test_zero_weight_dual_refuses_where_w_zero_is_not_optimal():
     X, y, sw = _balanced_means(0, weighted=True)
     alpha, b = svm.zero_weight_dual(X @ X.T, y, 0.1 * sw)
     assert b == 1.0 and np.all(alpha[y < 0] == 0.1 * sw[y < 0])
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_zero_weight_dual_from_the_inputs_as_factor(seed):
+    """The linear kernel's inputs as the factor G (K = X X^T) instead of eigh(K): a certified
+    optimum with w = 0 (the same objective: the lighter class at its boxes, b = 1)."""
+    X, y, sw = _balanced_means(seed, weighted=True)
+    cap = 0.1 * sw
+    K = X @ X.T
+    ref = svm.zero_weight_dual(K, y, cap)
+    got = svm.zero_weight_dual(K, y, cap, X)
+    assert ref is not None and got is not None
+    (alpha, b), (alpha_ref, b_ref) = got, ref
+    assert b == b_ref == 1.0
+    np.testing.assert_array_equal(alpha[y < 0], cap[y < 0])
+    # both optimal: the same dual objective sum(a) - ||w||^2 / 2 = sum(a) = 2 S_light
+    assert alpha.sum() == pytest.approx(alpha_ref.sum(), rel=1e-12)
+    assert alpha.sum() == pytest.approx(2 * cap[y < 0].sum(), rel=1e-12)
+    assert abs(y @ alpha) <= 1e-12 * alpha.sum()
+    w = X.T @ (y * alpha)
+    assert np.linalg.norm(w) <= 1e-12 * np.abs(X).max() * alpha.sum()
+    # the learner passes its inputs: the same certified w = 0 from a fit
+    model = LinearSVMLearner(0.1).fit(X, y, sw)
+    assert model.polished_ and np.linalg.norm(model.coef_) <= 1e-12 * alpha.sum() * np.abs(X).max()
