@@ -393,14 +393,16 @@ def solve_svm_dual(
     tol: float,
     start: np.ndarray | None = None,
     factor: np.ndarray | None = None,
+    from_zero: bool = False,
 ) -> tuple[np.ndarray, float, bool]:
     """The SVM dual from a precomputed kernel: SMO (else libsvm), then the KKT polish.
 
     Solves ``min 1/2 a^T Q a - 1^T a`` subject to ``0 <= a_i <= C s_i`` and ``y^T a = 0``
     (Q = (y y^T) * K), i.e. the dual of ``SVC(C=C)`` fitted with ``sample_weight=s``: SMO
-    (:mod:`._smo`) from ``start`` or from zero duals, polished (:func:`polish_svm_dual`) after
-    each of its rounds; where no polish is certified within the SMO's budget,
-    ``SVC(kernel="precomputed", tol=tol)`` followed by the polish. Rows whose box C s_i is 0 (a
+    (:mod:`._smo`) from ``start`` (or, with ``from_zero``, from zero duals), polished
+    (:func:`polish_svm_dual`) after each of its rounds; otherwise, or where no polish is
+    certified within the SMO's budget, ``SVC(kernel="precomputed", tol=tol)`` followed by the
+    polish. Rows whose box C s_i is 0 (a
     zero weight, or one so small that C s_i underflows: 5e-324) are left out of the problem
     (their duals are 0), so indices stay those of ``K``.
 
@@ -424,16 +426,20 @@ def solve_svm_dual(
         is longer than n or not finite and non-negative. From a0, SMO (:mod:`._smo`) runs to
         the maximal violation 1e-3, then the KKT polish; if that is not certified, SMO goes on
         down the tolerances :data:`WARM_EPS` and then ``tol``, polished after each; if none is
-        certified (or SMO reaches :data:`SMO_MAX_ITER`), libsvm solves from scratch. Without
-        a start (or with a refused one) SMO runs the same way from zero duals, with the budget
-        :data:`SMO_COLD_ITER_PER_POINT`, on up to :data:`SMO_COLD_MAX_POINTS` points (libsvm
-        directly on more). A certified polish depends only on the margin and
+        certified (or SMO reaches :data:`SMO_MAX_ITER`), libsvm solves from scratch. A
+        certified polish depends only on the margin and
         bound sets, so the answer is the same whatever the start (the same bits whenever both
         read the same sets; where the optimal duals are not unique, e.g. w = 0, another
         optimal dual with the same primal).
     factor : ndarray of shape (n, r), optional
         G with G G^T = K, for the search of an optimum with w = 0 (:func:`zero_weight_dual`;
         e.g. the inputs of the linear kernel); default from an eigendecomposition of K.
+    from_zero : bool, default=False
+        Without a usable ``start``, run the SMO the same way from zero duals (feasible), with
+        the budget :data:`SMO_COLD_ITER_PER_POINT`, on up to :data:`SMO_COLD_MAX_POINTS`
+        points, before libsvm: for the first fit of a chain of warm starts, which loads the
+        compiled SMO anyway (loading it costs about 0.5 s in a fresh process, more than
+        libsvm's fixed costs of one fit).
 
     Returns
     -------
@@ -462,7 +468,7 @@ def solve_svm_dual(
     a0 = None if start is None else _feasible_start(start, K.shape[0], keep, y_keep, cap)
     if a0 is not None:
         budget = max(int(SMO_MAX_ITER), int(SMO_ITER_PER_POINT) * keep.size)
-    elif keep.size <= SMO_COLD_MAX_POINTS:  # from scratch: all duals 0 (feasible)
+    elif from_zero and keep.size <= SMO_COLD_MAX_POINTS:  # all duals 0 (feasible)
         a0 = np.zeros(keep.size)
         budget = max(int(SMO_COLD_MIN_ITER), int(SMO_COLD_ITER_PER_POINT) * keep.size)
     smo = None if a0 is None else _warm_smo(K_keep, y_keep, cap, a0, tol, budget)
@@ -1047,6 +1053,7 @@ class _SVMLearner(BaseLearner):
             self.tol,
             self._start(X, keep),
             factor=self._kernel_factor(Xk),
+            from_zero=bool(getattr(self, "warm_start", False)),
         )
         margin, bound = dual_sets(alpha, cap)
         self.alpha_ = np.zeros(X.shape[0])
@@ -1167,7 +1174,8 @@ class LinearSVMLearner(_SVMLearner):
     warm_start : bool, default=False
         Start from the previous solution when refitting (along a C grid or a learning curve):
         SMO from the previous duals, then the exact KKT polish, so the optimum is the same as
-        a cold fit's (see :func:`solve_svm_dual`).
+        a cold fit's (see :func:`solve_svm_dual`). The first fit runs the same SMO from zero
+        duals (up to 2,000 points), libsvm only where it gives up.
 
     Attributes
     ----------
@@ -1292,7 +1300,8 @@ class RBFSVMLearner(_SVMLearner):
     warm_start : bool, default=False
         Start from the previous solution when refitting (along a C grid or a learning curve):
         SMO from the previous duals, then the exact KKT polish, so the optimum is the same as
-        a cold fit's (see :func:`solve_svm_dual`).
+        a cold fit's (see :func:`solve_svm_dual`). The first fit runs the same SMO from zero
+        duals (up to 2,000 points), libsvm only where it gives up.
 
     Attributes
     ----------

@@ -245,9 +245,14 @@ def test_a_fit_from_scratch_is_libsvms_optimum_without_libsvm(mnist_small, kind,
         raise AssertionError("libsvm ran")
 
     monkeypatch.setattr(svm, "_libsvm", refused)
-    got = solve_svm_dual(K, y, C, w, 1e-10)
+    got = solve_svm_dual(K, y, C, w, 1e-10, from_zero=True)
     assert got[2]
     _assert_same_optimum(got[:2], ref[:2], cap)
+    # a learner with warm_start fits from scratch the same way (no libsvm)
+    model = LinearSVMLearner(C) if kind == "linear" else RBFSVMLearner(C, gamma=GAMMA)
+    model.set_params(warm_start=True)
+    model.fit(mnist_small.X_train, mnist_small.y_train, sample_weight=w)
+    assert model.polished_
 
 
 def test_an_exhausted_budget_from_scratch_falls_back_to_libsvm(
@@ -255,24 +260,27 @@ def test_an_exhausted_budget_from_scratch_falls_back_to_libsvm(
 ):
     K, y = _problem(mnist_small, "linear")
     w = np.ones(len(y))
-    ref = solve_svm_dual(K, y, 0.3, w, 1e-10)
+    ref = solve_svm_dual(K, y, 0.3, w, 1e-10)  # libsvm, polished
     calls = libsvm_calls
+    calls.clear()
     monkeypatch.setattr(svm, "SMO_COLD_MIN_ITER", 5)
     monkeypatch.setattr(svm, "SMO_COLD_ITER_PER_POINT", 0)
-    got = solve_svm_dual(K, y, 0.3, w, 1e-10)
+    got = solve_svm_dual(K, y, 0.3, w, 1e-10, from_zero=True)
     assert calls == [1] and got[2]
     _assert_same_optimum(got[:2], ref[:2], 0.3 * w)
-    # more points than SMO_COLD_MAX_POINTS: libsvm from the start, no SMO run
+    # without from_zero, or with more points than SMO_COLD_MAX_POINTS: libsvm, no SMO run
     monkeypatch.setattr(svm, "SMO_COLD_MIN_ITER", 10**6)
-    monkeypatch.setattr(svm, "SMO_COLD_MAX_POINTS", len(y) - 1)
 
     def no_smo(*args):
         raise AssertionError("SMO ran")
 
     monkeypatch.setattr(svm, "_warm_smo", no_smo)
     got = solve_svm_dual(K, y, 0.3, w, 1e-10)
-    assert calls == [1, 1] and got[2]
-    _assert_same_optimum(got[:2], ref[:2], 0.3 * w)
+    monkeypatch.setattr(svm, "SMO_COLD_MAX_POINTS", len(y) - 1)
+    again = solve_svm_dual(K, y, 0.3, w, 1e-10, from_zero=True)
+    assert calls == [1, 1, 1] and got[2] and again[2]
+    for answer in (got, again):
+        _assert_same_optimum(answer[:2], ref[:2], 0.3 * w)
 
 
 @pytest.mark.parametrize(("seed", "C"), [(0, 1.0), (2, 10.0)])
