@@ -377,11 +377,17 @@ def test_ctrl_c_during_an_atomic_write_waits_for_the_file(tmp_path):
         time.sleep(0.05)  # the signal arrives here, and is held
         f.write("second half\n")
 
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(tmp_path / "table.csv", write)
+    # Python's own handler, which it installs at startup unless SIGINT is ignored: a job
+    # started in the background by a non-interactive shell (`make test &`) inherits it ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write(tmp_path / "table.csv", write)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (tmp_path / "table.csv").read_text() == "first half, second half\n"
     assert os.listdir(tmp_path) == ["table.csv"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_interrupted_is_a_keyboard_interrupt_that_says_what_was_kept():
