@@ -402,9 +402,8 @@ def solve_svm_dual(
     (:mod:`._smo`) from ``start`` (or, with ``from_zero``, from zero duals), polished
     (:func:`polish_svm_dual`) after each of its rounds; otherwise, or where no polish is
     certified within the SMO's budget, ``SVC(kernel="precomputed", tol=tol)`` followed by the
-    polish. Rows whose box C s_i is 0 (a
-    zero weight, or one so small that C s_i underflows: 5e-324) are left out of the problem
-    (their duals are 0), so indices stay those of ``K``.
+    polish. Rows whose box C s_i is 0 (a zero weight, or one so small that C s_i underflows:
+    5e-324) are left out of the problem (their duals are 0), so indices stay those of ``K``.
 
     Parameters
     ----------
@@ -427,10 +426,9 @@ def solve_svm_dual(
         the maximal violation 1e-3, then the KKT polish; if that is not certified, SMO goes on
         down the tolerances :data:`WARM_EPS` and then ``tol``, polished after each; if none is
         certified (or SMO reaches :data:`SMO_MAX_ITER`), libsvm solves from scratch. A
-        certified polish depends only on the margin and
-        bound sets, so the answer is the same whatever the start (the same bits whenever both
-        read the same sets; where the optimal duals are not unique, e.g. w = 0, another
-        optimal dual with the same primal).
+        certified polish depends only on the margin and bound sets, so the answer is the same
+        whatever the start (the same bits whenever both read the same sets; where the optimal
+        duals are not unique, e.g. w = 0, another optimal dual with the same primal).
     factor : ndarray of shape (n, r), optional
         G with G G^T = K, for the search of an optimum with w = 0 (:func:`zero_weight_dual`;
         e.g. the inputs of the linear kernel); default from an eigendecomposition of K.
@@ -526,8 +524,9 @@ SMO_ITER_PER_POINT = 100
 #: 1,500 at C = 0.46). On large ones those costs are small beside the fit, the SMO (without
 #: libsvm's shrinking) costs more per iteration, and on a hard problem it would only add its
 #: budget (80,000 iterations at 8,000 points, seconds) and failed polishes (each an O(|M|^3)
-#: factorization) before libsvm: measured faster up to 2,000 points (the linear-SVM grid on
-#: 2,000 raw-pixel points 2.5 -> 1.75 s with the other changes of the same issue).
+#: factorization) before libsvm. Not a measured crossover: the linear-SVM grid on 2,000
+#: raw-pixel points took 2.5 s before and 1.75 s and 2.3 s in two runs with this and the other
+#: changes of the same issue.
 SMO_COLD_MAX_POINTS = 2_000
 #: Most SMO iterations of a fit from scratch before libsvm takes over, per training point (at
 #: least :data:`SMO_COLD_MIN_ITER`): a tenth of a warm start's budget.

@@ -204,9 +204,11 @@ def evaluate_point(
         warnings.simplefilter("always")
         model0 = v0 = gram = None
         try:
-            fitting = _warm_model(warm and warm.clean, learner) or clone(learner)
-            if warm is not None and can_warm:  # a chain's first fit: the chain's solver
-                fitting.set_params(warm_start=True)
+            fitting = _warm_model(warm and warm.clean, learner)
+            if fitting is None:
+                fitting = clone(learner)
+                if warm is not None and can_warm:  # a chain's first fit: the chain's solver
+                    fitting.set_params(warm_start=True)
             model0 = fitting.fit(data.X_clean, data.y_clean)
             gram = model0.deviation_gram(data.X_train)
             v0 = _deviation_reference(model0, data, gram)
